@@ -1,0 +1,105 @@
+"""Constituent features (SPEC §2): hand-computed values, Δφ wrapping, padding, boost invariances."""
+
+import math
+
+import pytest
+import torch
+
+from raysym.features import FEATURE_NAMES, constituent_features, wrap_phi
+from raysym.lorentz import apply_lorentz, boost_matrix, generators
+
+
+def massless(pt, eta, phi):
+    return [pt * math.cosh(eta), pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta)]
+
+
+def hand_features(particles):
+    """The seven features of SPEC §2 written out with scalar math, independently of the module."""
+    jet = [sum(p[i] for p in particles) for i in range(4)]
+    jet_pt = math.hypot(jet[1], jet[2])
+    jet_y = 0.5 * math.log((jet[0] + jet[3]) / (jet[0] - jet[3]))
+    jet_phi = math.atan2(jet[2], jet[1])
+    rows = []
+    for e, px, py, pz in particles:
+        pt = math.hypot(px, py)
+        eta = math.asinh(pz / pt)
+        dphi = math.atan2(py, px) - jet_phi
+        while dphi > math.pi:
+            dphi -= 2 * math.pi
+        while dphi <= -math.pi:
+            dphi += 2 * math.pi
+        deta = eta - jet_y
+        rows.append([deta, dphi, math.log(pt / jet_pt), math.log(pt), math.log(e / jet[0]), math.log(e),
+                     math.hypot(deta, dphi)])
+    return rows
+
+
+def test_feature_names_are_the_spec_seven():
+    assert FEATURE_NAMES == ("deta", "dphi", "log_ptrel", "log_pt", "log_erel", "log_e", "delta_r")
+
+
+def test_two_particle_jet_across_phi_boundary_matches_hand_computation():
+    # One particle just below +π, one just above −π: the jet sits at φ ≈ ±π, and Δφ must be small.
+    particles = [massless(100.0, 0.5, math.pi - 0.1), massless(50.0, -0.2, -math.pi + 0.15)]
+    p4 = torch.tensor([particles + [[0.0] * 4]], dtype=torch.float64)
+    mask = torch.tensor([[True, True, False]])
+    feats = constituent_features(p4, mask)[0]
+    expected = torch.tensor(hand_features(particles), dtype=torch.float64)
+    assert torch.allclose(feats[:2], expected, rtol=1e-12, atol=1e-12)
+    assert feats[:2, 1].abs().max() < 0.2
+    assert torch.all(feats[2] == 0)
+
+
+def test_wrap_phi_range_is_half_open_at_minus_pi():
+    x = torch.tensor([math.pi, -math.pi, 3 * math.pi, 0.5, -7.0], dtype=torch.float64)
+    wrapped = wrap_phi(x)
+    assert torch.allclose(wrapped[:3], torch.full((3,), math.pi, dtype=torch.float64))
+    assert torch.all((wrapped > -math.pi) & (wrapped <= math.pi))
+    assert torch.allclose(torch.cos(wrapped), torch.cos(x)) and torch.allclose(torch.sin(wrapped), torch.sin(x))
+
+
+def jets_of_massless_constituents(n_jets=8, n_const=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pt = torch.rand(n_jets, n_const, generator=g, dtype=torch.float64) * 200 + 1
+    eta = torch.randn(n_jets, 1, generator=g, dtype=torch.float64) + 0.3 * torch.randn(
+        n_jets, n_const, generator=g, dtype=torch.float64)
+    phi = torch.rand(n_jets, 1, generator=g, dtype=torch.float64) * 6 + 0.3 * torch.randn(
+        n_jets, n_const, generator=g, dtype=torch.float64)
+    p4 = torch.stack([pt * torch.cosh(eta), pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)], -1)
+    mask = torch.arange(n_const) < torch.randint(2, n_const + 1, (n_jets, 1), generator=g)
+    return p4 * mask.unsqueeze(-1), mask
+
+
+@pytest.mark.parametrize("beta_z", [-0.9, -0.3, 0.5, 0.97])
+def test_longitudinal_boost_leaves_deta_dphi_logpt_invariant_for_massless_constituents(beta_z):
+    p4, mask = jets_of_massless_constituents()
+    boosted = apply_lorentz(p4, boost_matrix(torch.tensor([0.0, 0.0, beta_z], dtype=torch.float64)))
+    before, after = constituent_features(p4, mask), constituent_features(boosted, mask)
+    invariant = [FEATURE_NAMES.index(n) for n in ("deta", "dphi", "log_ptrel", "log_pt", "delta_r")]
+    assert torch.allclose(after[..., invariant], before[..., invariant], atol=1e-9)
+    # The energies do change: the check is not vacuous.
+    assert (after[..., FEATURE_NAMES.index("log_e")] - before[..., FEATURE_NAMES.index("log_e")]).abs().max() > 0.1
+
+
+def test_transverse_boost_changes_angular_features():
+    p4, mask = jets_of_massless_constituents()
+    boosted = apply_lorentz(p4, boost_matrix(torch.tensor([0.6, 0.0, 0.0], dtype=torch.float64)))
+    assert (constituent_features(boosted, mask) - constituent_features(p4, mask)).abs().max() > 0.05
+
+
+def test_features_keep_dtype_and_padding_rows_are_zero():
+    p4, mask = jets_of_massless_constituents()
+    for dtype in (torch.float32, torch.float64):
+        feats = constituent_features(p4.to(dtype), mask)
+        assert feats.dtype == dtype and feats.shape == (*mask.shape, 7)
+        assert torch.all(feats[~mask] == 0) and torch.isfinite(feats).all()
+
+
+def test_features_have_finite_backward_and_forward_mode_derivatives():
+    p4, mask = jets_of_massless_constituents(n_jets=3)
+    p4 = p4.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(constituent_features(p4, mask).sum(), p4)
+    assert torch.isfinite(grad).all()
+    tangent = apply_lorentz(p4.detach(), generators()["Kx"])
+    _, jvp = torch.func.jvp(lambda x: constituent_features(x, mask), (p4.detach(),), (tangent,))
+    assert torch.isfinite(jvp).all() and jvp.abs().max() > 0
