@@ -36,8 +36,8 @@ def boost_matrix(beta: torch.Tensor) -> torch.Tensor:
 
 def random_unit_vectors(n: int, generator: torch.Generator, dtype=torch.float32, device=None) -> torch.Tensor:
     """n directions uniform on the unit sphere (normalised Gaussians)."""
-    v = torch.randn(n, 3, generator=generator, dtype=torch.float64, device=device)
-    return (v / v.norm(dim=-1, keepdim=True)).to(dtype)
+    v = torch.randn(n, 3, generator=generator, dtype=torch.float64, device=generator.device)
+    return (v / v.norm(dim=-1, keepdim=True)).to(dtype=dtype, device=device)
 
 
 def random_boost_velocities(
@@ -46,9 +46,9 @@ def random_boost_velocities(
     """n boost velocities β⃗: direction uniform on the sphere, β² ~ U(0, beta2_max) (SPEC §3.1)."""
     if not 0.0 <= beta2_max < 1.0:
         raise ValueError(f"beta2_max must be in [0, 1), got {beta2_max}")
-    direction = random_unit_vectors(n, generator, torch.float64, device)
-    beta2 = torch.rand(n, 1, generator=generator, dtype=torch.float64, device=device) * beta2_max
-    return (direction * beta2.sqrt()).to(dtype)
+    direction = random_unit_vectors(n, generator, torch.float64, generator.device)
+    beta2 = torch.rand(n, 1, generator=generator, dtype=torch.float64, device=generator.device) * beta2_max
+    return (direction * beta2.sqrt()).to(dtype=dtype, device=device)
 
 
 def random_boosts(
@@ -58,8 +58,8 @@ def random_boosts(
 
     Built in float64 and cast, so float32 and float64 callers see the same transformations.
     """
-    beta = random_boost_velocities(n, generator, beta2_max, torch.float64, device)
-    return boost_matrix(beta).to(dtype)
+    beta = random_boost_velocities(n, generator, beta2_max, torch.float64)
+    return boost_matrix(beta).to(dtype=dtype, device=device)
 
 
 def rotation_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -86,9 +86,9 @@ def rotation_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
 
 def random_rotations(n: int, generator: torch.Generator, dtype=torch.float32, device=None) -> torch.Tensor:
     """n rotations with axis uniform on the sphere and angle uniform in [0, π], (n, 4, 4)."""
-    axis = random_unit_vectors(n, generator, torch.float64, device)
-    angle = torch.rand(n, 1, generator=generator, dtype=torch.float64, device=device) * math.pi
-    return rotation_matrix(axis * angle).to(dtype)
+    axis = random_unit_vectors(n, generator, torch.float64, generator.device)
+    angle = torch.rand(n, 1, generator=generator, dtype=torch.float64, device=generator.device) * math.pi
+    return rotation_matrix(axis * angle).to(dtype=dtype, device=device)
 
 
 def apply_lorentz(p4: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:

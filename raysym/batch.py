@@ -1,0 +1,24 @@
+"""The unit of jets that flows through models, penalties, training steps and Hessian closures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class JetBatch:
+    """B jets: ``p4`` (B, N, 4) (E, px, py, pz) GeV, ``mask`` (B, N) bool, ``y`` (B,) 0/1 targets or None."""
+
+    p4: torch.Tensor
+    mask: torch.Tensor
+    y: torch.Tensor | None = None
+
+    def to(self, device=None, dtype=None) -> "JetBatch":
+        """Move to a device and/or cast the floating tensors (the mask stays bool)."""
+        y = None if self.y is None else self.y.to(device=device, dtype=dtype or self.y.dtype)
+        return JetBatch(self.p4.to(device=device, dtype=dtype or self.p4.dtype), self.mask.to(device), y)
+
+    def __len__(self) -> int:
+        return self.p4.shape[0]
