@@ -1,0 +1,295 @@
+"""Read hls4ml LHC jet files (SPEC §1.2) into a ``JetSet`` (SPEC §1.1).
+
+The files hold 150 constituents × 16 columns per jet in float64; the study needs the 32 leading
+constituents' (E, px, py, pz) in float32. The reader checks each file's layout by the names stored in
+it (positions are looked up, not assumed), reads only the momentum columns, in chunks of jets so a
+whole archive never sits in memory at float64, and turns every way a file can be unusable into one
+``DataError`` that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from raysym.data.hls4ml_layout import LABEL_COLUMNS, MOMENTUM_COLUMNS
+from raysym.data.jetset import N_CONSTITUENTS, JetSet
+from raysym.errors import ConfigError, DataError
+
+#: File name pattern of the hls4ml archives (``jetImage_*_150p_*.h5``) and of generated files.
+FILE_PATTERN = "jetImage_*.h5"
+CONSTITUENTS = "jetConstituentList"
+JETS = "jets"
+PARTICLE_NAMES = "particleFeatureNames"
+JET_NAMES = "jetFeatureNames"
+#: Jet-level columns the reader takes, by name.
+JET_KINEMATICS = ("j_pt", "j_eta", "j_mass")
+#: Jets read at a time: 2048 × 150 × 4 float64 is ~10 MB, whatever the file's size.
+CHUNK_JETS = 2048
+
+Source = str | Path | Sequence[str | Path]
+
+
+def resolve_files(source: Source) -> list[Path]:
+    """The files ``source`` names: every ``jetImage_*.h5`` of a directory in sorted order, one file,
+    or a list of files — resolved to absolute paths. Nothing to read is a ``DataError``."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.glob(FILE_PATTERN) if p.is_file())
+            if not files:
+                raise DataError(f"{path}: no {FILE_PATTERN} files in this directory")
+            return [p.resolve() for p in files]
+        candidates = [path]
+    else:
+        candidates = [Path(p) for p in source]
+        if not candidates:
+            raise DataError("an empty list of hls4ml files was given")
+    for path in candidates:
+        if not path.exists():
+            raise DataError(f"{path}: no such file or directory")
+        if not path.is_file():
+            raise DataError(f"{path}: not a regular file")
+    return [p.resolve() for p in candidates]
+
+
+def describe_source(source: Source, files: Sequence[Path]) -> str:
+    """A short human name for the data: the directory, the file, or the first and last file."""
+    if isinstance(source, (str, Path)):
+        return str(Path(source).resolve())
+    if len(files) == 1:
+        return str(files[0])
+    return f"{files[0]} ... {files[-1].name} ({len(files)} files)"
+
+
+# -- layout -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where one file keeps what the reader needs (column indices found by name)."""
+
+    n_jets: int
+    n_stored: int
+    momentum_cols: tuple[int, ...]  # px, py, pz, e
+    kinematics_cols: tuple[int, ...]  # j_pt, j_eta, j_mass
+    label_cols: tuple[int, ...]  # j_g .. j_t
+    chunk_rows: int | None  # the dataset's HDF5 chunk length along jets, if chunked
+
+
+def _names(f: h5py.File, dataset: str, path: Path) -> list[str]:
+    raw = f[dataset][()]
+    if np.ndim(raw) != 1:
+        raise DataError(f"{path}: {dataset} has shape {np.shape(raw)}, expected a list of names")
+    return [v.decode("utf-8").strip() if isinstance(v, bytes) else str(v).strip() for v in raw]
+
+
+def _columns(names: list[str], wanted: Iterable[str], n_columns: int, dataset: str,
+             path: Path) -> tuple[int, ...]:
+    """Indices of ``wanted`` among ``names``, each one naming a real data column."""
+    found = []
+    for name in wanted:
+        if names.count(name) != 1:
+            problem = "lacks" if name not in names else "repeats"
+            raise DataError(f"{path}: {dataset} {problem} {name!r}; the file does not match the "
+                            f"hls4ml layout")
+        index = names.index(name)
+        if index >= n_columns:
+            raise DataError(f"{path}: {dataset} puts {name!r} at column {index}, but the data has "
+                            f"only {n_columns} columns")
+        found.append(index)
+    return tuple(found)
+
+
+def _layout(f: h5py.File, path: Path) -> _Layout:
+    """Check one open file against the hls4ml layout and find the columns by name."""
+    for name in (CONSTITUENTS, JETS, PARTICLE_NAMES, JET_NAMES):
+        if name not in f or not isinstance(f[name], h5py.Dataset):
+            raise DataError(f"{path}: missing dataset {name!r}")
+    constituents, jets = f[CONSTITUENTS], f[JETS]
+    if constituents.ndim != 3:
+        raise DataError(f"{path}: {CONSTITUENTS} has shape {constituents.shape}, expected "
+                        f"(jets, constituents, columns)")
+    if jets.ndim != 2:
+        raise DataError(f"{path}: {JETS} has shape {jets.shape}, expected (jets, columns)")
+    if jets.shape[0] != constituents.shape[0]:
+        raise DataError(f"{path}: {JETS} has {jets.shape[0]} rows but {CONSTITUENTS} has "
+                        f"{constituents.shape[0]} jets")
+    particle_names = _names(f, PARTICLE_NAMES, path)
+    n_cols = constituents.shape[2]
+    # The public files carry one name more than columns (j1_pdgid has no data, SPEC §1.2).
+    if len(particle_names) not in (n_cols, n_cols + 1):
+        raise DataError(f"{path}: {PARTICLE_NAMES} has {len(particle_names)} names for the "
+                        f"{n_cols} columns of {CONSTITUENTS}")
+    jet_names = _names(f, JET_NAMES, path)
+    if len(jet_names) != jets.shape[1]:
+        raise DataError(f"{path}: {JET_NAMES} has {len(jet_names)} names for the {jets.shape[1]} "
+                        f"columns of {JETS}")
+    return _Layout(
+        n_jets=int(jets.shape[0]),
+        n_stored=int(constituents.shape[1]),
+        momentum_cols=_columns(particle_names, MOMENTUM_COLUMNS, n_cols, PARTICLE_NAMES, path),
+        kinematics_cols=_columns(jet_names, JET_KINEMATICS, jets.shape[1], JET_NAMES, path),
+        label_cols=_columns(jet_names, LABEL_COLUMNS, jets.shape[1], JET_NAMES, path),
+        chunk_rows=constituents.chunks[0] if constituents.chunks else None,
+    )
+
+
+def _open(path: Path) -> h5py.File:
+    if not h5py.is_hdf5(path):
+        raise DataError(f"{path}: not an HDF5 file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"{path}: cannot open as HDF5 ({err})") from err
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+def _read_columns(dataset: h5py.Dataset, start: int, stop: int, cols: Sequence[int]) -> np.ndarray:
+    """``dataset[start:stop, ..., cols]`` as one hyperslab over the column span, then a local pick.
+
+    A contiguous slab is a single HDF5 selection (fast); picking columns afterwards in numpy costs
+    little since the span of the momentum columns (0..3 in the public files) is narrow.
+    """
+    lo, hi = min(cols), max(cols) + 1
+    block = dataset[start:stop, ..., lo:hi]
+    picked = [c - lo for c in cols]
+    if picked == list(range(hi - lo)):
+        return block
+    return block[..., picked]
+
+
+def _check_momenta(momenta: np.ndarray, offset: int, path: Path) -> None:
+    finite = np.isfinite(momenta)
+    if finite.all():
+        return
+    nan_jets = np.isnan(momenta).any(axis=(1, 2))
+    inf_jets = np.isinf(momenta).any(axis=(1, 2))
+    bad = np.flatnonzero(nan_jets | inf_jets)
+    raise DataError(f"{path}: {int(nan_jets.sum())} jet(s) with NaN and {int(inf_jets.sum())} "
+                    f"with infinite constituent momenta in jets {offset}..{offset + len(momenta) - 1} "
+                    f"(first: jet {offset + int(bad[0])})")
+
+
+def _leading(momenta: np.ndarray, n_keep: int, offset: int, path: Path) -> tuple[np.ndarray, ...]:
+    """The ``n_keep`` leading constituents by pT of (jets, stored, [px, py, pz, e]), zero-padded.
+
+    Files are meant to be sorted; one that is not is sorted here (stable, so ties keep file order).
+    """
+    pt = np.hypot(momenta[..., 0], momenta[..., 1])
+    empty = np.flatnonzero(~(pt > 0).any(axis=1))
+    if empty.size:
+        raise DataError(f"{path}: jet {offset + int(empty[0])} has no constituents with pT > 0 "
+                        f"({empty.size} such jet(s) in this chunk)")
+    if (pt[:, 1:] > pt[:, :-1]).any():
+        order = np.argsort(-pt, axis=1, kind="stable")
+        momenta = np.take_along_axis(momenta, order[..., None], axis=1)
+        pt = np.take_along_axis(pt, order, axis=1)
+    kept = min(n_keep, momenta.shape[1])
+    p4 = np.zeros((len(momenta), n_keep, 4), dtype=np.float32)
+    p4[:, :kept, 0] = momenta[:, :kept, 3]  # E first, as the physics code expects (SPEC §1.1)
+    p4[:, :kept, 1:] = momenta[:, :kept, :3]
+    mask = np.zeros((len(momenta), n_keep), dtype=bool)
+    mask[:, :kept] = pt[:, :kept] > 0
+    p4[~mask] = 0.0
+    return p4, mask
+
+
+def _labels(onehot: np.ndarray, offset: int, path: Path) -> np.ndarray:
+    """Class indices from the one-hot columns; anything but exactly one 1 among 0s is an error."""
+    not_binary = ~np.isin(onehot, (0.0, 1.0)).all(axis=1)
+    n_set = (onehot == 1.0).sum(axis=1)
+    for problem, bad in (("label columns other than 0/1", not_binary),
+                         ("no class label", ~not_binary & (n_set == 0)),
+                         ("several class labels", ~not_binary & (n_set > 1))):
+        if bad.any():
+            first = offset + int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: jet {first} has {problem} ({', '.join(LABEL_COLUMNS)}); "
+                            f"{int(bad.sum())} such jet(s) in this chunk")
+    return onehot.argmax(axis=1).astype(np.int8)
+
+
+def _chunk_length(layout: _Layout) -> int:
+    """Jets per read: about ``CHUNK_JETS``, a whole number of HDF5 chunks when the data is chunked."""
+    if layout.chunk_rows:
+        return max(1, CHUNK_JETS // layout.chunk_rows) * layout.chunk_rows
+    return CHUNK_JETS
+
+
+def _read_file(f: h5py.File, layout: _Layout, n_read: int, n_keep: int, path: Path,
+               out: dict[str, np.ndarray], at: int) -> None:
+    """Read the first ``n_read`` jets of one file into ``out`` at row ``at``."""
+    constituents, jets = f[CONSTITUENTS], f[JETS]
+    step = _chunk_length(layout)
+    for start in range(0, n_read, step):
+        stop = min(start + step, n_read)
+        rows = slice(at + start, at + stop)
+        try:
+            momenta = _read_columns(constituents, start, stop, layout.momentum_cols)
+            jet_block = jets[start:stop]
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path}: cannot read jets {start}..{stop - 1} ({err})") from err
+        _check_momenta(momenta, start, path)
+        out["p4"][rows], out["mask"][rows] = _leading(momenta, n_keep, start, path)
+        out["label"][rows] = _labels(jet_block[:, list(layout.label_cols)], start, path)
+        kinematics = jet_block[:, list(layout.kinematics_cols)]
+        if not np.isfinite(kinematics).all():
+            first = start + int(np.flatnonzero(~np.isfinite(kinematics).all(axis=1))[0])
+            raise DataError(f"{path}: jet {first} has a non-finite {'/'.join(JET_KINEMATICS)}")
+        for i, name in enumerate(("jet_pt", "jet_eta", "jet_mass")):
+            out[name][rows] = kinematics[:, i]
+
+
+def read_hls4ml(source: Source, n_constituents: int = N_CONSTITUENTS,
+                max_jets: int | None = None) -> JetSet:
+    """Read hls4ml-layout files into one ``JetSet`` (SPEC §1.1–1.2).
+
+    ``source`` is a directory (all ``jetImage_*.h5`` in it, sorted by name), one file, or a list of
+    files, read in that order. Each jet keeps its ``n_constituents`` leading constituents by pT as
+    (E, px, py, pz) float32 with ``mask = pT > 0``; the label comes from the one-hot j_g..j_t columns
+    and the jet pT, η and mass from ``jets``. ``max_jets`` stops after that many jets. Any malformed
+    input raises one ``DataError`` naming the file and the problem.
+    """
+    if not isinstance(n_constituents, (int, np.integer)) or n_constituents < 1:
+        raise ConfigError(f"n_constituents must be a positive integer, got {n_constituents!r}")
+    if max_jets is not None and (not isinstance(max_jets, (int, np.integer)) or max_jets < 1):
+        raise ConfigError(f"max_jets must be a positive integer or None, got {max_jets!r}")
+    files = resolve_files(source)
+    plan = _plan(files, max_jets)
+    out = _allocate(sum(n_read for _, _, n_read in plan), n_constituents)
+    at = 0
+    for path, layout, n_read in plan:
+        with _open(path) as f:
+            _read_file(f, layout, n_read, n_constituents, path, out, at)
+        at += n_read
+    return JetSet(**out, source=describe_source(source, files))
+
+
+def _plan(files: Sequence[Path], max_jets: int | None) -> list[tuple[Path, _Layout, int]]:
+    """Check every file's layout before reading any data, and decide how many jets each gives."""
+    plan, total = [], 0
+    for path in files:
+        if max_jets is not None and total >= max_jets:
+            break
+        with _open(path) as f:
+            layout = _layout(f, path)
+        n_read = layout.n_jets if max_jets is None else min(layout.n_jets, max_jets - total)
+        plan.append((path, layout, n_read))
+        total += n_read
+    return plan
+
+
+def _allocate(n_jets: int, n_constituents: int) -> dict[str, np.ndarray]:
+    return {
+        "p4": np.zeros((n_jets, n_constituents, 4), dtype=np.float32),
+        "mask": np.zeros((n_jets, n_constituents), dtype=bool),
+        "label": np.zeros(n_jets, dtype=np.int8),
+        "jet_pt": np.zeros(n_jets, dtype=np.float32),
+        "jet_eta": np.zeros(n_jets, dtype=np.float32),
+        "jet_mass": np.zeros(n_jets, dtype=np.float32),
+    }
+

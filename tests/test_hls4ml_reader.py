@@ -1,0 +1,251 @@
+"""Reading hls4ml-layout files (SPEC §1.2) into a JetSet (SPEC §1.1), and rejecting malformed ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from raysym.data.hls4ml_layout import JET_FEATURE_NAMES, PARTICLE_FEATURE_NAMES, write_hls4ml_file
+from raysym.data.hls4ml_reader import read_hls4ml, resolve_files
+from raysym.data.jetset import task_view
+from raysym.errors import ConfigError, DataError
+
+
+def make_momenta(n_jets: int, seed: int = 0, max_constituents: int = 60,
+                 shuffle: bool = False) -> np.ndarray:
+    """(n, 60, 4) px, py, pz, e around η = φ = 0, 1 to 60 constituents, sorted by pT unless shuffled."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(1, max_constituents + 1, n_jets)
+    counts[:3] = (45, 32, 5)  # longer than, exactly, and shorter than 32
+    pt = -np.sort(-rng.exponential(30.0, (n_jets, max_constituents)) - 1.0, axis=1)
+    pt[np.arange(max_constituents)[None, :] >= counts[:, None]] = 0.0
+    if shuffle:
+        pt = rng.permuted(pt, axis=1)
+    eta, phi = rng.normal(0, 0.3, pt.shape), rng.normal(0, 0.3, pt.shape)
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    momenta = np.stack([px, py, pz, np.sqrt(px**2 + py**2 + pz**2)], axis=-1)
+    momenta[pt == 0] = 0.0
+    return momenta
+
+
+def expected_p4(momenta: np.ndarray, n_keep: int = 32) -> np.ndarray:
+    """The leading ``n_keep`` constituents by pT in (E, px, py, pz), float32, zero-padded."""
+    pt = np.hypot(momenta[..., 0], momenta[..., 1])
+    order = np.argsort(-pt, axis=1, kind="stable")[:, :n_keep]
+    lead = np.take_along_axis(momenta, order[..., None], axis=1)
+    out = np.zeros((len(momenta), n_keep, 4), np.float32)
+    out[:, :lead.shape[1]] = lead[..., [3, 0, 1, 2]]
+    return out
+
+
+def write(path: Path, n_jets: int = 25, seed: int = 0, shuffle: bool = False, labels=None) -> Path:
+    momenta = make_momenta(n_jets, seed, shuffle=shuffle)
+    if labels is None:
+        labels = np.arange(n_jets) % 5
+    return write_hls4ml_file(path, momenta, labels, compression=None)
+
+
+def edit(path: Path, dataset: str, value=None) -> None:
+    """Replace (or, with ``value`` None, delete) one dataset of a written file."""
+    with h5py.File(path, "a") as f:
+        del f[dataset]
+        if value is not None:
+            f.create_dataset(dataset, data=value)
+
+
+# -- round trip -------------------------------------------------------------------------------------
+
+def test_reader_round_trips_momenta_in_e_px_py_pz_order(tmp_path):
+    momenta = make_momenta(25)
+    path = write_hls4ml_file(tmp_path / "jetImage_a.h5", momenta, np.arange(25) % 5, compression=None)
+    jets = read_hls4ml(path)
+    assert jets.p4.shape == (25, 32, 4) and jets.p4.dtype == np.float32
+    np.testing.assert_allclose(jets.p4, expected_p4(momenta), rtol=1e-6)
+    np.testing.assert_array_equal(jets.p4[0, :, 0], momenta[0, :32, 3].astype(np.float32))
+    np.testing.assert_array_equal(jets.p4[0, :, 1], momenta[0, :32, 0].astype(np.float32))
+
+
+def test_reader_truncates_long_jets_and_pads_short_ones_with_a_mask(tmp_path):
+    jets = read_hls4ml(write(tmp_path / "jetImage_a.h5"))
+    assert jets.mask[0].all()  # 45 constituents, 32 kept
+    assert jets.mask[1].all()  # exactly 32
+    assert jets.mask[2].sum() == 5 and jets.mask[2, :5].all()
+    assert (jets.p4[2, 5:] == 0).all()
+    np.testing.assert_array_equal(jets.mask, np.hypot(jets.p4[..., 1], jets.p4[..., 2]) > 0)
+
+
+def test_reader_sorts_an_unsorted_file_by_descending_pt(tmp_path):
+    momenta = make_momenta(25, shuffle=True)
+    path = write_hls4ml_file(tmp_path / "jetImage_a.h5", momenta, np.zeros(25, int), compression=None)
+    jets = read_hls4ml(path)
+    pt = np.hypot(jets.p4[..., 1], jets.p4[..., 2])
+    assert (np.diff(pt, axis=1) <= 0).all()
+    np.testing.assert_allclose(jets.p4, expected_p4(momenta), rtol=1e-6)
+
+
+def test_reader_takes_labels_and_jet_kinematics_from_the_jets_dataset(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5", n_jets=10, labels=[4, 3, 2, 1, 0, 0, 1, 2, 3, 4])
+    jets = read_hls4ml(path)
+    np.testing.assert_array_equal(jets.label, [4, 3, 2, 1, 0, 0, 1, 2, 3, 4])
+    with h5py.File(path) as f:
+        table = f["jets"][()]
+    for name in ("pt", "eta", "mass"):
+        np.testing.assert_array_equal(getattr(jets, f"jet_{name}"),
+                                      table[:, JET_FEATURE_NAMES.index(f"j_{name}")].astype(np.float32))
+
+
+def test_reader_finds_columns_by_name_not_position(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    reference = read_hls4ml(path)
+    order = [3, 2, 1, 0] + list(range(4, 16))  # e, pz, py, px first
+    with h5py.File(path, "a") as f:
+        permuted = f["jetConstituentList"][()][..., order]
+        names = np.array([PARTICLE_FEATURE_NAMES[i] for i in order] + ["j1_pdgid"], dtype="S")
+    edit(path, "jetConstituentList", permuted)
+    edit(path, "particleFeatureNames", names)
+    np.testing.assert_array_equal(read_hls4ml(path).p4, reference.p4)
+
+
+def test_reader_reads_a_directory_in_sorted_order_and_honours_max_jets(tmp_path):
+    write(tmp_path / "jetImage_b.h5", n_jets=7, seed=2)
+    write(tmp_path / "jetImage_a.h5", n_jets=5, seed=1)
+    (tmp_path / "other.h5").write_bytes(b"not picked up")
+    assert [p.name for p in resolve_files(tmp_path)] == ["jetImage_a.h5", "jetImage_b.h5"]
+    jets = read_hls4ml(tmp_path)
+    first = read_hls4ml(tmp_path / "jetImage_a.h5")
+    assert len(jets) == 12
+    np.testing.assert_array_equal(jets.p4[:5], first.p4)
+    assert len(read_hls4ml(tmp_path, max_jets=8)) == 8
+    listed = read_hls4ml([tmp_path / "jetImage_b.h5", tmp_path / "jetImage_a.h5"], max_jets=9)
+    np.testing.assert_array_equal(listed.p4[7:], first.p4[:2])
+
+
+def test_reader_reads_in_chunks_with_the_same_result(tmp_path, monkeypatch):
+    import raysym.data.hls4ml_reader as reader
+
+    path = write(tmp_path / "jetImage_a.h5", n_jets=50)
+    whole = read_hls4ml(path)
+    monkeypatch.setattr(reader, "CHUNK_JETS", 7)
+    chunked = read_hls4ml(path)
+    np.testing.assert_array_equal(chunked.p4, whole.p4)
+    np.testing.assert_array_equal(chunked.label, whole.label)
+
+
+def test_reader_honours_n_constituents(tmp_path):
+    momenta = make_momenta(10)
+    path = write_hls4ml_file(tmp_path / "jetImage_a.h5", momenta, np.zeros(10, int), compression=None)
+    jets = read_hls4ml(path, n_constituents=64)
+    assert jets.p4.shape == (10, 64, 4)
+    np.testing.assert_allclose(jets.p4[:, :60], expected_p4(momenta, 60), rtol=1e-6)
+    with pytest.raises(ConfigError, match="n_constituents"):
+        read_hls4ml(path, n_constituents=0)
+
+
+# -- malformed input --------------------------------------------------------------------------------
+
+def test_reader_rejects_a_missing_file(tmp_path):
+    with pytest.raises(DataError, match="jetImage_x.h5: no such file"):
+        read_hls4ml(tmp_path / "jetImage_x.h5")
+
+
+def test_reader_rejects_a_directory_without_matching_files(tmp_path):
+    with pytest.raises(DataError, match=r"no jetImage_\*.h5 files"):
+        read_hls4ml(tmp_path)
+
+
+def test_reader_rejects_a_file_that_is_not_hdf5(tmp_path):
+    path = tmp_path / "jetImage_a.h5"
+    path.write_bytes(b"plain text")
+    with pytest.raises(DataError, match="jetImage_a.h5: not an HDF5 file"):
+        read_hls4ml(path)
+
+
+@pytest.mark.parametrize("dataset", ["jets", "jetConstituentList", "particleFeatureNames"])
+def test_reader_rejects_a_missing_dataset(tmp_path, dataset):
+    path = write(tmp_path / "jetImage_a.h5")
+    edit(path, dataset)
+    with pytest.raises(DataError, match=f"jetImage_a.h5: missing dataset '{dataset}'"):
+        read_hls4ml(path)
+
+
+def test_reader_rejects_constituents_of_the_wrong_shape(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    edit(path, "jetConstituentList", np.zeros((25, 150 * 16)))
+    with pytest.raises(DataError, match=r"jetImage_a.h5: jetConstituentList has shape \(25, 2400\)"):
+        read_hls4ml(path)
+
+
+def test_reader_rejects_jets_and_constituents_with_different_jet_counts(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    with h5py.File(path) as f:
+        table = f["jets"][()]
+    edit(path, "jets", table[:20])
+    with pytest.raises(DataError, match="jets has 20 rows but jetConstituentList has 25 jets"):
+        read_hls4ml(path)
+
+
+def test_reader_rejects_a_wrong_number_of_columns(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    with h5py.File(path) as f:
+        constituents = f["jetConstituentList"][()]
+    edit(path, "jetConstituentList", constituents[..., :10])
+    with pytest.raises(DataError, match="particleFeatureNames has 17 names for the 10 columns"):
+        read_hls4ml(path)
+
+
+@pytest.mark.parametrize("dataset, old, new", [
+    ("particleFeatureNames", "j1_px", "px"),
+    ("jetFeatureNames", "j_w", "j_W"),
+    ("jetFeatureNames", "j_mass", "j_pt"),
+])
+def test_reader_rejects_feature_names_that_do_not_match_the_layout(tmp_path, dataset, old, new):
+    path = write(tmp_path / "jetImage_a.h5")
+    names = list(PARTICLE_FEATURE_NAMES if dataset == "particleFeatureNames" else JET_FEATURE_NAMES)
+    names[names.index(old)] = new
+    edit(path, dataset, np.array(names, dtype="S"))
+    with pytest.raises(DataError, match=f"jetImage_a.h5: {dataset} (lacks|repeats) '(j1_px|j_w|j_pt)'"):
+        read_hls4ml(path)
+
+
+@pytest.mark.parametrize("value, kind", [(np.nan, "2 jet\\(s\\) with NaN and 0 with infinite"),
+                                         (np.inf, "0 jet\\(s\\) with NaN and 2 with infinite")])
+def test_reader_rejects_non_finite_momenta_counting_the_jets(tmp_path, value, kind):
+    path = write(tmp_path / "jetImage_a.h5")
+    with h5py.File(path, "a") as f:
+        f["jetConstituentList"][3, 0, 0] = value
+        f["jetConstituentList"][7, 2, 3] = value
+    with pytest.raises(DataError, match=f"jetImage_a.h5: {kind} .*first: jet 3"):
+        read_hls4ml(path)
+
+
+def test_reader_rejects_a_jet_with_no_constituents_naming_it(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    with h5py.File(path, "a") as f:
+        f["jetConstituentList"][11] = 0.0
+    with pytest.raises(DataError, match="jetImage_a.h5: jet 11 has no constituents"):
+        read_hls4ml(path)
+
+
+@pytest.mark.parametrize("row, problem", [
+    ([0, 0, 0, 0, 0], "no class label"),
+    ([1, 0, 1, 0, 0], "several class labels"),
+    ([0.5, 0, 0, 0, 0], "label columns other than 0/1"),
+])
+def test_reader_rejects_a_bad_label_naming_the_jet(tmp_path, row, problem):
+    path = write(tmp_path / "jetImage_a.h5")
+    start = JET_FEATURE_NAMES.index("j_g")
+    with h5py.File(path, "a") as f:
+        f["jets"][6, start:start + 5] = row
+    with pytest.raises(DataError, match=f"jetImage_a.h5: jet 6 has {problem}"):
+        read_hls4ml(path)
+
+
+def test_a_task_whose_class_the_file_lacks_is_a_data_error(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5", n_jets=10, labels=[0, 1, 2, 4, 0, 1, 2, 4, 0, 1])
+    jets = read_hls4ml(path)
+    assert len(task_view(jets, "g_vs_w")) == 5
+    with pytest.raises(DataError, match="task 'g_vs_z' needs class 'z'.*jetImage_a.h5"):
+        task_view(jets, "g_vs_z")
