@@ -1,0 +1,133 @@
+"""Symmetry-encouraging penalties: the soft inductive bias of a run (SEAL, arXiv:2511.01982; SPEC §3).
+
+The total loss is L = L_BCE + λ · penalty, and only the penalty distinguishes the variants:
+
+- ``none``: the unconstrained baseline;
+- ``seal``: the finite-transformation penalty used by the Glowacki study: one random 3-D boost per jet
+  (SPEC §3.1), features recomputed against the boosted jet, mean squared difference of the sigmoid
+  outputs on the two views;
+- ``dseal``: the infinitesimal penalty: the Lie derivatives D_a f = d/dt f(exp(t T_a) p)|_{t=0} along the
+  Lorentz generators, computed as one forward-mode Jacobian-vector product through the feature map and
+  the network; penalty = mean over jets of Σ_a (D_a f)² (SPEC §3.2).
+
+Every penalty is a callable ``penalty(model, batch, logits=None) -> scalar``; ``logits`` lets the
+training step reuse the forward pass it already made for the BCE term. Random draws come from the
+penalty's own ``torch.Generator``, whose state a checkpoint saves, so training stays reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import torch
+
+from raysym.batch import JetBatch
+from raysym.errors import ConfigError
+from raysym.lorentz import BETA2_MAX, apply_lorentz, generators, random_boosts, random_rotations
+from raysym.models.attention import math_attention
+
+PENALTIES: tuple[str, ...] = ("none", "seal", "dseal")
+GENERATOR_NAMES: tuple[str, ...] = ("Kx", "Ky", "Kz", "Lx", "Ly", "Lz")
+
+
+class Penalty(Protocol):
+    name: str
+
+    def __call__(self, model: torch.nn.Module, batch: JetBatch, logits: torch.Tensor | None = None) -> torch.Tensor:
+        ...
+
+
+def _probabilities(model, p4, mask, logits=None):
+    return torch.sigmoid(model(p4, mask) if logits is None else logits)
+
+
+class NoPenalty:
+    """The unconstrained model's penalty: exactly zero, costing nothing."""
+
+    name = "none"
+
+    def __call__(self, model, batch, logits=None):
+        return batch.p4.new_zeros(())
+
+
+class SealPenalty:
+    """Finite-boost SEAL penalty, SPEC §3.1: mean_j (σ(f(x_j)) − σ(f(Λ_j x_j)))².
+
+    ``rotations`` composes each boost with a random rotation (the optional second generator family).
+    """
+
+    name = "seal"
+
+    def __init__(self, generator: torch.Generator, beta2_max: float = BETA2_MAX, rotations: bool = False):
+        self.generator = generator
+        self.beta2_max = beta2_max
+        self.rotations = rotations
+
+    def transformations(self, n: int, dtype, device) -> torch.Tensor:
+        """The next n per-jet transformations from this penalty's random stream."""
+        matrices = random_boosts(n, self.generator, self.beta2_max, torch.float64)
+        if self.rotations:
+            matrices = random_rotations(n, self.generator, torch.float64) @ matrices
+        return matrices.to(dtype=dtype, device=device)
+
+    def __call__(self, model, batch, logits=None):
+        matrices = self.transformations(len(batch), batch.p4.dtype, batch.p4.device)
+        original = _probabilities(model, batch.p4, batch.mask, logits)
+        transformed = _probabilities(model, apply_lorentz(batch.p4, matrices), batch.mask)
+        return (original - transformed).pow(2).mean()
+
+
+class DsealPenalty:
+    """Infinitesimal δSEAL penalty, SPEC §3.2: mean_j Σ_a (D_a σ(f))² over the chosen generators.
+
+    All generators go through one ``torch.func.jvp`` on the batch repeated once per generator, so the
+    cost is one forward pass with dual numbers, not one per generator. The math SDPA backend is selected
+    because fused attention kernels have no forward-mode derivative. ``normalised`` divides each jet's
+    sum by |∇_p σ(f)|² (the input-gradient norm), making the penalty scale-free; it needs one extra
+    backward pass with a graph.
+    """
+
+    name = "dseal"
+
+    def __init__(self, generator_names: Sequence[str] = GENERATOR_NAMES, normalised: bool = False):
+        unknown = sorted(set(generator_names) - set(GENERATOR_NAMES))
+        if unknown or not generator_names:
+            raise ConfigError(
+                f"dseal generators must be a non-empty subset of {', '.join(GENERATOR_NAMES)}; got {list(generator_names)}"
+            )
+        self.generator_names = tuple(generator_names)
+        self.normalised = normalised
+
+    def lie_derivatives(self, model, batch: JetBatch) -> torch.Tensor:
+        """(n_generators, B) Lie derivatives D_a σ(f) of every jet, differentiable w.r.t. the weights."""
+        gens = generators(dtype=batch.p4.dtype, device=batch.p4.device)
+        k = len(self.generator_names)
+        p4 = batch.p4.repeat(k, 1, 1)
+        mask = batch.mask.repeat(k, 1)
+        tangents = torch.cat([apply_lorentz(batch.p4, gens[name]) for name in self.generator_names])
+        with math_attention():
+            _, derivative = torch.func.jvp(lambda x: torch.sigmoid(model(x, mask)), (p4,), (tangents,))
+        return derivative.view(k, len(batch))
+
+    def __call__(self, model, batch, logits=None):
+        per_jet = self.lie_derivatives(model, batch).pow(2).sum(0)
+        if self.normalised:
+            p4 = batch.p4.detach().requires_grad_(True)
+            with math_attention():
+                prob = torch.sigmoid(model(p4, batch.mask))
+                (grad,) = torch.autograd.grad(prob.sum(), p4, create_graph=True)
+            per_jet = per_jet / (grad.pow(2).sum((-1, -2)) + 1e-12)
+        return per_jet.mean()
+
+
+def make_penalty(name: str, seed: int = 0, **options) -> Penalty:
+    """Build a penalty by name; ``seed`` seeds the random stream of penalties that draw transformations."""
+    if name == "none":
+        if options:
+            raise ConfigError(f"penalty 'none' takes no options, got {sorted(options)}")
+        return NoPenalty()
+    if name == "seal":
+        return SealPenalty(torch.Generator().manual_seed(seed), **options)
+    if name == "dseal":
+        return DsealPenalty(**options)
+    raise ConfigError(f"unknown penalty {name!r}; choose one of {', '.join(PENALTIES)}")
