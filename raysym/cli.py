@@ -16,6 +16,7 @@ from raysym.errors import ConfigError, DataError
 #: Modules that provide a subcommand, in the order ``raysym --help`` lists them.
 COMMAND_MODULES = (
     "raysym.generate.command",
+    "raysym.models.command",
 )
 
 

@@ -1,0 +1,64 @@
+"""Small building blocks shared by the models: ReLU MLPs and masked means."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def mlp(in_dim: int, widths: tuple[int, ...], out_dim: int | None = None) -> nn.Sequential:
+    """Linear+ReLU for every width in ``widths``; then a bare Linear to ``out_dim`` if one is given."""
+    layers: list[nn.Module] = []
+    prev = in_dim
+    for width in widths:
+        layers += [nn.Linear(prev, width), nn.ReLU()]
+        prev = width
+    if out_dim is not None:
+        layers.append(nn.Linear(prev, out_dim))
+    return nn.Sequential(*layers)
+
+
+class ClassifierHead(nn.Module):
+    """MLP ``in_dim → widths… → 1`` with ReLU between layers; returns (B,) logits."""
+
+    def __init__(self, in_dim: int, widths: tuple[int, ...]):
+        super().__init__()
+        self.net = mlp(in_dim, widths, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).squeeze(-1)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean of ``x`` over the entries of ``dim`` where ``mask`` is True (an empty set gives 0).
+
+    ``mask`` broadcasts against ``x`` without its trailing feature axis. Masked-out entries are removed
+    with ``where``, not multiplied by 0, so even inf/NaN there cannot leak into the result.
+    """
+    m = mask.unsqueeze(-1)
+    total = torch.where(m, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum(dim)
+    count = m.sum(dim).clamp_min(1).to(x.dtype)
+    return total / count
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an int if it is a positive integer, else :class:`~raysym.errors.ConfigError`."""
+    from raysym.errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def positive_widths(name: str, values, allow_empty: bool = True) -> tuple[int, ...]:
+    """A tuple of positive layer widths (lists from JSON are accepted), else ``ConfigError``."""
+    from raysym.errors import ConfigError
+
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ConfigError(f"{name} must be a sequence of positive integers, got {values!r}")
+    widths = tuple(values)
+    if not widths and not allow_empty:
+        raise ConfigError(f"{name} must not be empty")
+    for i, width in enumerate(widths):
+        positive_int(f"{name}[{i}]", width)
+    return widths

@@ -1,0 +1,111 @@
+"""Model registry: exact parameter counts, presets, reproducible construction, config errors, CLI table."""
+
+import argparse
+
+import pytest
+import torch
+
+from raysym.errors import ConfigError
+from raysym.models import (
+    MODEL_KINDS,
+    PRESETS,
+    DualConfig,
+    InvariantConfig,
+    TransformerConfig,
+    build_model,
+    config_to_dict,
+    count_parameters,
+    model_from_config,
+)
+from raysym.models import command
+
+
+def test_teacher_has_exactly_the_spec_parameter_count():
+    assert count_parameters(build_model("teacher", "paper")) == 1_255_425
+
+
+def test_student_matches_the_paper_parameter_count_exactly():
+    assert count_parameters(build_model("student", "paper")) == 487_665
+
+
+def test_teacher_layers_match_torch_encoder_layer_parameter_count():
+    # Our hand-written post-norm layer has the same parameters as torch's reference layer.
+    ref = torch.nn.TransformerEncoderLayer(256, 4, dim_feedforward=256, batch_first=True)
+    ours = build_model("teacher").body.layers[0]
+    assert count_parameters(ours) == count_parameters(ref) == 395_776
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_kind_of_every_preset_builds_and_small_is_smaller(preset):
+    for kind in MODEL_KINDS:
+        model = build_model(kind, preset)
+        assert model.kind == kind
+        assert count_parameters(model) > 0
+    assert count_parameters(build_model("teacher", "small")) < count_parameters(build_model("student", "paper"))
+
+
+def test_model_construction_is_deterministic_given_the_seed():
+    for kind in MODEL_KINDS:
+        torch.manual_seed(7)
+        a = build_model(kind, "small").state_dict()
+        torch.manual_seed(7)
+        b = build_model(kind, "small").state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_config_round_trips_through_a_plain_dict():
+    for kind in MODEL_KINDS:
+        model = build_model(kind, "small")
+        rebuilt = model_from_config(kind, config_to_dict(model.config))
+        assert rebuilt.config == model.config
+        assert count_parameters(rebuilt) == count_parameters(model)
+
+
+def test_overrides_change_sizes():
+    model = build_model("teacher", "small", d_model=32, layers=1, head_widths=[16])
+    assert model.config.d_model == 32 and model.config.head_widths == (16,) and len(model.body.layers) == 1
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: build_model("gnn"),
+        lambda: build_model("teacher", "huge"),
+        lambda: build_model("teacher", d_model=100, heads=3),
+        lambda: build_model("student", ff=0),
+        lambda: build_model("teacher", head_widths=(64, -1)),
+        lambda: build_model("teacher", layers=2.5),
+        lambda: build_model("teacher", colour="red"),
+        lambda: build_model("invariant", latent=0),
+        lambda: build_model("invariant", pair_widths=()),
+        lambda: build_model("dual", invariant=InvariantConfig(latent=128)),
+        lambda: build_model("dual", transformer={"d_model": 256, "bogus": 1}),
+        lambda: TransformerConfig(dropout=1.5),
+        lambda: DualConfig(pt_scale_gev=-1.0),
+    ],
+)
+def test_bad_sizes_raise_config_error(make):
+    with pytest.raises(ConfigError):
+        make()
+
+
+def test_divisibility_error_message_names_both_sizes():
+    with pytest.raises(ConfigError, match="d_model 100 must be divisible by heads 3"):
+        TransformerConfig(d_model=100, heads=3)
+
+
+def test_models_command_prints_every_kind_with_its_count(capsys):
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["models", "--preset", "paper"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    for kind, count in [("teacher", "1,255,425"), ("student", "487,665")]:
+        assert any(line.split()[:2] == [kind, count] for line in out.splitlines())
+    assert all(any(line.startswith(kind) for line in out.splitlines()) for kind in MODEL_KINDS)
+
+
+def test_models_command_is_registered_in_the_cli():
+    from raysym.cli import COMMAND_MODULES
+
+    assert "raysym.models.command" in COMMAND_MODULES
