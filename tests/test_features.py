@@ -103,3 +103,12 @@ def test_features_have_finite_backward_and_forward_mode_derivatives():
     tangent = apply_lorentz(p4.detach(), generators()["Kx"])
     _, jvp = torch.func.jvp(lambda x: constituent_features(x, mask), (p4.detach(),), (tangent,))
     assert torch.isfinite(jvp).all() and jvp.abs().max() > 0
+
+
+def test_standardised_features_are_order_one_and_keep_padding_zero():
+    from raysym.features import standardise_features
+
+    p4, mask = jets_of_massless_constituents(n_jets=64)
+    scaled = standardise_features(constituent_features(p4, mask), mask)
+    assert torch.all(scaled[~mask] == 0)
+    assert scaled[mask].abs().mean(0).max() < 3

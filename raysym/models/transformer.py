@@ -5,6 +5,10 @@ SPEC §2 → Linear(7 → d_model) + ReLU → ``layers`` post-norm transformer e
 self-attention and a ReLU feed-forward block, each with a residual connection followed by LayerNorm) →
 mean over the *real* constituents → ReLU MLP ``d_model → head_widths… → 1`` → one logit.
 
+The features pass through a fixed, parameter-free affine standardisation first
+(:func:`raysym.features.standardise_features`; ``standardise=False`` turns it off): the paper does not
+describe its input scaling, and raw angles (~0.1) next to logarithms (~3) slow Adam down markedly.
+
 The models take four-momenta, not features: ``model(p4, mask)`` computes
 :func:`raysym.features.constituent_features` itself, so a symmetry penalty can boost ``p4`` and call the
 model again (SPEC §3.1), and a Jacobian-vector product along a Lorentz generator runs through the feature
@@ -29,7 +33,7 @@ import torch
 from torch import nn
 
 from raysym.errors import ConfigError
-from raysym.features import N_FEATURES, constituent_features
+from raysym.features import N_FEATURES, constituent_features, standardise_features
 from raysym.models.attention import MultiHeadSelfAttention, safe_key_mask
 from raysym.models.layers import ClassifierHead, masked_mean, positive_int, positive_widths
 
@@ -45,6 +49,8 @@ class TransformerConfig:
     head_widths: tuple[int, ...] = (128, 128, 128)
     n_features: int = N_FEATURES
     dropout: float = 0.0
+    #: Feed the features through the fixed affine map of ``standardise_features`` (no parameters).
+    standardise: bool = True
 
     def __post_init__(self):
         for name in ("d_model", "heads", "ff", "layers", "n_features"):
@@ -97,7 +103,10 @@ class TransformerBody(nn.Module):
 
     def forward(self, p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = mask.bool()
-        x = self.embed(constituent_features(p4, mask))
+        features = constituent_features(p4, mask)
+        if self.config.standardise:
+            features = standardise_features(features, mask)
+        x = self.embed(features)
         key_mask = safe_key_mask(mask)
         for layer in self.layers:
             x = layer(x, key_mask)
