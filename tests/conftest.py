@@ -38,3 +38,14 @@ def ray_local():
 
 def pytest_configure(config):
     sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(scope="session")
+def generated_g_w_jets(ray_local, tmp_path_factory):
+    """3,000 physics jets (1,500 gluon, 1,500 W) from the offline generator, made once per session."""
+    from raysym.data.sources import study_jets
+    from raysym.generate.config import GeneratorConfig
+
+    out = tmp_path_factory.mktemp("generated-g-w")
+    config = GeneratorConfig(jets_per_class=1500, seed=11, classes=("g", "w"), chunk_size=750)
+    return study_jets(None, out, config, progress=False)
