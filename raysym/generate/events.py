@@ -9,6 +9,7 @@ than a loop over ``PseudoJet`` (SPEC §1.3).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import awkward as ak
@@ -293,8 +294,10 @@ def make_jets(class_name: str, n_jets: int, pythia_seed: int, detector_seed: int
         if events >= max_events:
             raise DataError(f"only {found} {class_name} jets in {events} events: the settings (pTHatMin "
                             f"{pthat_min:g}) give almost no jets with 0.8 < pT/TeV < 1.2")
-        # Ask for about as many events as jets are still missing (≥ 1 jet per event is typical).
-        n = int(min(batch_events, max(20, n_jets - found)))
+        # Ask for just enough events at the yield seen so far (about 1.2-1.6 jets per event; start
+        # low), so few events are wasted past the last jet. Depends only on earlier events: reproducible.
+        per_event = found / events if found else 1.2
+        n = int(min(batch_events, max(10, math.ceil(1.05 * (n_jets - found) / per_event))))
         sample = maker.next_jets(n)
         samples.append(sample)
         found += len(sample)
