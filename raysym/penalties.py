@@ -80,44 +80,72 @@ class SealPenalty:
 class DsealPenalty:
     """Infinitesimal δSEAL penalty, SPEC §3.2: mean_j Σ_a (D_a σ(f))² over the chosen generators.
 
-    All generators go through one ``torch.func.jvp`` on the batch repeated once per generator, so the
-    cost is one forward pass with dual numbers, not one per generator. The math SDPA backend is selected
-    because fused attention kernels have no forward-mode derivative. ``normalised`` divides each jet's
-    sum by |∇_p σ(f)|² (the input-gradient norm), making the penalty scale-free; it needs one extra
-    backward pass with a graph.
+    Two exact ways to get the Lie derivatives D_a σ(f) = ∇_p σ(f) · (T_a p):
+
+    - ``method="jvp"`` (default, as SPEC §3.2 describes): forward-mode ``torch.func.jvp`` on the batch
+      repeated once per generator — one dual-number forward pass, no double backward for the
+      derivatives themselves;
+    - ``method="grad"``: one reverse-mode input gradient ∇_p σ(f), contracted with every tangent T_a p.
+      One backward pass serves all generators, so training (which differentiates the penalty again,
+      w.r.t. the weights) is much cheaper; ``bench/training_throughput.py`` measures both.
+
+    The math SDPA backend is selected because fused attention kernels have neither forward-mode
+    derivatives nor double backward. ``normalised`` divides each jet's sum by |∇_p σ(f)|², making the
+    penalty scale-free.
     """
 
     name = "dseal"
+    METHODS = ("jvp", "grad")
 
-    def __init__(self, generator_names: Sequence[str] = GENERATOR_NAMES, normalised: bool = False):
+    def __init__(self, generator_names: Sequence[str] = GENERATOR_NAMES, normalised: bool = False,
+                 method: str = "jvp"):
         unknown = sorted(set(generator_names) - set(GENERATOR_NAMES))
         if unknown or not generator_names:
             raise ConfigError(
                 f"dseal generators must be a non-empty subset of {', '.join(GENERATOR_NAMES)}; got {list(generator_names)}"
             )
+        if method not in self.METHODS:
+            raise ConfigError(f"dseal method must be one of {', '.join(self.METHODS)}, got {method!r}")
         self.generator_names = tuple(generator_names)
         self.normalised = normalised
+        self.method = method
+
+    def _tangents(self, p4: torch.Tensor) -> torch.Tensor:
+        """(k, B, N, 4): T_a p for every chosen generator; padded rows stay zero."""
+        gens = generators(dtype=p4.dtype, device=p4.device)
+        return torch.stack([apply_lorentz(p4, gens[name]) for name in self.generator_names])
+
+    def input_gradient(self, model, batch: JetBatch) -> torch.Tensor:
+        """∇_p σ(f) per jet, (B, N, 4), kept in the graph when gradients are on (jets are independent,
+        so the gradient of the summed output is every jet's own gradient)."""
+        create_graph = torch.is_grad_enabled()
+        with torch.enable_grad(), math_attention():
+            p4 = batch.p4.detach().requires_grad_(True)
+            prob = torch.sigmoid(model(p4, batch.mask))
+            (grad,) = torch.autograd.grad(prob.sum(), p4, create_graph=create_graph)
+        return grad
+
+    def _contract(self, grad: torch.Tensor, p4: torch.Tensor) -> torch.Tensor:
+        """D_a σ(f) = Σ_i ∇_{p_i} σ(f) · (T_a p_i), for every generator: (k, B)."""
+        return (grad.unsqueeze(0) * self._tangents(p4)).sum((-1, -2))
 
     def lie_derivatives(self, model, batch: JetBatch) -> torch.Tensor:
         """(n_generators, B) Lie derivatives D_a σ(f) of every jet, differentiable w.r.t. the weights."""
-        gens = generators(dtype=batch.p4.dtype, device=batch.p4.device)
+        if self.method == "grad":
+            return self._contract(self.input_gradient(model, batch), batch.p4)
         k = len(self.generator_names)
-        p4 = batch.p4.repeat(k, 1, 1)
         mask = batch.mask.repeat(k, 1)
-        tangents = torch.cat([apply_lorentz(batch.p4, gens[name]) for name in self.generator_names])
         with math_attention():
-            _, derivative = torch.func.jvp(lambda x: torch.sigmoid(model(x, mask)), (p4,), (tangents,))
+            _, derivative = torch.func.jvp(lambda x: torch.sigmoid(model(x, mask)), (batch.p4.repeat(k, 1, 1),),
+                                           (self._tangents(batch.p4).flatten(0, 1),))
         return derivative.view(k, len(batch))
 
     def __call__(self, model, batch, logits=None):
-        per_jet = self.lie_derivatives(model, batch).pow(2).sum(0)
-        if self.normalised:
-            p4 = batch.p4.detach().requires_grad_(True)
-            with math_attention():
-                prob = torch.sigmoid(model(p4, batch.mask))
-                (grad,) = torch.autograd.grad(prob.sum(), p4, create_graph=True)
-            per_jet = per_jet / (grad.pow(2).sum((-1, -2)) + 1e-12)
-        return per_jet.mean()
+        if not self.normalised:
+            return self.lie_derivatives(model, batch).pow(2).sum(0).mean()
+        grad = self.input_gradient(model, batch)
+        lie = self._contract(grad, batch.p4) if self.method == "grad" else self.lie_derivatives(model, batch)
+        return (lie.pow(2).sum(0) / (grad.pow(2).sum((-1, -2)) + 1e-12)).mean()
 
 
 def make_penalty(name: str, seed: int = 0, **options) -> Penalty:

@@ -152,5 +152,31 @@ def test_bad_penalty_settings_are_clear_errors():
         make_penalty("sael")
     with pytest.raises(ConfigError, match="subset of Kx"):
         make_penalty("dseal", generator_names=["Kq"])
+    with pytest.raises(ConfigError, match="method must be one of"):
+        make_penalty("dseal", method="fd")
     with pytest.raises(ConfigError, match="takes no options"):
         make_penalty("none", rotations=True)
+
+
+@pytest.mark.parametrize("normalised", [False, True])
+def test_dseal_reverse_mode_method_equals_forward_mode_in_value_and_weight_gradient(normalised):
+    batch = jets(n=8)
+    model = Standardised(small("teacher"), batch)
+    values, grads = [], []
+    for method in ("jvp", "grad"):
+        value = DsealPenalty(normalised=normalised, method=method)(model, batch)
+        values.append(value)
+        grads.append(torch.autograd.grad(value, [p for p in model.parameters()]))
+    assert torch.allclose(values[0], values[1], rtol=1e-9)
+    scale = max(g.abs().max().item() for g in grads[1])
+    assert all(torch.allclose(a, b, rtol=1e-7, atol=1e-10 * scale) for a, b in zip(*grads))
+
+
+def test_dseal_under_no_grad_gives_the_same_value_without_a_graph():
+    batch = jets(n=8)
+    model = Standardised(small("teacher"), batch)
+    for method in ("jvp", "grad"):
+        with torch.no_grad():
+            value = DsealPenalty(method=method)(model, batch)
+        assert not value.requires_grad
+        assert torch.allclose(value, DsealPenalty(method=method)(model, batch))

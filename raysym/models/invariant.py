@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from raysym.kinematics import minkowski_dot
-from raysym.models.layers import ClassifierHead, masked_mean, mlp, positive_int, positive_widths
+from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, mlp, positive_int, positive_widths
 
 
 def signed_log(x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +82,7 @@ class InvariantSubnet(nn.Module):
         self.pair_mlp = mlp(PAIR_INPUTS, config.pair_widths)
         self.node_mlp = mlp(config.pair_widths[-1], config.node_widths)
         self.latent_mlp = mlp(config.node_widths[-1] + JET_INPUTS, config.latent_widths, config.latent)
-        self.norm = nn.LayerNorm(config.latent)
+        self.norm = LayerNorm(config.latent)
 
     @property
     def out_dim(self) -> int:

@@ -62,3 +62,26 @@ def positive_widths(name: str, values, allow_empty: bool = True) -> tuple[int, .
     for i, width in enumerate(widths):
         positive_int(f"{name}[{i}]", width)
     return widths
+
+
+class LayerNorm(nn.Module):
+    """Layer normalisation over the last axis, written with plain tensor operations.
+
+    Same parameters and forward values as ``nn.LayerNorm(dim)``. Why not that: torch's fused kernel
+    saves the mean and 1/σ without autograd history, so derivatives that go through its derivative
+    formulas again come out silently wrong — reverse mode through its forward-mode derivative (exactly
+    what training with δSEAL does: measured 42.6 against a finite difference of 2.59 in torch 2.13), and
+    third-order derivatives such as a Hessian of a δSEAL-trained loss (pytorch/pytorch#196700, #176218).
+    Composed of mean, subtraction and rsqrt, every order and mode of differentiation is exact.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(-1, keepdim=True)
+        variance = (centred * centred).mean(-1, keepdim=True)
+        return centred * torch.rsqrt(variance + self.eps) * self.weight + self.bias

@@ -35,7 +35,7 @@ from torch import nn
 from raysym.errors import ConfigError
 from raysym.features import N_FEATURES, constituent_features, standardise_features
 from raysym.models.attention import MultiHeadSelfAttention, safe_key_mask
-from raysym.models.layers import ClassifierHead, masked_mean, positive_int, positive_widths
+from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, positive_int, positive_widths
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ class EncoderLayer(nn.Module):
         self.attn = MultiHeadSelfAttention(d_model, heads, dropout)
         self.linear1 = nn.Linear(d_model, ff)
         self.linear2 = nn.Linear(ff, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
+        self.norm1 = LayerNorm(d_model)
+        self.norm2 = LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
