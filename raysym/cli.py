@@ -21,7 +21,8 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="raysym", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="raysym", description="raysym: soft-symmetry inductive biases in jet taggers, run on Ray")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
