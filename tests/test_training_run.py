@@ -107,3 +107,18 @@ def test_bad_data_is_a_clear_error(data):
     only_gluons = data["train"].subset(np.flatnonzero(data["train"].y == 0))
     with pytest.raises(DataError, match="only one class"):
         train(tiny(), {"train": only_gluons, "val": data["val"]})
+
+
+def test_best_model_file_round_trips_the_best_weights(data, tmp_path):
+    from raysym.training.checkpoint import load_best_model, save_best_model
+    from raysym.training.evaluate import predict_logits
+
+    result = train(tiny(epochs=2), data)
+    path = save_best_model(result.checkpoint, tmp_path / "best.pt")
+    model, config, saved = load_best_model(path)
+    assert config == result.config and saved["best_epoch"] == result.best_epoch
+    p4, mask = torch.as_tensor(data["val"].p4), torch.as_tensor(data["val"].mask)
+    assert np.array_equal(predict_logits(model, p4, mask), predict_logits(result.model, p4, mask))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="junk.pt cannot be read"):
+        load_best_model(tmp_path / "junk.pt")
