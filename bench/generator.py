@@ -30,7 +30,8 @@ import json, os, sys, tempfile, time
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 import ray
 from raysym.generate.config import GeneratorConfig
-from raysym.generate.fanout import ensure_ray, generate
+from raysym.generate.fanout import generate
+from raysym.ray_session import ensure_ray
 
 cpus, jets, chunk = (int(x) for x in sys.argv[1:4])
 t0 = time.perf_counter()

@@ -22,12 +22,12 @@ from raysym.errors import ConfigError
 from raysym.generate.config import GeneratorConfig
 from raysym.generate.events import JetSample, make_jets
 from raysym.generate.processes import PROCESSES, chunk_seeds
+from raysym.ray_session import ensure_ray
 
 #: Written next to the files: the settings that made them, so a rerun cannot mix two runs.
 MANIFEST_NAME = "raysym_generate.json"
 #: Extra per-jet dataset: the signed PDG id of the matched parton, boson or top.
 TRUTH_PDG_DATASET = "jetTruthPdgId"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def chunk_path(out_dir: str | Path, class_name: str, seed: int, chunk: int) -> Path:
@@ -93,26 +93,6 @@ def _chunk_task(config: GeneratorConfig, class_name: str, chunk: int, out_dir: s
     """The body of the Ray task: single-threaded numerical libraries, then the plain function."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return str(generate_chunk(config, class_name, chunk, out_dir))
-
-
-def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Connect to Ray: a running cluster at ``address``, or a new local one. True if this call started it.
-
-    Workers must import raysym: it is installed, and a source checkout's root also goes on their
-    PYTHONPATH. Token authentication is off for the local instance unless the caller set it.
-    """
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import ray
-
-    if ray.is_initialized():
-        return False
-    pythonpath = os.pathsep.join(filter(None, [str(_REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    runtime_env = {"env_vars": {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}}
-    if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
-    else:
-        ray.init(address=address, runtime_env=runtime_env)
-    return True
 
 
 def generate(config: GeneratorConfig, out_dir: str | Path, *, address: str | None = None,
