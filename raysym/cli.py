@@ -17,6 +17,7 @@ from raysym.errors import ConfigError, DataError
 COMMAND_MODULES = (
     "raysym.generate.command",
     "raysym.models.command",
+    "raysym.query",
 )
 
 
