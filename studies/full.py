@@ -1,80 +1,92 @@
-"""The raysym study, end to end: ``python studies/full.py`` (CPU default) or on a Ray cluster.
+"""The raysym study, end to end: ``python studies/full.py`` on a laptop CPU or on a Ray cluster.
 
-Stage 0, the jets: the user's hls4ml files (``--data DIR``) or, without them, physics jets generated
-here with Pythia 8 + FastJet and a parametric detector, cached so a rerun loads them in seconds.
-The training grid, analyses and the result store attach to this script as they land (issues 4-5);
-today it makes and summarises the study's jets.
+Stage 0 makes or reads the jets, stage 1 trains every bias × seed as a Ray Tune grid (or a search),
+stage 2 evaluates every best model on the test split of g_vs_w, g_vs_z and g_vs_t as Ray tasks. All
+numbers land in one Parquet store (``<out>/store``: open it with pandas or ``raysym query``). Rerunning
+the same command skips what is done and resumes what is not.
+
+    python studies/full.py                          # quick preset, CPU, generated jets
+    python studies/full.py --preset paper --data DIR --address auto --storage s3://bucket/raysym
+    python studies/full.py --preset dual            # + dual-subnet and hard-invariant biases
+    python studies/full.py --bias teacher --bias teacher:dseal:0.03 --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-from raysym.data.hls4ml_layout import CLASS_NAMES
-from raysym.data.jetset import TASKS, split
-from raysym.data.sources import study_jets
 from raysym.errors import ConfigError, DataError
-from raysym.generate.config import GeneratorConfig
-from raysym.kinematics import invariant_mass, jet_p4
-
-#: Jets per class generated for each preset when no hls4ml files are given.
-PRESET_JETS_PER_CLASS = {"quick": 3000, "paper": 72_000}
-STUDY_CLASSES = ("g", "w", "z", "t")  # the classes the three tasks use
+from raysym.study.config import Bias, StudyConfig
+from raysym.study.pipeline import run_study
+from raysym.study.presets import PRESETS, preset, smoke
+from raysym.study.summary import format_table, performance_table
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="quick", choices=sorted(PRESET_JETS_PER_CLASS))
-    parser.add_argument("--data", type=Path, help="directory of hls4ml jetImage_*.h5 files (default: generate)")
-    parser.add_argument("--out", type=Path, default=Path("raysym-runs"), help="where the study writes")
-    parser.add_argument("--address", help="Ray cluster to connect to (default: a local Ray)")
-    parser.add_argument("--jets-per-class", type=int, help="override the preset's generated jets per class")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--smoke-test", action="store_true", help="a seconds-long run of the real path")
+    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="which study (default quick)")
+    parser.add_argument("--data", help="directory of hls4ml jetImage_*.h5 files (default: generate jets)")
+    parser.add_argument("--out", type=Path, help="where the study writes (default raysym-runs/PRESET)")
+    parser.add_argument("--address", help="Ray cluster address, e.g. 'auto' (default: a local Ray)")
+    parser.add_argument("--storage", help="Tune storage path or URI (s3://..., NFS path; default OUT/tune)")
+    parser.add_argument("--bias", action="append", metavar="MODEL[:PENALTY[:LAMBDA]]",
+                        help="replace the preset's biases (repeatable), e.g. teacher:seal:0.1, dual, invariant")
+    parser.add_argument("--seeds", type=int, nargs="+", help="training seeds")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--jets-per-class", type=int, help="generated jets per class")
+    parser.add_argument("--gpus-per-trial", type=float)
+    parser.add_argument("--cpus-per-trial", type=float)
+    parser.add_argument("--max-failures", type=int)
+    parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
     return parser.parse_args(argv)
 
 
-def summarise(jets) -> str:
-    """Per class: jet count and median mass of the 32 kept constituents (GeV)."""
-    import torch
-
-    tensors = jets.to_torch()
-    masses = invariant_mass(jet_p4(tensors["p4"].double(), tensors["mask"])).numpy()
-    lines = [f"{'class':<6}{'jets':>8}{'median mass':>14}"]
-    for index, name in enumerate(CLASS_NAMES):
-        selected = jets.label == index
-        if selected.any():
-            lines.append(f"{name:<6}{int(selected.sum()):>8}{np.median(masses[selected]):>14.1f}")
-    del torch
-    return "\n".join(lines)
+def study_from_args(args: argparse.Namespace) -> StudyConfig:
+    """The preset with the command line's overrides applied (validated later, before Ray starts)."""
+    config = preset(args.preset)
+    if args.smoke_test:
+        config = smoke(config)
+    overrides: dict = {}
+    if args.bias:
+        overrides["biases"] = tuple(Bias.parse(text) for text in args.bias)
+    for name in ("seeds", "epochs", "batch_size", "max_failures"):
+        if getattr(args, name) is not None:
+            overrides[name] = tuple(args.seeds) if name == "seeds" else getattr(args, name)
+    if args.storage:
+        overrides["storage_path"] = args.storage
+    data = {k: v for k, v in (("hls4ml_dir", args.data), ("jets_per_class", args.jets_per_class)) if v is not None}
+    if data:
+        overrides["data"] = data
+    resources = {k: v for k, v in (("gpus_per_trial", args.gpus_per_trial), ("cpus_per_trial", args.cpus_per_trial))
+                 if v is not None}
+    if resources:
+        overrides["resources"] = resources
+    return config.with_overrides(**overrides)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    per_class = args.jets_per_class or (30 if args.smoke_test else PRESET_JETS_PER_CLASS[args.preset])
-    name = f"{args.preset}{'-smoke' if args.smoke_test else ''}"
-    generated_dir = args.out / "data" / f"generated-{per_class}-s{args.seed}"
     try:
-        generator = GeneratorConfig(jets_per_class=per_class, seed=args.seed, classes=STUDY_CLASSES,
-                                    chunk_size=min(500, per_class))
-        start = time.perf_counter()
-        jets = study_jets(args.data, generated_dir, generator, address=args.address)
-        seconds = time.perf_counter() - start
-        parts = split(jets, seed=args.seed)
-        for task in TASKS:
-            parts["test"].for_task(task)  # every task must have both classes in its test split
+        config = study_from_args(args)
+        out = args.out or Path("raysym-runs") / config.name
+        outcome = run_study(config, out, address=args.address, verbose=0 if args.smoke_test else 1)
     except (ConfigError, DataError) as err:
         print(f"studies/full.py: error: {err}", file=sys.stderr)
         return 2
-    print(f"study {name}: {len(jets)} jets from {jets.source} in {seconds:.1f} s")
-    print(summarise(jets))
-    print("split (train/val/test): " + " / ".join(str(len(parts[k])) for k in ("train", "val", "test")))
-    return 0
+    from raysym.store import ResultStore
+
+    print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated this run")
+    print("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
+    print(f"result store: {outcome.store_path.resolve()}  (pandas: raysym.store.load(path, 'evaluations'); "
+          f"SQL: raysym query {outcome.store_path} \"SELECT ...\")\n")
+    print(format_table(performance_table(ResultStore(outcome.store_path), config.name)))
+    for message in outcome.errors:
+        print(f"failed trial: {message}", file=sys.stderr)
+    return 1 if outcome.errors else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""The end-of-study table: mean ± std over seeds of accuracy and ROC-AUC per bias and task (Glowacki
+Table 1), read back from the store so it shows exactly what a user would query."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from raysym.store import ResultStore
+
+
+def performance_table(store: ResultStore, study: str) -> pd.DataFrame:
+    """One row per (bias, task): seeds, accuracy mean/std, ROC-AUC mean/std (test split)."""
+    evaluations = store.load("evaluations")
+    evaluations = evaluations[(evaluations["study"] == study) & (evaluations["split"] == "test")]
+    trials = store.load("trials")
+    if not evaluations.empty:
+        evaluations = evaluations.drop(columns=["bias"], errors="ignore").merge(
+            trials[["study", "trial_id", "bias"]], on=["study", "trial_id"], how="left")
+    if evaluations.empty:
+        return pd.DataFrame(columns=["bias", "task", "seeds", "accuracy", "accuracy_std", "roc_auc", "roc_auc_std"])
+    grouped = evaluations.groupby(["bias", "task"], sort=True)
+    table = grouped.agg(seeds=("seed", "nunique"), accuracy=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
+                        roc_auc=("roc_auc", "mean"), roc_auc_std=("roc_auc", "std"))
+    return table.reset_index().fillna({"accuracy_std": 0.0, "roc_auc_std": 0.0})
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table as text: ``0.9424 ± 0.0024`` cells, biases as rows, tasks as column pairs."""
+    if table.empty:
+        return "(no evaluations in the store)"
+    lines = [f"{'bias':<28}{'task':<9}{'seeds':>6}{'accuracy':>20}{'ROC-AUC':>20}"]
+    for row in table.itertuples():
+        lines.append(f"{row.bias:<28}{row.task:<9}{row.seeds:>6}"
+                     f"{row.accuracy:>11.4f} ± {row.accuracy_std:.4f}{row.roc_auc:>11.4f} ± {row.roc_auc_std:.4f}")
+    return "\n".join(lines)

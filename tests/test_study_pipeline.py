@@ -1,0 +1,91 @@
+"""The study engine end to end in a local Ray: smoke study, a failing trial, a rerun, a search.
+
+Every test runs the real path (generator or hls4ml reader → Tune → store → evaluation tasks), shrunk by
+the smoke-test settings to seconds.
+"""
+
+import dataclasses
+
+import pytest
+
+from raysym.generate.config import GeneratorConfig
+from raysym.generate.fanout import generate
+from raysym.store import ResultStore
+from raysym.study.pipeline import run_study
+from raysym.study.presets import preset, smoke
+from raysym.study.summary import performance_table
+
+
+@pytest.fixture(scope="module")
+def jets_dir(ray_local, tmp_path_factory):
+    """Generated jets in hls4ml files, shared by the tests that do not test generation itself."""
+    out = tmp_path_factory.mktemp("study-jets")
+    generate(GeneratorConfig(jets_per_class=40, seed=5, classes=("g", "w", "z", "t"), chunk_size=40), out,
+             progress=False)
+    return str(out)
+
+
+def quiet(config, tmp_path, **kwargs):
+    return run_study(config, tmp_path, verbose=0, progress=False, **kwargs)
+
+
+def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tmp_path):
+    config = smoke(preset("quick"))
+    outcome = quiet(config, tmp_path)
+    store = ResultStore(outcome.store_path)
+    trials, epochs = store.load("trials"), store.load("epochs")
+    evaluations, roc = store.load("evaluations"), store.load("roc")
+    assert outcome.trained == 2 and outcome.evaluated == 2 and not outcome.errors
+    assert sorted(trials["trial_id"]) == ["teacher-s0", "teacher-seal-0.1-s0"]
+    assert len(epochs) == 2 * config.epochs and not epochs.duplicated(["trial_id", "epoch"]).any()
+    assert len(evaluations) == 2 * 3 and set(evaluations["task"]) == {"g_vs_w", "g_vs_z", "g_vs_t"}
+    assert roc.groupby(["trial_id", "task"]).size().min() >= 2
+    assert all((tmp_path / "models" / f"{t}.pt").is_file() for t in trials["trial_id"])
+    # Every table joins on the trial keys.
+    joined = evaluations.merge(trials, on=["study", "trial_id", "model", "penalty", "lam", "seed"])
+    assert len(joined) == len(evaluations)
+    assert set(performance_table(store, config.name)["bias"]) == {"teacher", "teacher-seal-0.1"}
+
+
+def test_a_trial_failing_mid_run_is_retried_and_nothing_is_duplicated(jets_dir, tmp_path):
+    config = smoke(preset("quick")).with_overrides(
+        name="faulty", epochs=3, fail_once_at_epoch=2, max_failures=2, data={"hls4ml_dir": jets_dir})
+    outcome = quiet(config, tmp_path)
+    store = ResultStore(outcome.store_path)
+    epochs = store.load("epochs")
+    assert len(list((tmp_path / "fault-markers").iterdir())) == 2  # both trials really failed once
+    assert outcome.trained == 2 and not outcome.errors
+    assert sorted(epochs.groupby("trial_id")["epoch"].apply(list).tolist()) == [[1, 2, 3], [1, 2, 3]]
+    assert len(store.load("evaluations")) == 2 * 3
+
+
+def test_rerunning_a_finished_study_trains_and_evaluates_nothing(jets_dir, tmp_path):
+    config = smoke(preset("quick")).with_overrides(name="twice", data={"hls4ml_dir": jets_dir})
+    first = quiet(config, tmp_path)
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.parquet")}
+    second = quiet(config, tmp_path)
+    assert (first.trained, second.trained, second.evaluated) == (2, 0, 0)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.parquet")} == files
+
+
+def test_resuming_restores_the_tuner_and_stores_its_finished_trials_without_retraining(jets_dir, tmp_path):
+    config = smoke(preset("quick")).with_overrides(name="restored", data={"hls4ml_dir": jets_dir})
+    quiet(config, tmp_path)
+    # Lose the trials table (as if the driver died between training and storing): the rerun must
+    # restore the Tune experiment, not train again.
+    checkpoints = sorted((tmp_path / "tune").rglob("checkpoint_*"))
+    for path in (tmp_path / "store" / "trials").iterdir():
+        path.unlink()
+    again = quiet(config, tmp_path)
+    assert again.trained == 2 and sorted((tmp_path / "tune").rglob("checkpoint_*")) == checkpoints
+    assert len(ResultStore(again.store_path).load("trials")) == 2
+
+
+def test_search_study_samples_lr_and_lambda_with_asha_into_the_same_store(jets_dir, tmp_path):
+    config = smoke(preset("asha")).with_overrides(data={"hls4ml_dir": jets_dir})
+    outcome = quiet(config, tmp_path)
+    trials = ResultStore(outcome.store_path).load("trials")
+    assert len(trials) == config.search.num_samples and trials["trial_id"].str.startswith("search-").all()
+    assert trials["lr"].nunique() == len(trials) and (trials["penalty"] == "seal").all()
+    assert trials["lam"].between(*config.search.lam_range).all()
+    assert len(ResultStore(outcome.store_path).load("evaluations")) == 3 * len(trials)
