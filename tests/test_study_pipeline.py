@@ -89,3 +89,19 @@ def test_search_study_samples_lr_and_lambda_with_asha_into_the_same_store(jets_d
     assert trials["lr"].nunique() == len(trials) and (trials["penalty"] == "seal").all()
     assert trials["lam"].between(*config.search.lam_range).all()
     assert len(ResultStore(outcome.store_path).load("evaluations")) == 3 * len(trials)
+
+
+def test_full_study_script_smoke_test_prints_the_store_and_the_table(ray_local, tmp_path, capsys):
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("full", REPO / "studies" / "full.py")
+    full = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(full)
+    assert full.main(["--smoke-test", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 trial(s) trained, 2 evaluated" in out and str((tmp_path / "store").resolve()) in out
+    assert "teacher-seal-0.1" in out and "g_vs_t" in out and "±" in out
+    assert full.main(["--smoke-test", "--out", str(tmp_path), "--bias", "teacher:seal:-1"]) == 2
+    assert "λ must be >= 0" in capsys.readouterr().err
