@@ -70,6 +70,8 @@ def trainable(config: StudyConfig, data: dict[str, Any]):
 
 def build_tuner(config: StudyConfig, data: dict[str, Any], out_dir: str | os.PathLike, verbose: int = 1) -> tune.Tuner:
     """A new Tuner for the study, or the restored one if this study already ran into the same storage."""
+    # A checkpoint per epoch is deliberate (exact resume); on short CPU epochs Tune warns about it.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     storage = storage_location(config, out_dir)
     experiment = os.path.join(storage, config.name) if "://" not in storage else f"{storage.rstrip('/')}/{config.name}"
     fn = trainable(config, data)
