@@ -132,7 +132,7 @@ def write_report(rows: list[dict], runs: list[dict], load: tuple[float, ...], re
                      f"| {r['init_s']:.2f} |")
     lines += [
         "",
-        f"SPEC §1.3 (MPI on) measured g 115, q 117, W 147, Z 210, t 130 jets/s; the q class here keeps only "
+        "SPEC §1.3 (MPI on) measured g 115, q 117, W 147, Z 210, t 130 jets/s; the q class here keeps only "
         "light quarks (about 95 % of the QCD quark jets).",
         "",
         "## Ray fan-out, same job on 1 and 2 CPUs",

@@ -1,6 +1,5 @@
 """Symmetry penalties: zero for Lorentz-invariant models, positive for generic ones, δSEAL = d/dt f(e^{tT}p)."""
 
-import math
 
 import pytest
 import torch

@@ -4,7 +4,6 @@ Every test runs the real path (generator or hls4ml reader → Tune → store →
 the smoke-test settings to seconds.
 """
 
-import dataclasses
 
 import pytest
 

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raysym.batch import JetBatch
 from raysym.errors import ConfigError, DataError
 from raysym.models.registry import build_model
 from raysym.penalties import make_penalty
