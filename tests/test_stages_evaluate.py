@@ -14,56 +14,23 @@ import pandas as pd
 import pytest
 import torch
 
-from raysym.data.jetset import JetSet, split
 from raysym.errors import ConfigError, DataError
 from raysym.metrics import roc_auc
 from raysym.stages import evaluate_model_file, fan_out, run_evaluation_stage
 from raysym.stages.evaluate import thin_roc
 from raysym.store import TRIAL_KEYS, ResultStore
-from raysym.training import TrainConfig, train
-from raysym.training.checkpoint import load_best_model, save_best_model
+from raysym.training.checkpoint import load_best_model
 from raysym.training.evaluate import predict_logits
+from tests.synthetic import CLASS_LABELS, trained_study
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("g_vs_w", "g_vs_z", "g_vs_t")
-CLASS_LABELS = {"g": 0, "w": 2, "z": 3, "t": 4}  # indices into CLASS_NAMES
-SIGNAL_PRONGS = {"g": 0, "w": 1, "z": 1, "t": 2}
-
-
-def synthetic_jets(n_per_class=120, seed=0):
-    """Toy jets of g, W, Z and top: signal classes get hard extra prongs, so a tagger learns something."""
-    rng = np.random.default_rng(seed)
-    label = np.repeat([CLASS_LABELS[c] for c in CLASS_LABELS], n_per_class).astype(np.int8)
-    prongs = np.repeat([SIGNAL_PRONGS[c] for c in CLASS_LABELS], n_per_class)
-    n, k = len(label), 10
-    pt = rng.exponential(20, (n, k)) + 1
-    pt[:, 1] += 150 * (prongs >= 1)
-    pt[:, 2] += 100 * (prongs >= 2)
-    eta, phi = 0.3 * rng.normal(size=(2, n, k))
-    p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1)
-    p4 = np.concatenate([p4, np.zeros((n, 32 - k, 4))], 1)
-    mask = np.arange(32) < rng.integers(4, k + 1, (n, 1))
-    return JetSet(p4 * mask[..., None], mask, label, pt.sum(1), np.zeros(n), np.zeros(n), source="synthetic")
-
-
-def tiny_config(seed):
-    return TrainConfig(model="teacher", model_preset="small", epochs=1, batch_size=32, seed=seed,
-                       model_options={"d_model": 16, "heads": 2, "ff": 16, "layers": 1, "head_widths": (16,)})
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """Four one-epoch models trained on g_vs_w, their best-model files, a trials table and the test jets."""
-    out = tmp_path_factory.mktemp("stage2")
-    parts = split(synthetic_jets(), seed=0, fractions=(0.5, 0.2, 0.3))
-    data = {name: parts[name].for_task("g_vs_w") for name in ("train", "val")}
-    rows = []
-    for seed in range(4):
-        result = train(tiny_config(seed), data)
-        path = save_best_model(result.checkpoint, out / f"t{seed}.pt")
-        rows.append({"study": "unit", "trial_id": f"t{seed}", "model": "teacher", "penalty": "none",
-                     "lam": 0.0, "seed": seed, "checkpoint_path": str(path)})
-    return {"dir": out, "trials": pd.DataFrame(rows), "test": parts["test"]}
+    return trained_study(tmp_path_factory.mktemp("stage2"))
 
 
 def test_plain_function_gives_each_task_the_auc_of_its_logits(study):

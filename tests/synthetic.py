@@ -1,0 +1,45 @@
+"""Synthetic four-class jets and tiny trained models, shared by the stage tests (fast, no generator)."""
+
+import numpy as np
+import pandas as pd
+
+from raysym.data.jetset import JetSet, split
+from raysym.training import TrainConfig, train
+from raysym.training.checkpoint import save_best_model
+
+CLASS_LABELS = {"g": 0, "w": 2, "z": 3, "t": 4}  # indices into CLASS_NAMES
+SIGNAL_PRONGS = {"g": 0, "w": 1, "z": 1, "t": 2}
+
+
+def synthetic_jets(n_per_class=120, seed=0):
+    """Toy jets of g, W, Z and top: signal classes get hard extra prongs, so a tagger learns something."""
+    rng = np.random.default_rng(seed)
+    label = np.repeat([CLASS_LABELS[c] for c in CLASS_LABELS], n_per_class).astype(np.int8)
+    prongs = np.repeat([SIGNAL_PRONGS[c] for c in CLASS_LABELS], n_per_class)
+    n, k = len(label), 10
+    pt = rng.exponential(20, (n, k)) + 1
+    pt[:, 1] += 150 * (prongs >= 1)
+    pt[:, 2] += 100 * (prongs >= 2)
+    eta, phi = 0.3 * rng.normal(size=(2, n, k))
+    p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1)
+    p4 = np.concatenate([p4, np.zeros((n, 32 - k, 4))], 1)
+    mask = np.arange(32) < rng.integers(4, k + 1, (n, 1))
+    return JetSet(p4 * mask[..., None], mask, label, pt.sum(1), np.zeros(n), np.zeros(n), source="synthetic")
+
+
+def tiny_config(seed):
+    return TrainConfig(model="teacher", model_preset="small", epochs=1, batch_size=32, seed=seed,
+                       model_options={"d_model": 16, "heads": 2, "ff": 16, "layers": 1, "head_widths": (16,)})
+
+
+def trained_study(out, n_models=4):
+    """``n_models`` one-epoch models trained on g_vs_w, their best-model files, a trials table, the jets."""
+    parts = split(synthetic_jets(), seed=0, fractions=(0.5, 0.2, 0.3))
+    data = {name: parts[name].for_task("g_vs_w") for name in ("train", "val")}
+    rows = []
+    for seed in range(n_models):
+        result = train(tiny_config(seed), data)
+        path = save_best_model(result.checkpoint, out / f"t{seed}.pt")
+        rows.append({"study": "unit", "trial_id": f"t{seed}", "model": "teacher", "penalty": "none",
+                     "lam": 0.0, "seed": seed, "checkpoint_path": str(path)})
+    return {"dir": out, "trials": pd.DataFrame(rows), "test": parts["test"], "train": data["train"]}
