@@ -14,7 +14,6 @@ the same command skips what is done and resumes what is not.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -79,7 +78,8 @@ def main(argv=None) -> int:
         return 2
     from raysym.store import ResultStore
 
-    print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated this run")
+    print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated this run; "
+          "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")
     print("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
     print(f"result store: {outcome.store_path.resolve()}  (pandas: raysym.store.load(path, 'evaluations'); "
           f"SQL: raysym query {outcome.store_path} \"SELECT ...\")\n")

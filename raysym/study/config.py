@@ -99,6 +99,53 @@ class SearchSpace:
 
 
 @dataclass(frozen=True)
+class AnalysisSettings:
+    """What stage 2 measures on every best model, beyond test-set performance (SPEC §6).
+
+    Hessian of the training loss (BCE) on a fixed, seeded set of ``hessian_jets`` training jets: top-k
+    eigenpairs by Lanczos (``eigen_restarts`` independent starts, the largest λ1 kept) or by PyHessian's
+    power iteration (``hessian_backend="pyhessian"``), and Tr(H) by Hutchinson with ``trace_probes``
+    Rademacher probes, ``probes_per_task`` per Ray task. Then the pseudo-Goldstone scan along ν1 and the
+    pT smearing sweep.
+    """
+
+    hessian: bool = True
+    hessian_backend: str = "lanczos"
+    hessian_jets: int = 512
+    hessian_batch_size: int = 256
+    hessian_seed: int = 0
+    top_k: int = 1
+    lanczos_steps: int = 30
+    eigen_restarts: int = 1
+    trace_probes: int = 32
+    probes_per_task: int = 8
+    goldstone: bool = True
+    goldstone_eps_max: float = 1.0
+    goldstone_points: int = 21
+    goldstone_jets: int = 512
+    smearing: bool = True
+    smearing_sigmas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+    smearing_seed: int = 0
+
+    def hessian_key(self) -> str:
+        """A short hash of every setting that changes the Hessian numbers (rerun skipping)."""
+        return _digest(self.hessian_backend, self.hessian_jets, self.hessian_batch_size, self.hessian_seed,
+                       self.top_k, self.lanczos_steps, self.eigen_restarts, self.trace_probes)
+
+    def goldstone_key(self) -> str:
+        return _digest(self.hessian_key(), self.goldstone_eps_max, self.goldstone_points, self.goldstone_jets)
+
+    def smearing_key(self) -> str:
+        return _digest(tuple(float(s) for s in self.smearing_sigmas), self.smearing_seed)
+
+
+def _digest(*values: Any) -> str:
+    import hashlib
+
+    return hashlib.sha1(repr(values).encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """Everything one study does. ``seeds`` × ``biases`` is the training grid (unless ``search``)."""
 
@@ -119,6 +166,7 @@ class StudyConfig:
     max_failures: int = 2
     storage_path: str | None = None
     search: SearchSpace | None = None
+    analyses: AnalysisSettings = AnalysisSettings()
     #: Test hook: every trial raises once after reporting this epoch (fault-tolerance tests).
     fail_once_at_epoch: int | None = None
 
@@ -200,6 +248,7 @@ def validate(config: StudyConfig, *, local: bool = True) -> StudyConfig:
                               "use --gpus-per-trial 0, or --address of a GPU cluster")
     if not isinstance(config.max_failures, int) or config.max_failures < 0:
         raise ConfigError(f"max_failures must be an integer >= 0, got {config.max_failures!r}")
+    _validate_analyses(config.analyses)
     search = config.search
     if search is not None:
         for name, (low, high) in (("lr_range", search.lr_range), ("lam_range", search.lam_range)):
@@ -217,3 +266,27 @@ def validate(config: StudyConfig, *, local: bool = True) -> StudyConfig:
         TrainConfig(**config.train_settings(bias, config.seeds[0]))
         model_config(bias.model, config.model_preset, **config.model_options.get(bias.model, {}))
     return config
+
+
+def _validate_analyses(settings: AnalysisSettings) -> None:
+    """The analysis settings must describe a computation that can run."""
+    if settings.hessian_backend not in ("lanczos", "pyhessian"):
+        raise ConfigError(f"hessian backend must be 'lanczos' or 'pyhessian', got {settings.hessian_backend!r}")
+    for name in ("hessian_jets", "hessian_batch_size", "top_k", "lanczos_steps", "eigen_restarts", "trace_probes",
+                 "probes_per_task", "goldstone_jets"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"analyses: {name} must be a positive integer, got {value!r}")
+    if settings.trace_probes < 2:
+        raise ConfigError("analyses: a trace with a standard error needs trace_probes >= 2")
+    if settings.top_k > settings.lanczos_steps:
+        raise ConfigError(f"analyses: top_k {settings.top_k} needs at least as many Lanczos steps")
+    if not (settings.goldstone_eps_max > 0 and math.isfinite(settings.goldstone_eps_max)):
+        raise ConfigError(f"analyses: goldstone_eps_max must be > 0, got {settings.goldstone_eps_max}")
+    if settings.goldstone_points < 3 or settings.goldstone_points % 2 == 0:
+        raise ConfigError(f"analyses: goldstone_points must be odd and >= 3 (a symmetric grid with ε = 0), "
+                          f"got {settings.goldstone_points}")
+    sigmas = settings.smearing_sigmas
+    if not sigmas or any(not (math.isfinite(s) and s >= 0) for s in sigmas):
+        raise ConfigError(f"analyses: smearing sigmas must be finite and >= 0, got {list(sigmas)}")
+

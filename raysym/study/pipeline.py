@@ -2,7 +2,8 @@
 
 0. jets: hls4ml files or generated and cached; one seeded, stratified split for every task;
 1. training: the Tune grid (or search); finished trials go to the store with their best-model files;
-2. analyses: Ray remote tasks over the best models (today: test-set evaluation on every task).
+2. analyses: Ray remote tasks over the best models: test-set evaluation on every task, then the Hessian
+   spectrum and trace, the pseudo-Goldstone scan along ν1 and the pT smearing sweep.
 
 Every number lands in the Parquet store at ``<out>/store``; ``StudyOutcome`` says what ran and how long.
 """
@@ -19,6 +20,7 @@ from raysym.data.sources import study_jets
 from raysym.generate.config import GeneratorConfig
 from raysym.generate.detector import DetectorConfig
 from raysym.ray_session import ensure_ray
+from raysym.stages.analyses import run_analysis_stage
 from raysym.stages.evaluate import run_evaluation_stage
 from raysym.store import ResultStore
 from raysym.study.collect import collect_results
@@ -36,6 +38,7 @@ class StudyOutcome:
     seconds: dict[str, float] = field(default_factory=dict)
     trained: int = 0
     evaluated: int = 0
+    analysed: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -99,4 +102,9 @@ def run_study(config: StudyConfig, out_dir: str | Path, *, address: str | None =
                                progress=progress)
     outcome.evaluated = 0 if new is None or len(new) == 0 else new["trial_id"].nunique()
     outcome.seconds["evaluation"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    outcome.analysed = run_analysis_stage(store, _study_trials(config, store), train_data["train"], test_jets,
+                                          config.analyses, task=config.task, progress=progress)
+    outcome.seconds["analyses"] = time.perf_counter() - start
     return outcome

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from raysym.errors import ConfigError
-from raysym.study.config import Bias, DataSettings, Resources, SearchSpace, StudyConfig
+from raysym.study.config import AnalysisSettings, Bias, DataSettings, Resources, SearchSpace, StudyConfig
 
 UNCONSTRAINED = Bias("teacher", "none", 0.0)
 SEAL_PAPER = Bias("teacher", "seal", 0.1)  # the constrained model of Glowacki §3 (λ = 0.1)
@@ -24,6 +24,8 @@ PRESETS: dict[str, StudyConfig] = {
         name="paper", data=DataSettings(jets_per_class=180_000, chunk_size=2000), model_preset="paper",
         biases=(UNCONSTRAINED, SEAL_PAPER), seeds=(0, 1, 2), epochs=100, batch_size=256,
         resources=Resources(cpus_per_trial=4, gpus_per_trial=1.0, cpus_per_task=2),
+        analyses=AnalysisSettings(hessian_jets=4096, hessian_batch_size=1024, lanczos_steps=60, eigen_restarts=2,
+                                  trace_probes=100, probes_per_task=10, goldstone_jets=4096),
     ),
     # λ scan for SEAL and δSEAL (δSEAL by its exact reverse-mode method, ~10x cheaper than forward mode).
     "lambda-scan": StudyConfig(
@@ -70,4 +72,7 @@ def smoke(config: StudyConfig) -> StudyConfig:
         batch_size=32,
         resources=Resources(),
         search=search,
+        analyses=dataclasses.replace(config.analyses, hessian_jets=48, hessian_batch_size=32, lanczos_steps=4,
+                                     eigen_restarts=1, trace_probes=4, probes_per_task=2, goldstone_points=3,
+                                     goldstone_jets=32, smearing_sigmas=(0.0, 0.2)),
     )

@@ -1,0 +1,128 @@
+"""Stage 2 analyses over every best model: Hessian spectrum and trace, pseudo-Goldstone scan, pT smearing.
+
+The work is cut into small seeded jobs (:mod:`raysym.stages.analysis_jobs`) and fanned out as Ray tasks:
+independent Lanczos restarts and groups of Hutchinson probes of all models run side by side, so more
+workers finish sooner while the numbers stay the same. The Goldstone scan needs ν1 and runs second.
+Results go to the store tables ``hessian``, ``goldstone`` and ``smearing``, keyed by trial and a hash of
+the settings, so a rerun with the same settings skips what is stored; ν1 is saved beside the model file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from raysym.data.jetset import JetSet, TaskJets
+from raysym.hessian import combine
+from raysym.hessian.results import TraceEstimate
+from raysym.stages.analysis_jobs import EIGEN, GOLDSTONE, SMEARING, TRACE, Job, probe_groups, run_job
+from raysym.stages.fanout import fan_out
+from raysym.store import TRIAL_KEYS, ResultStore, register_table
+from raysym.study.config import AnalysisSettings
+
+log = logging.getLogger(__name__)
+
+register_table("hessian", ("k", "eigenvalue", "trace", "trace_stderr", "n_hvp", "seconds", "backend",
+                           "eval_set_size", "nu1_path", "settings_key"))
+register_table("goldstone", ("direction", "epsilon", "loss", "r_mean", "r_std", "settings_key"))
+register_table("smearing", ("sigma", "task", "roc_auc", "accuracy", "settings_key"))
+
+
+def _keys(row: pd.Series) -> dict[str, Any]:
+    return {k: row[k] for k in (*TRIAL_KEYS, "bias") if k in row}
+
+
+def _phase_one_jobs(store: ResultStore, trials: pd.DataFrame, settings: AnalysisSettings) -> list[Job]:
+    """Eigen restarts, trace probe groups and smearing sweeps not yet in the store."""
+    jobs = []
+    pyhessian = settings.hessian_backend == "pyhessian"
+    for _, trial in trials.iterrows():
+        tid, path = trial["trial_id"], trial["checkpoint_path"]
+        if settings.hessian and not store.has("hessian", f"{tid}-{settings.hessian_key()}"):
+            restarts = 1 if pyhessian else settings.eigen_restarts
+            jobs += [Job(tid, path, EIGEN, r) for r in range(restarts)]
+            groups = [()] if pyhessian else probe_groups(settings.trace_probes, settings.probes_per_task)
+            jobs += [Job(tid, path, TRACE, g) for g in groups]
+        if settings.smearing and not store.has("smearing", f"{tid}-{settings.smearing_key()}"):
+            jobs.append(Job(tid, path, SMEARING))
+    return jobs
+
+
+def _hessian_rows(trial: pd.Series, eigen: list[dict], traces: list, settings: AnalysisSettings,
+                  eval_size: int) -> tuple[list[dict], torch.Tensor]:
+    """Rows (one per eigenvalue index k) and ν1 from all of a trial's eigen and trace jobs.
+
+    The restart with the largest λ1 wins (ties: the lowest restart number), whatever order they finished in.
+    """
+    best = max(sorted(eigen, key=lambda r: r["result"]["restart"]), key=lambda r: r["result"]["eigenvalues"][0])
+    trace = traces[0]["result"] if isinstance(traces[0]["result"], TraceEstimate) else \
+        combine([t["result"] for t in traces])
+    n_hvp = sum(r["result"]["n_hvp"] for r in eigen) + trace.n_hvp
+    seconds = sum(r["seconds"] for r in eigen) + sum(t["seconds"] for t in traces)
+    rows = [{**_keys(trial), "k": k + 1, "eigenvalue": value, "trace": trace.trace,
+             "trace_stderr": trace.standard_error, "n_probes": trace.n_probes, "n_hvp": n_hvp,
+             "eigen_hvp": sum(r["result"]["n_hvp"] for r in eigen), "trace_hvp": trace.n_hvp,
+             "seconds": seconds, "backend": settings.hessian_backend, "eval_set_size": eval_size,
+             "restarts": len(eigen), "settings_key": settings.hessian_key()}
+            for k, value in enumerate(best["result"]["eigenvalues"])]
+    return rows, best["result"]["nu1"]
+
+
+def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: TaskJets, test_jets: JetSet,
+                       settings: AnalysisSettings, *, task: str = "g_vs_w", spread: bool = True,
+                       progress: bool = True, use_ray: bool = True) -> dict[str, int]:
+    """Run every analysis missing from the store for ``trials``; return how many trials each table gained."""
+    if trials.empty:
+        return {"hessian": 0, "smearing": 0, "goldstone": 0}
+    by_id = {row["trial_id"]: row for _, row in trials.iterrows()}
+    args: tuple = (train_jets, test_jets, task, settings)
+    if use_ray:
+        import ray
+
+        args = (ray.put(train_jets), ray.put(test_jets), task, settings)
+    eval_size = min(settings.hessian_jets, len(train_jets))
+    counts = defaultdict(int)
+    parts: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    jobs = _phase_one_jobs(store, trials, settings)
+    for job, outcome in fan_out(run_job, jobs, args=args, spread=spread, progress=progress, desc="analyses",
+                                use_ray=use_ray):
+        trial = by_id[job.trial_id]
+        if job.kind == SMEARING:
+            rows = [{**_keys(trial), **r, "settings_key": settings.smearing_key()} for r in outcome["result"]]
+            store.write("smearing", rows, key=f"{job.trial_id}-{settings.smearing_key()}")
+            counts["smearing"] += 1
+        else:
+            parts[job.trial_id][job.kind].append(outcome)
+    for trial_id, done in parts.items():
+        trial = by_id[trial_id]
+        rows, nu1 = _hessian_rows(trial, done[EIGEN], done[TRACE], settings, eval_size)
+        nu1_path = Path(trial["checkpoint_path"]).with_name(f"{trial_id}.nu1-{settings.hessian_key()}.pt")
+        torch.save(nu1, nu1_path)
+        for row in rows:
+            row["nu1_path"] = str(nu1_path)
+        store.write("hessian", rows, key=f"{trial_id}-{settings.hessian_key()}")
+        counts["hessian"] += 1
+    counts["goldstone"] = _goldstone_phase(store, trials, settings, args, spread, progress, use_ray)
+    return dict(counts)
+
+
+def _goldstone_phase(store, trials, settings, args, spread, progress, use_ray) -> int:
+    """The scans along each trial's stored ν1 (phase two: they need the Hessian results)."""
+    if not (settings.goldstone and settings.hessian):
+        return 0
+    hessian = store.load("hessian")
+    nu1 = {r.trial_id: r.nu1_path for r in hessian[hessian["settings_key"] == settings.hessian_key()].itertuples()}
+    jobs = [Job(t.trial_id, t.checkpoint_path, GOLDSTONE, nu1[t.trial_id]) for t in trials.itertuples()
+            if t.trial_id in nu1 and not store.has("goldstone", f"{t.trial_id}-{settings.goldstone_key()}")]
+    by_id = {row["trial_id"]: row for _, row in trials.iterrows()}
+    for job, outcome in fan_out(run_job, jobs, args=args, spread=spread, progress=progress, desc="goldstone",
+                                use_ray=use_ray):
+        rows = [{**_keys(by_id[job.trial_id]), **r, "settings_key": settings.goldstone_key()}
+                for r in outcome["result"]]
+        store.write("goldstone", rows, key=f"{job.trial_id}-{settings.goldstone_key()}")
+    return len(jobs)

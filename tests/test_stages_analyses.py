@@ -1,0 +1,99 @@
+"""Analysis stage: Hessian, Goldstone and smearing rows per model; worker-count independence; reruns."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from raysym.hessian import hutchinson_trace, lanczos_top_eigenpairs
+from raysym.stages.analyses import run_analysis_stage
+from raysym.stages.analysis_jobs import hessian_closure
+from raysym.store import ResultStore
+from raysym.study.config import AnalysisSettings
+from raysym.training.checkpoint import load_best_model
+from tests.synthetic import trained_study
+
+SETTINGS = AnalysisSettings(hessian_jets=64, hessian_batch_size=24, lanczos_steps=8, eigen_restarts=2,
+                            trace_probes=6, probes_per_task=2, goldstone_points=5, goldstone_jets=32,
+                            smearing_sigmas=(0.0, 0.1, 0.3))
+NUMBERS = {"hessian": ["trial_id", "k", "eigenvalue", "trace", "trace_stderr", "n_hvp"],
+           "goldstone": ["trial_id", "direction", "epsilon", "loss", "r_mean", "r_std"],
+           "smearing": ["trial_id", "sigma", "roc_auc", "accuracy"]}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return trained_study(tmp_path_factory.mktemp("analyses"), n_models=2)
+
+
+def run(study, path, settings=SETTINGS, **kwargs):
+    store = ResultStore(path)
+    counts = run_analysis_stage(store, study["trials"], study["train"], study["test"], settings, progress=False,
+                                **kwargs)
+    return store, counts
+
+
+def table(store, name):
+    return store.load(name)[NUMBERS[name]].sort_values(NUMBERS[name][:3]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def serial(study, tmp_path_factory):
+    return run(study, tmp_path_factory.mktemp("serial-store"), use_ray=False)
+
+
+def test_every_model_gets_hessian_goldstone_and_smearing_rows(serial, study):
+    store, counts = serial
+    assert counts == {"hessian": 2, "smearing": 2, "goldstone": 2}
+    hessian = store.load("hessian")
+    assert len(hessian) == 2 and (hessian["eval_set_size"] == 64).all() and (hessian["n_probes"] == 6).all()
+    assert (hessian["eigen_hvp"] == 2 * 8).all() and (hessian["trace_hvp"] == 6).all()
+    assert len(store.load("goldstone")) == 2 * 2 * 5 and len(store.load("smearing")) == 2 * 3
+
+
+def test_stage_numbers_equal_the_plain_estimators_on_the_same_closure(serial, study):
+    store, _ = serial
+    row = store.load("hessian").set_index("trial_id").loc["t0"]
+    model, _, _ = load_best_model(study["trials"].checkpoint_path[0])
+    closure = hessian_closure(model, study["train"], SETTINGS)
+    lambdas = [lanczos_top_eigenpairs(closure, k=1, max_iter=8, seed=r).top for r in range(2)]
+    assert row["eigenvalue"] == max(lambdas)
+    assert row["trace"] == hutchinson_trace(closure, n_probes=6, seed=0).trace  # probe groups combine exactly
+
+
+def test_nu1_is_saved_beside_the_model_and_referenced(serial, study):
+    store, _ = serial
+    row = store.load("hessian").set_index("trial_id").loc["t1"]
+    nu1 = torch.load(row["nu1_path"], weights_only=True)
+    model, _, _ = load_best_model(study["trials"].checkpoint_path[1])
+    assert nu1.numel() == sum(p.numel() for p in model.parameters())
+    assert abs(float(nu1.double().norm()) - 1) < 1e-5
+    assert row["nu1_path"].startswith(str(study["dir"]))
+
+
+def test_fan_out_over_two_ray_workers_gives_the_same_numbers_as_one_process(ray_local, serial, study, tmp_path):
+    parallel, _ = run(study, tmp_path)
+    for name in NUMBERS:
+        assert table(parallel, name).equals(table(serial[0], name)), name
+
+
+def test_rerun_skips_stored_analyses_and_new_settings_add_new_rows(study, tmp_path):
+    store, first = run(study, tmp_path, use_ray=False)
+    files = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.parquet")}
+    _, again = run(study, tmp_path, use_ray=False)
+    assert sum(again.values()) == 0 and {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.parquet")} == files
+    more_probes = dataclasses.replace(SETTINGS, trace_probes=8)
+    _, changed = run(study, tmp_path, more_probes, use_ray=False)
+    assert changed == {"hessian": 2, "goldstone": 2}  # smearing settings unchanged: skipped
+    assert store.load("hessian")["settings_key"].nunique() == 2
+
+
+def test_pyhessian_backend_agrees_with_lanczos_on_lambda1(study, tmp_path):
+    settings = dataclasses.replace(SETTINGS, hessian_backend="pyhessian", lanczos_steps=200, goldstone=False,
+                                   smearing=False)
+    pyhessian, _ = run(study, tmp_path / "py", settings, use_ray=False)
+    ours, _ = run(study, tmp_path / "ours", dataclasses.replace(settings, hessian_backend="lanczos",
+                                                                lanczos_steps=40), use_ray=False)
+    a = pyhessian.load("hessian").set_index("trial_id")["eigenvalue"]
+    b = ours.load("hessian").set_index("trial_id")["eigenvalue"]
+    assert ((a - b).abs() / b.abs()).max() < 0.01
