@@ -1,0 +1,45 @@
+"""Small result records shared by the Hessian estimators: numbers plus their cost (HVPs, seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class EigenResult:
+    """Top eigenpairs of H, largest first.
+
+    ``eigenvalues`` (k,) float64; ``eigenvectors`` (k, n_params) unit vectors in the parameters' dtype,
+    flat in ``closure.params`` order; ``residuals`` (k,) ‖Hν − λν‖ estimates (NaN where not known);
+    ``converged`` whether every requested pair met the tolerance; ``iterations`` Krylov / power steps.
+    """
+
+    eigenvalues: torch.Tensor
+    eigenvectors: torch.Tensor
+    n_hvp: int
+    seconds: float
+    converged: bool
+    iterations: int
+    residuals: torch.Tensor
+    seed: int
+    method: str
+
+    @property
+    def top(self) -> float:
+        """λ1."""
+        return float(self.eigenvalues[0])
+
+
+@dataclass
+class TraceEstimate:
+    """A stochastic estimate of Tr(H) with its standard error (from the spread of the random part)."""
+
+    trace: float
+    standard_error: float
+    n_probes: int
+    n_hvp: int
+    seconds: float
+    method: str
+    extra: dict = field(default_factory=dict)
