@@ -73,3 +73,23 @@ def test_impossible_settings_are_rejected_before_ray_starts(overrides, message, 
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(ConfigError, match="quick"):
         preset("fast")
+
+
+@pytest.mark.parametrize("analyses,message", [
+    ({"hessian_backend": "scipy"}, "hessian backend must be"),
+    ({"trace_probes": 1}, "trace_probes >= 2"),
+    ({"hessian_jets": 0}, "hessian_jets must be a positive integer"),
+    ({"top_k": 5, "lanczos_steps": 3}, "top_k 5 needs at least"),
+    ({"goldstone_points": 4}, "goldstone_points must be odd"),
+    ({"smearing_sigmas": (0.0, -0.1)}, "smearing sigmas must be finite and >= 0"),
+])
+def test_impossible_analysis_settings_are_rejected(analyses, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(preset("quick").with_overrides(analyses=analyses))
+
+
+def test_analysis_settings_keys_change_only_with_their_own_settings():
+    base = preset("quick").analyses
+    more_probes = preset("quick").with_overrides(analyses={"trace_probes": 64}).analyses
+    assert more_probes.hessian_key() != base.hessian_key() and more_probes.smearing_key() == base.smearing_key()
+    assert more_probes.goldstone_key() != base.goldstone_key()
