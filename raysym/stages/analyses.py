@@ -46,7 +46,8 @@ def _phase_one_jobs(store: ResultStore, trials: pd.DataFrame, settings: Analysis
         if settings.hessian and not store.has("hessian", f"{tid}-{settings.hessian_key()}"):
             restarts = 1 if pyhessian else settings.eigen_restarts
             jobs += [Job(tid, path, EIGEN, r) for r in range(restarts)]
-            groups = [()] if pyhessian else probe_groups(settings.trace_probes, settings.probes_per_task)
+            whole = pyhessian or settings.trace_method == "hutch++"
+            groups = [()] if whole else probe_groups(settings.trace_probes, settings.probes_per_task)
             jobs += [Job(tid, path, TRACE, g) for g in groups]
         if settings.smearing and not store.has("smearing", f"{tid}-{settings.smearing_key()}"):
             jobs.append(Job(tid, path, SMEARING))
@@ -68,7 +69,7 @@ def _hessian_rows(trial: pd.Series, eigen: list[dict], traces: list, settings: A
              "trace_stderr": trace.standard_error, "n_probes": trace.n_probes, "n_hvp": n_hvp,
              "eigen_hvp": sum(r["result"]["n_hvp"] for r in eigen), "trace_hvp": trace.n_hvp,
              "seconds": seconds, "backend": settings.hessian_backend, "eval_set_size": eval_size,
-             "restarts": len(eigen), "settings_key": settings.hessian_key()}
+             "restarts": len(eigen), "trace_method": trace.method, "settings_key": settings.hessian_key()}
             for k, value in enumerate(best["result"]["eigenvalues"])]
     return rows, best["result"]["nu1"]
 

@@ -18,7 +18,13 @@ from raysym.analyses.goldstone import goldstone_scan, symmetric_grid
 from raysym.analyses.smearing_sweep import smearing_sweep
 from raysym.batch import JetBatch
 from raysym.data.jetset import JetSet, TaskJets
-from raysym.hessian import evaluation_subset, hutchinson_samples, lanczos_top_eigenpairs, training_loss_closure
+from raysym.hessian import (
+    evaluation_subset,
+    hutch_plus_plus,
+    hutchinson_samples,
+    lanczos_top_eigenpairs,
+    training_loss_closure,
+)
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues, pyhessian_trace
 from raysym.study.config import AnalysisSettings
 from raysym.training.checkpoint import load_best_model
@@ -65,11 +71,14 @@ def eigen_job(model_path: str, restart: int, train_jets: TaskJets, settings: Ana
 
 
 def trace_job(model_path: str, probes: tuple[int, ...], train_jets: TaskJets, settings: AnalysisSettings):
-    """vᵀHv for the given Rademacher probe indices (``HutchinsonSamples``), or PyHessian's whole trace."""
+    """vᵀHv for the given Rademacher probe indices (``HutchinsonSamples``), or a whole trace estimate
+    (Hutch++, or PyHessian's Hutchinson) when the method cannot be split over tasks."""
     model, _, _ = load_best_model(model_path)
     closure = hessian_closure(model, train_jets, settings)
     if settings.hessian_backend == "pyhessian":
         return pyhessian_trace(model, closure.batches, n_probes=settings.trace_probes, seed=settings.hessian_seed)
+    if settings.trace_method == "hutch++":
+        return hutch_plus_plus(closure, n_hvp=settings.trace_probes, seed=settings.hessian_seed)
     return hutchinson_samples(closure, probes, seed=settings.hessian_seed)
 
 
