@@ -1,8 +1,10 @@
-"""Synthetic four-class jets and tiny trained models, shared by the stage tests (fast, no generator)."""
+"""Synthetic jets and tiny trained models, shared by the tests that need no physics (fast, no generator)."""
 
 import numpy as np
 import pandas as pd
+import torch
 
+from raysym.batch import JetBatch
 from raysym.data.jetset import JetSet, split
 from raysym.training import TrainConfig, train
 from raysym.training.checkpoint import save_best_model
@@ -11,20 +13,35 @@ CLASS_LABELS = {"g": 0, "w": 2, "z": 3, "t": 4}  # indices into CLASS_NAMES
 SIGNAL_PRONGS = {"g": 0, "w": 1, "z": 1, "t": 2}
 
 
-def synthetic_jets(n_per_class=120, seed=0):
-    """Toy jets of g, W, Z and top: signal classes get hard extra prongs, so a tagger learns something."""
+def synthetic_jets(n_per_class=120, seed=0, classes=("g", "w", "z", "t"), n_real=10, min_real=4):
+    """Toy jets: signal classes get hard extra prongs (W, Z one, top two), so a tagger learns something.
+
+    Each jet has ``min_real``..``n_real`` real constituents of 32, the rest padding.
+    """
     rng = np.random.default_rng(seed)
-    label = np.repeat([CLASS_LABELS[c] for c in CLASS_LABELS], n_per_class).astype(np.int8)
-    prongs = np.repeat([SIGNAL_PRONGS[c] for c in CLASS_LABELS], n_per_class)
-    n, k = len(label), 10
+    label = np.repeat([CLASS_LABELS[c] for c in classes], n_per_class).astype(np.int8)
+    prongs = np.repeat([SIGNAL_PRONGS[c] for c in classes], n_per_class)
+    n, k = len(label), n_real
     pt = rng.exponential(20, (n, k)) + 1
     pt[:, 1] += 150 * (prongs >= 1)
     pt[:, 2] += 100 * (prongs >= 2)
     eta, phi = 0.3 * rng.normal(size=(2, n, k))
     p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1)
     p4 = np.concatenate([p4, np.zeros((n, 32 - k, 4))], 1)
-    mask = np.arange(32) < rng.integers(4, k + 1, (n, 1))
+    mask = np.arange(32) < rng.integers(min_real, k + 1, (n, 1))
     return JetSet(p4 * mask[..., None], mask, label, pt.sum(1), np.zeros(n), np.zeros(n), source="synthetic")
+
+
+def g_vs_w_splits(n_per_class, fractions=(0.6, 0.2, 0.2), seed=0):
+    """Train/val/test task views of separable gluon and W toy jets."""
+    return split(synthetic_jets(n_per_class, seed, classes=("g", "w")).for_task("g_vs_w"), seed=0,
+                 fractions=fractions)
+
+
+def g_vs_w_batch(n_per_class, dtype=torch.float32, seed=0, n_real=8, min_real=3):
+    """Gluon and W toy jets as one JetBatch with 0/1 targets."""
+    jets = synthetic_jets(n_per_class, seed, classes=("g", "w"), n_real=n_real, min_real=min_real).for_task("g_vs_w")
+    return JetBatch(torch.tensor(jets.p4, dtype=dtype), torch.tensor(jets.mask), torch.tensor(jets.y, dtype=dtype))
 
 
 def tiny_config(seed):

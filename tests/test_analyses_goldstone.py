@@ -9,27 +9,12 @@ import torch
 from raysym.analyses.goldstone import (ROW_KEYS, as_direction, check_epsilons, evaluation_loss, goldstone_scan,
                                        probability_ratio, random_unit_direction, scan_direction,
                                        symmetric_grid)
-from raysym.batch import JetBatch
 from raysym.errors import ConfigError
 from raysym.models.registry import build_model
 from raysym.training.evaluate import classification_metrics, predict_logits
+from tests.synthetic import g_vs_w_batch
 
 GRID = symmetric_grid(1.0, 5)
-
-
-def toy_jets(n=24, seed=0, dtype=torch.float32):
-    """Gluon-like and W-like toy jets (the W class has a hard second prong), as one JetBatch."""
-    rng = np.random.default_rng(seed)
-    y = (np.arange(n) % 2).astype(np.float64)
-    k = 8
-    pt = rng.exponential(20, (n, k)) + 1
-    pt[y == 1, 1] += 150
-    eta, phi = 0.3 * rng.normal(size=(2, n, k))
-    p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1)
-    p4 = np.concatenate([p4, np.zeros((n, 32 - k, 4))], 1)
-    mask = np.arange(32) < rng.integers(3, k + 1, (n, 1))
-    p4 = p4 * mask[..., None]
-    return JetBatch(torch.tensor(p4, dtype=dtype), torch.tensor(mask), torch.tensor(y, dtype=dtype))
 
 
 def tiny_teacher(seed=0):
@@ -43,7 +28,7 @@ def parameter_bytes(model):
 
 @pytest.fixture(scope="module")
 def jets():
-    return toy_jets()
+    return g_vs_w_batch(12)
 
 
 def test_scan_at_zero_epsilon_equals_plain_loss_exactly(jets):
@@ -99,7 +84,7 @@ def test_zero_direction_gives_a_flat_scan(jets):
 
 
 def test_hard_invariant_model_has_ratio_one_at_every_epsilon_teacher_does_not():
-    jets64 = toy_jets(n=12, dtype=torch.float64)
+    jets64 = g_vs_w_batch(6, dtype=torch.float64)
     torch.manual_seed(0)
     invariant = build_model("invariant", "small").double()
     rows = goldstone_scan(invariant, random_unit_direction(invariant, 0), jets64, GRID)

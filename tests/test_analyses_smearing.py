@@ -5,32 +5,17 @@ import pytest
 import torch
 
 from raysym.analyses.smearing_sweep import ROW_KEYS, check_sigmas, smeared_momenta, smearing_sweep
-from raysym.data.jetset import JetSet, split
+from raysym.data.jetset import JetSet
 from raysym.errors import ConfigError
 from raysym.metrics import accuracy, roc_auc
 from raysym.training import TrainConfig, train
 from raysym.training.evaluate import predict_logits
-
-
-def synthetic_parts(n=400, seed=0):
-    """Gluon-like and W-like toy jets split 60/20/20: the W class has a hard second prong (separable)."""
-    rng = np.random.default_rng(seed)
-    label = np.where(np.arange(n) % 2 == 0, 0, 2).astype(np.int8)  # g, w
-    k = 10
-    pt = rng.exponential(20, (n, k)) + 1
-    pt[label == 2, 1] += 150
-    eta, phi = 0.3 * rng.normal(size=(2, n, k))
-    p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1)
-    p4 = np.concatenate([p4, np.zeros((n, 32 - k, 4))], 1)
-    mask = np.arange(32) < rng.integers(4, k + 1, (n, 1))
-    p4 = p4 * mask[..., None]
-    jets = JetSet(p4, mask, label, pt.sum(1), np.zeros(n), np.zeros(n), source="synthetic")
-    return split(jets.for_task("g_vs_w"), seed=0, fractions=(0.6, 0.2, 0.2))
+from tests.synthetic import g_vs_w_splits
 
 
 @pytest.fixture(scope="module")
 def parts():
-    return synthetic_parts()
+    return g_vs_w_splits(200)
 
 
 @pytest.fixture(scope="module")

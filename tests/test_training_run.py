@@ -6,31 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from raysym.data.jetset import JetSet, split
 from raysym.errors import ConfigError, DataError
 from raysym.training import TrainConfig, train
 from raysym.training.checkpoint import load_checkpoint, save_checkpoint
+from tests.synthetic import g_vs_w_splits
 
 METRICS = {"epoch", "train_bce", "train_penalty", "train_loss", "val_loss", "val_bce", "val_penalty",
            "val_accuracy", "val_roc_auc", "best_epoch", "epoch_seconds", "jets_per_second"}
-
-
-def synthetic_splits(n=240, seed=0):
-    """Gluon-like and W-like toy jets: the W class has a harder second prong, so it is learnable."""
-    rng = np.random.default_rng(seed)
-    label = np.where(np.arange(n) % 2 == 0, 0, 2).astype(np.int8)  # g, w
-    k = 10
-    pt = rng.exponential(20, (n, k)) + 1
-    pt[label == 2, 1] += 150
-    eta = 0.3 * rng.normal(size=(n, k))
-    phi = 0.3 * rng.normal(size=(n, k))
-    p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1)
-    p4 = np.concatenate([p4, np.zeros((n, 32 - k, 4))], 1)
-    mask = np.arange(32) < rng.integers(4, k + 1, (n, 1))
-    p4 = p4 * mask[..., None]
-    jets = JetSet(p4, mask, label, pt.sum(1), np.zeros(n), np.zeros(n), source="synthetic")
-    parts = split(jets.for_task("g_vs_w"), seed=0, fractions=(0.6, 0.2, 0.2))
-    return {"train": parts["train"], "val": parts["val"]}
 
 
 def tiny(**overrides):
@@ -42,7 +24,8 @@ def tiny(**overrides):
 
 @pytest.fixture(scope="module")
 def data():
-    return synthetic_splits()
+    parts = g_vs_w_splits(120)
+    return {"train": parts["train"], "val": parts["val"]}
 
 
 def test_every_epoch_reports_all_metrics_and_a_checkpoint(data):
