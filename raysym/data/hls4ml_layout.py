@@ -11,6 +11,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from raysym.numpy_kinematics import pt_eta_phi, wrap_phi
+
 #: Jet classes in label order; the one-hot label columns of ``jets`` follow the same order.
 CLASS_NAMES: tuple[str, ...] = ("g", "q", "w", "z", "t")
 
@@ -43,17 +45,6 @@ assert len(JET_FEATURE_NAMES) == N_JET_COLUMNS
 assert JET_FEATURE_NAMES.index("j_g") == 53 and JET_FEATURE_NAMES.index("j_multiplicity") == 52
 
 
-def _pt_eta_phi(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> tuple[np.ndarray, ...]:
-    pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), 0.0)
-    return pt, eta, np.arctan2(py, px)
-
-
-def _wrap(dphi: np.ndarray) -> np.ndarray:
-    return dphi - 2 * np.pi * np.ceil((dphi - np.pi) / (2 * np.pi))
-
-
 def constituent_columns(momenta: np.ndarray, jet_p4: np.ndarray | None = None) -> np.ndarray:
     """All 16 ``jetConstituentList`` columns from (px, py, pz, e) constituents.
 
@@ -68,11 +59,11 @@ def constituent_columns(momenta: np.ndarray, jet_p4: np.ndarray | None = None) -
         jet_p4 = momenta.sum(axis=1)
     px, py, pz, e = (momenta[..., i] for i in range(4))
     real = (px != 0) | (py != 0) | (pz != 0) | (e != 0)
-    pt, eta, phi = _pt_eta_phi(px, py, pz)
+    pt, eta, phi = pt_eta_phi(px, py, pz)
     jpx, jpy, jpz, je = (jet_p4[:, i:i + 1] for i in range(4))
-    jpt, jeta, jphi = _pt_eta_phi(jpx, jpy, jpz)
+    jpt, jeta, jphi = pt_eta_phi(jpx, jpy, jpz)
     etarel = eta - jeta
-    phirel = _wrap(phi - jphi)
+    phirel = wrap_phi(phi - jphi)
     # Principal axis of the pT-weighted (etarel, phirel) cloud, one angle per jet.
     w = np.where(real, pt, 0.0)
     sxx = (w * etarel**2).sum(1, keepdims=True)
@@ -124,7 +115,7 @@ def write_hls4ml_file(
     if multiplicity is None:
         multiplicity = (np.abs(momenta).sum(-1) > 0).sum(1)
     jets = np.full((n, N_JET_COLUMNS), np.nan)
-    jpt, jeta, _ = _pt_eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])
+    jpt, jeta, _ = pt_eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])
     m2 = jet_p4[:, 3] ** 2 - (jet_p4[:, :3] ** 2).sum(1)
     column = JET_FEATURE_NAMES.index
     jets[:, column("j_pt")] = jpt

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from raysym.errors import ConfigError
+from raysym.numpy_kinematics import pt_eta_phi
 
 _MUON = 13
 
@@ -77,12 +78,6 @@ class Particles:
         return np.bincount(self.event, minlength=self.n_events)
 
 
-def _eta_phi(px, py, pz):
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
-    return pt, eta, np.arctan2(py, px)
-
-
 def smear_tracks(pt: np.ndarray, config: DetectorConfig, rng: np.random.Generator) -> np.ndarray:
     """Smeared track pT: pT·(1 + σ·z), σ = res_pt·pT ⊕ res_const, clipped at 0."""
     sigma = np.hypot(config.track_res_pt * pt, config.track_res_const)
@@ -108,7 +103,7 @@ def apply_detector(particles: Particles, charge: np.ndarray, pdg_id: np.ndarray,
     with a smeared pT; towers are massless and point at the cell centre.
     """
     px, py, pz, e, event = particles.px, particles.py, particles.pz, particles.e, particles.event
-    pt, eta, phi = _eta_phi(px, py, pz)
+    pt, eta, phi = pt_eta_phi(px, py, pz)
     charged = charge != 0
     is_track = charged & (np.abs(eta) < config.tracker_eta_max)
     abs_id = np.abs(pdg_id)

@@ -18,6 +18,7 @@ import numpy as np
 from raysym.errors import DataError
 from raysym.generate.detector import DetectorConfig, Particles, apply_detector
 from raysym.generate.processes import LIGHT_QUARKS, PROCESSES, pythia_settings
+from raysym.numpy_kinematics import delta_r, pt_eta_phi
 
 #: Jet definition and acceptance (SPEC §1.1): anti-kT R = 0.8, 0.8 < pT/TeV < 1.2, |η| < 2.
 JET_R = 0.8
@@ -72,18 +73,6 @@ class JetSample:
             np.concatenate([s.truth_pdg_id for s in samples]).astype(np.int64),
             sum(s.n_events for s in samples),
         )
-
-
-def _eta_phi(px, py, pz):
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz, dtype=float), where=pt > 0))
-    return pt, eta, np.arctan2(py, px)
-
-
-def delta_r(eta1, phi1, eta2, phi2):
-    """ΔR = sqrt(Δη² + Δφ²) with Δφ wrapped to (−π, π]."""
-    dphi = np.mod(phi1 - phi2 + np.pi, 2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
 
 
 class _Record:
@@ -152,11 +141,11 @@ def truth_objects(record: _Record, decays: bool):
             w1, w2 = record.daughters(w_rows)
             quarks = [np.where(w_in_pair, b_rows, d1), np.where(w_in_pair, w1, d2), w2]
         for k, q in enumerate(quarks):
-            _, eta, phi = _eta_phi(record.px[q], record.py[q], record.pz[q])
+            _, eta, phi = pt_eta_phi(record.px[q], record.py[q], record.pz[q])
             valid = (k < 2) | w_in_pair
             q_eta[..., k] = np.where(valid, eta, np.nan).reshape(n_events, 2)
             q_phi[..., k] = np.where(valid, phi, np.nan).reshape(n_events, 2)
-    _, eta, phi = _eta_phi(record.px[rows], record.py[rows], record.pz[rows])
+    _, eta, phi = pt_eta_phi(record.px[rows], record.py[rows], record.pz[rows])
     return pdg, eta, phi, q_eta, q_phi
 
 
@@ -200,7 +189,7 @@ def match_jets(jet_p4, jet_event, truth, decays: bool, allowed_ids: frozenset[in
     jet, the closest. The kept jets come back in event order, highest pT first within an event.
     """
     pdg, eta, phi, q_eta, q_phi = truth
-    pt, j_eta, j_phi = _eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])
+    pt, j_eta, j_phi = pt_eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])
     dr = delta_r(j_eta[:, None], j_phi[:, None], eta[jet_event], phi[jet_event])
     slot = np.argmin(dr, axis=1)
     jets = np.arange(len(jet_event))
@@ -264,7 +253,7 @@ class JetMaker:
         truth = truth_objects(record, self.spec.decays)
         in_window = np.hypot(jet_p4[:, 0], jet_p4[:, 1])
         in_window = (in_window > JET_PT_MIN) & (in_window < JET_PT_MAX)
-        in_window &= np.abs(_eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])[1]) < JET_ETA_MAX
+        in_window &= np.abs(pt_eta_phi(jet_p4[:, 0], jet_p4[:, 1], jet_p4[:, 2])[1]) < JET_ETA_MAX
         candidates = np.flatnonzero(in_window)
         kept, pdg = match_jets(jet_p4[candidates], jet_event[candidates], truth, self.spec.decays,
                                self.allowed_ids)
