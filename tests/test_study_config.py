@@ -93,3 +93,15 @@ def test_analysis_settings_keys_change_only_with_their_own_settings():
     more_probes = preset("quick").with_overrides(analyses={"trace_probes": 64}).analyses
     assert more_probes.hessian_key() != base.hessian_key() and more_probes.smearing_key() == base.smearing_key()
     assert more_probes.goldstone_key() != base.goldstone_key()
+
+
+def test_missing_hls4ml_folder_is_rejected_before_ray_starts(monkeypatch, tmp_path):
+    from raysym.errors import DataError
+
+    monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    config = preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "nowhere")})
+    with pytest.raises(DataError, match="nowhere: no such file or directory"):
+        pipeline.run_study(config, tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"no jetImage_\*.h5 files"):
+        validate(preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "empty")}))

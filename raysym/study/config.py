@@ -227,7 +227,11 @@ def validate(config: StudyConfig, *, local: bool = True) -> StudyConfig:
     if config.task not in config.eval_tasks:
         raise ConfigError(f"the training task {config.task!r} must be among the evaluation tasks")
     data = config.data
-    if data.hls4ml_dir is None:
+    if data.hls4ml_dir is not None:
+        from raysym.data.hls4ml_reader import resolve_files
+
+        resolve_files(data.hls4ml_dir)  # a missing folder or one without jetImage_*.h5 fails here
+    else:
         if not isinstance(data.jets_per_class, int) or data.jets_per_class < 10:
             raise ConfigError(f"jets_per_class must be an integer >= 10, got {data.jets_per_class!r}")
         needed = {c for task in config.eval_tasks for c in TASKS[task]}
