@@ -69,7 +69,7 @@ def main() -> None:
     ensure_ray()
     train_data, test_jets = study_data(quick, Path(args.study_out), progress=False)
     torch.set_num_threads(args.threads)
-    lines = [f"# Curvature costs, paper-size teacher (1,255,425 parameters)", "",
+    lines = ["# Curvature costs, paper-size teacher (1,255,425 parameters)", "",
              f"Measured {datetime.date.today()} on this 2-core CPU, torch {torch.__version__}, {args.threads} threads; "
              f"Hessian of the BCE training loss on {args.jets} fixed training jets (one batch), float32. "
              "The teacher was trained 2 epochs on the quick preset's generated g-vs-W jets. "

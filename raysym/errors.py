@@ -10,3 +10,10 @@ class DataError(ValueError):
 
 class ConfigError(ValueError):
     """A setting that cannot work (negative λ, unknown task, batch size 0, ...)."""
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` if it is a positive integer (not a bool), else a ``ConfigError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from raysym.data.hls4ml_layout import CLASS_NAMES
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 from raysym.generate.detector import DetectorConfig
 
 #: Largest seed: Pythia seeds are derived from it with numpy's SeedSequence, which wants >= 0.
@@ -35,10 +35,8 @@ class GeneratorConfig:
     def __post_init__(self):
         if isinstance(self.classes, str):
             object.__setattr__(self, "classes", parse_classes(self.classes))
-        if not isinstance(self.jets_per_class, int) or self.jets_per_class <= 0:
-            raise ConfigError(f"jets per class must be a positive integer, got {self.jets_per_class!r}")
-        if not isinstance(self.chunk_size, int) or self.chunk_size <= 0:
-            raise ConfigError(f"chunk size must be a positive integer, got {self.chunk_size!r}")
+        positive_int("jets per class", self.jets_per_class)
+        positive_int("chunk size", self.chunk_size)
         if not isinstance(self.seed, int) or not 0 <= self.seed <= _MAX_SEED:
             raise ConfigError(f"seed must be an integer in 0..2^63-1, got {self.seed!r}")
         if not self.classes:

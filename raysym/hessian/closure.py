@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raysym.batch import JetBatch
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 from raysym.models.attention import math_attention
 from raysym.training.evaluate import batches as split_batches
 
@@ -164,8 +164,7 @@ def training_loss_closure(model: nn.Module, jets_p4, mask, y, batch_size: int = 
     affordable, and seeding it makes every model see the same jets, so ratios of λ1 and Tr(H) between
     models compare loss geometries rather than jet samples.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     jets_p4, mask, y = torch.as_tensor(jets_p4), torch.as_tensor(mask).bool(), torch.as_tensor(y)
     index = evaluation_subset(jets_p4.shape[0], n_jets, seed)
     chosen = split_batches(jets_p4[index], mask[index], y[index], batch_size)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 from raysym.hessian.closure import LossClosure
 from raysym.hessian.hvp import HessianOperator, as_operator, rademacher
 from raysym.hessian.lanczos import _tridiagonal, lanczos_run
@@ -74,8 +74,7 @@ def slq_density(source: LossClosure | HessianOperator, n_probes: int = 4, steps:
                 seed: int = 0) -> DensityResult:
     """SLQ nodes and weights from ``n_probes`` Rademacher probes of ``steps`` Lanczos steps each."""
     for name, value in (("n_probes", n_probes), ("steps", steps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(name, value)
     op = as_operator(source)
     start_time, start_hvp = time.perf_counter(), op.n_hvp
     nodes, weights = [], []

@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 from raysym.hessian.closure import LossClosure
 from raysym.hessian.hvp import HessianOperator, as_operator, random_normal
 from raysym.hessian.results import EigenResult
@@ -121,8 +121,7 @@ def lanczos_top_eigenpairs(source: LossClosure | HessianOperator, k: int = 1, ma
     """
     if which not in WHICH:
         raise ConfigError(f"which must be one of {WHICH}, got {which!r}")
-    if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    positive_int("k", k)
     op = as_operator(source)
     if k > op.n_params:
         raise ConfigError(f"k = {k} exceeds the {op.n_params} parameters")

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from raysym.errors import ConfigError
+from raysym.errors import positive_int
 from raysym.hessian.closure import LossClosure
 from raysym.hessian.hvp import HessianOperator, as_operator, random_normal
 from raysym.hessian.results import EigenResult
@@ -34,8 +34,7 @@ def power_iteration(source: LossClosure | HessianOperator, top_n: int = 1, max_i
     ``max_iter`` and ``tol`` apply to each eigenvalue, as in PyHessian. ``residuals`` are NaN (knowing
     them would cost one more HVP per pair).
     """
-    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n <= 0:
-        raise ConfigError(f"top_n must be a positive integer, got {top_n!r}")
+    positive_int("top_n", top_n)
     op = as_operator(source)
     start_time, start_hvp = time.perf_counter(), op.n_hvp
     values: list[float] = []

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raysym.batch import JetBatch
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 from raysym.hessian.results import TraceEstimate
 from raysym.models.attention import math_attention
 
@@ -138,8 +138,7 @@ def pyhessian_top_eigenvalues(model: nn.Module, batches: Sequence[JetBatch], top
 def pyhessian_trace(model: nn.Module, batches: Sequence[JetBatch], n_probes: int = 100, seed: int = 0,
                     criterion: Callable | None = None) -> TraceEstimate:
     """Hutchinson Tr(H) from ``pyhessian.hessian(...).trace`` with exactly ``n_probes`` probes (tol = −∞)."""
-    if isinstance(n_probes, bool) or not isinstance(n_probes, int) or n_probes <= 0:
-        raise ConfigError(f"n_probes must be a positive integer, got {n_probes!r}")
+    positive_int("n_probes", n_probes)
     start = time.perf_counter()
     with _pyhessian_session(model, batches, seed, criterion) as (engine, counter):
         samples = [float(x) for x in engine.trace(maxIter=n_probes, tol=-math.inf)]

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import torch
 
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 from raysym.hessian.closure import LossClosure
 from raysym.hessian.hvp import HessianOperator, as_operator, rademacher
 from raysym.hessian.results import TraceEstimate
@@ -108,8 +108,7 @@ def combine(samples: HutchinsonSamples | Sequence[HutchinsonSamples]) -> TraceEs
 
 def hutchinson_trace(source: LossClosure | HessianOperator, n_probes: int = 100, seed: int = 0) -> TraceEstimate:
     """Tr(H) from probes 0 … n_probes−1 (Hutchinson; the paper's estimator)."""
-    if isinstance(n_probes, bool) or not isinstance(n_probes, int) or n_probes <= 0:
-        raise ConfigError(f"n_probes must be a positive integer, got {n_probes!r}")
+    positive_int("n_probes", n_probes)
     return combine(hutchinson_samples(source, range(n_probes), seed))
 
 

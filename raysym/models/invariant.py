@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from raysym.kinematics import minkowski_dot
-from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, mlp, positive_int, positive_widths
+from raysym.errors import positive_int
+from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, mlp, positive_widths
 
 
 def signed_log(x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from raysym.errors import ConfigError, positive_int
+
 
 def mlp(in_dim: int, widths: tuple[int, ...], out_dim: int | None = None) -> nn.Sequential:
     """Linear+ReLU for every width in ``widths``; then a bare Linear to ``out_dim`` if one is given."""
@@ -41,19 +43,8 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
     return total / count
 
 
-def positive_int(name: str, value) -> int:
-    """``value`` as an int if it is a positive integer, else :class:`~raysym.errors.ConfigError`."""
-    from raysym.errors import ConfigError
-
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def positive_widths(name: str, values, allow_empty: bool = True) -> tuple[int, ...]:
     """A tuple of positive layer widths (lists from JSON are accepted), else ``ConfigError``."""
-    from raysym.errors import ConfigError
-
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ConfigError(f"{name} must be a sequence of positive integers, got {values!r}")
     widths = tuple(values)

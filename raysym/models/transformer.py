@@ -35,7 +35,8 @@ from torch import nn
 from raysym.errors import ConfigError
 from raysym.features import N_FEATURES, constituent_features, standardise_features
 from raysym.models.attention import MultiHeadSelfAttention, safe_key_mask
-from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, positive_int, positive_widths
+from raysym.errors import positive_int
+from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, positive_widths
 
 
 @dataclass(frozen=True)

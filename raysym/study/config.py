@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 
 #: Characters allowed in study names and trial ids (they become file names and store keys).
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
@@ -283,9 +283,7 @@ def _validate_analyses(settings: AnalysisSettings) -> None:
         raise ConfigError(f"hessian backend must be 'lanczos' or 'pyhessian', got {settings.hessian_backend!r}")
     for name in ("hessian_jets", "hessian_batch_size", "top_k", "lanczos_steps", "eigen_restarts", "trace_probes",
                  "probes_per_task", "goldstone_jets"):
-        value = getattr(settings, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"analyses: {name} must be a positive integer, got {value!r}")
+        positive_int(f"analyses: {name}", getattr(settings, name))
     if settings.trace_method not in ("hutchinson", "hutch++"):
         raise ConfigError(f"trace method must be 'hutchinson' or 'hutch++', got {settings.trace_method!r}")
     if settings.trace_method == "hutch++" and settings.trace_probes < 3:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, positive_int
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,7 @@ class TrainConfig:
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}; known tasks: {', '.join(TASKS)}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            positive_int(name, getattr(self, name))
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be > 0, got {self.lr}")
         if not self.weight_decay >= 0:
