@@ -108,19 +108,18 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
             row["nu1_path"] = str(nu1_path)
         store.write("hessian", rows, key=f"{trial_id}-{settings.hessian_key()}")
         counts["hessian"] += 1
-    counts["goldstone"] = _goldstone_phase(store, trials, settings, args, spread, progress, use_ray)
+    counts["goldstone"] = _goldstone_phase(store, by_id, settings, args, spread, progress, use_ray)
     return dict(counts)
 
 
-def _goldstone_phase(store, trials, settings, args, spread, progress, use_ray) -> int:
+def _goldstone_phase(store, by_id, settings, args, spread, progress, use_ray) -> int:
     """The scans along each trial's stored ν1 (phase two: they need the Hessian results)."""
     if not (settings.goldstone and settings.hessian):
         return 0
     hessian = store.load("hessian")
     nu1 = {r.trial_id: r.nu1_path for r in hessian[hessian["settings_key"] == settings.hessian_key()].itertuples()}
-    jobs = [Job(t.trial_id, t.checkpoint_path, GOLDSTONE, nu1[t.trial_id]) for t in trials.itertuples()
-            if t.trial_id in nu1 and not store.has("goldstone", f"{t.trial_id}-{settings.goldstone_key()}")]
-    by_id = {row["trial_id"]: row for _, row in trials.iterrows()}
+    jobs = [Job(tid, t["checkpoint_path"], GOLDSTONE, nu1[tid]) for tid, t in by_id.items()
+            if tid in nu1 and not store.has("goldstone", f"{tid}-{settings.goldstone_key()}")]
     for job, outcome in fan_out(run_job, jobs, args=args, spread=spread, progress=progress, desc="goldstone",
                                 use_ray=use_ray):
         rows = [{**_keys(by_id[job.trial_id]), **r, "settings_key": settings.goldstone_key()}
