@@ -27,8 +27,8 @@ from raysym.hessian.lanczos import lanczos_run
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues
 from raysym.ray_session import ensure_ray
 from raysym.stages.analyses import run_analysis_stage
+from raysym.stages.jets import run_jets_stage
 from raysym.store import ResultStore
-from raysym.study.pipeline import study_data
 from raysym.study.presets import preset
 from raysym.training import TrainConfig, train
 
@@ -67,7 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     quick = preset("quick")
     ensure_ray()
-    train_data, test_jets = study_data(quick, Path(args.study_out), progress=False)
+    train_data, test_jets = run_jets_stage(quick.data, Path(args.study_out), quick.recipe.task,
+                                           quick.evaluation.tasks, progress=False)
     torch.set_num_threads(args.threads)
     lines = ["# Curvature costs, paper-size teacher (1,255,425 parameters)", "",
              f"Measured {datetime.date.today()} on this 2-core CPU, torch {torch.__version__}, {args.threads} threads; "

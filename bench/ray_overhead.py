@@ -17,11 +17,10 @@ import numpy as np
 import torch
 
 from raysym.ray_session import ensure_ray
-from raysym.study.config import Bias
-from raysym.study.pipeline import study_data
+from raysym.stages.jets import run_jets_stage
+from raysym.stages.training import build_tuner
 from raysym.study.presets import preset
-from raysym.study.training_stage import build_tuner
-from raysym.training import TrainConfig, train
+from raysym.training import Bias, train
 
 
 def main() -> None:
@@ -30,20 +29,22 @@ def main() -> None:
     parser.add_argument("--data-out", default="raysym-runs/quick", help="study dir whose generated jets to reuse")
     parser.add_argument("--out", default="bench/results/ray_overhead.md")
     args = parser.parse_args()
-    config = preset("quick").with_overrides(biases=(Bias(),), seeds=(0,), epochs=args.epochs)
+    config = preset("quick").with_overrides(name="overhead", biases=(Bias(),), seeds=(0,),
+                                            recipe={"epochs": args.epochs})
     ensure_ray()
-    train_data, _ = study_data(config, Path(args.data_out), progress=False)
+    train_data, _ = run_jets_stage(config.data, Path(args.data_out), config.recipe.task, config.evaluation.tasks,
+                                   progress=False)
 
     torch.set_num_threads(1)
-    settings = config.train_settings(config.biases[0], 0)
+    trials = config.trials()
     start = time.perf_counter()
-    plain = train(TrainConfig(**settings), train_data)
+    plain = train(next(iter(trials.values())), train_data)
     plain_wall = time.perf_counter() - start
     plain_rate = np.mean([h["jets_per_second"] for h in plain.history[1:]])
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        results = build_tuner(config.with_overrides(name="overhead"), train_data, out, verbose=0).fit()
+        results = build_tuner(config.name, trials, config.training, train_data, out, verbose=0).fit()
         tune_wall = time.perf_counter() - start
         frame = results[0].metrics_dataframe
     tune_rate = frame["jets_per_second"].iloc[1:].mean()
@@ -51,7 +52,8 @@ def main() -> None:
         "# Ray overhead of the training stage",
         "",
         f"Measured {datetime.date.today()} on this 2-core machine: quick preset, unconstrained small teacher, "
-        f"{len(train_data['train'])} training jets, batch {config.batch_size}, {args.epochs} epochs, torch on 1 thread "
+        f"{len(train_data['train'])} training jets, batch {config.recipe.batch_size}, {args.epochs} epochs, "
+        "torch on 1 thread "
         "in both runs. `python bench/ray_overhead.py` (after `python studies/full.py` made the jets).",
         "",
         "| run | jets/s (epochs 2+) | wall time (s) |",

@@ -22,3 +22,15 @@ class JetBatch:
 
     def __len__(self) -> int:
         return self.p4.shape[0]
+
+
+def batches(p4: torch.Tensor, mask: torch.Tensor, y: torch.Tensor | None, batch_size: int, order=None):
+    """Yield ``JetBatch``es of at most ``batch_size`` jets, in ``order`` (indices) or as stored.
+
+    The one way jets are cut into batches, so training, evaluation and Hessian closures see the same
+    batches for the same jets and batch size.
+    """
+    n = p4.shape[0]
+    for start in range(0, n, batch_size):
+        index = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+        yield JetBatch(p4[index], mask[index], None if y is None else y[index])

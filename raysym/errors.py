@@ -12,6 +12,13 @@ class ConfigError(ValueError):
     """A setting that cannot work (negative λ, unknown task, batch size 0, ...)."""
 
 
+class TaskError(RuntimeError):
+    """A Ray task (or its serial stand-in) failed for a reason other than bad input.
+
+    The message names the item the task worked on; the original error, with its traceback, is the cause.
+    """
+
+
 def positive_int(name: str, value) -> int:
     """``value`` if it is a positive integer (not a bool), else a ``ConfigError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

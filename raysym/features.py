@@ -1,4 +1,4 @@
-"""The seven per-constituent input features of the jet taggers (SPEC §2).
+"""The seven per-constituent input features of the jet taggers (docs/methods.md §2).
 
 [Δη, Δφ, log(pT/pT_jet), log pT, log(E/E_jet), log E, ΔR], all measured against the jet four-momentum
 (the sum of the real constituents). Constituent η is asinh(pz/pT); the jet axis uses the jet's rapidity
@@ -6,7 +6,7 @@ y = atanh(pz/E), which equals η for a massless jet and, unlike the pseudorapidi
 shifts exactly like a massless constituent's η under a boost along the beam: Δη, Δφ, ΔR and the pT
 features are then exactly invariant under longitudinal boosts. Because the jet axis is recomputed from the constituents, boosting
 the constituents and calling :func:`constituent_features` again gives features "against the boosted
-jet axis", which is exactly what SEAL needs (SPEC §3.1). Padded constituents give all-zero features.
+jet axis", which is exactly what SEAL needs (docs/methods.md §3.1). Padded constituents give all-zero features.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _safe_log(x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 
 def constituent_features(p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, N, 4) (E, px, py, pz) constituents + (B, N) mask → (B, N, 7) features (SPEC §2).
+    """(B, N, 4) (E, px, py, pz) constituents + (B, N) mask → (B, N, 7) features (docs/methods.md §2).
 
     Differentiable (backward and forward mode) with finite derivatives at padded rows.
     """

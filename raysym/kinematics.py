@@ -3,7 +3,7 @@
 Convention everywhere in raysym: four-momenta are (E, px, py, pz) in GeV on the last axis, constituents
 on the axis before it, and a boolean ``mask`` marks real constituents (padding rows are all zero).
 Functions keep the input dtype (float32 or float64) and stay differentiable at padded rows, where a
-naive log/asinh/atan2 would put NaN into gradients and Jacobian-vector products (δSEAL, SPEC §3.2).
+naive log/asinh/atan2 would put NaN into gradients and Jacobian-vector products (δSEAL, docs/methods.md §3.2).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def pt(p4: torch.Tensor) -> torch.Tensor:
 
 
 def to_ptetaphie(p4: torch.Tensor) -> torch.Tensor:
-    """(E, px, py, pz) → (pT, η, φ, E) with η = asinh(pz/pT), φ = atan2(py, px) (SPEC §2).
+    """(E, px, py, pz) → (pT, η, φ, E) with η = asinh(pz/pT), φ = atan2(py, px) (docs/methods.md §2).
 
     A row with pT = 0 (padding) maps to (0, 0, 0, E).
     """

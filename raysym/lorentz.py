@@ -1,7 +1,7 @@
-"""Lorentz transformations of jets: random boosts, rotations and the six generators (SPEC §3).
+"""Lorentz transformations of jets: random boosts, rotations and the six generators (docs/methods.md §3).
 
 These are the group actions behind the symmetry-encouraging losses: SEAL's finite penalty boosts every
-jet by a random Λ (SPEC §3.1), δSEAL differentiates along the generators (SPEC §3.2), and the
+jet by a random Λ (docs/methods.md §3.1), δSEAL differentiates along the generators (docs/methods.md §3.2), and the
 pseudo-Goldstone scan compares f(x) with f(g·x) (Glowacki eqs. 5–6). All functions are pure torch.
 """
 
@@ -11,14 +11,14 @@ import math
 
 import torch
 
-#: Upper end of the β² distribution, SPEC §3.1: β² ~ U(0, 0.95), so |β| ≤ 0.975, γ ≤ 4.47.
+#: Upper end of the β² distribution, docs/methods.md §3.1: β² ~ U(0, 0.95), so |β| ≤ 0.975, γ ≤ 4.47.
 BETA2_MAX = 0.95
 
 
 def boost_matrix(beta: torch.Tensor) -> torch.Tensor:
     """Pure boost Λ(β⃗) acting on (E, px, py, pz), (..., 3) → (..., 4, 4).
 
-    Λ00 = γ, Λ0i = Λi0 = −γβi, Λij = δij + (γ−1)βiβj/β² (SPEC §3.1). β⃗ = 0 gives the identity,
+    Λ00 = γ, Λ0i = Λi0 = −γβi, Λij = δij + (γ−1)βiβj/β² (docs/methods.md §3.1). β⃗ = 0 gives the identity,
     and Λ(−β⃗) = Λ(β⃗)⁻¹.
     """
     b2 = (beta**2).sum(-1, keepdim=True)
@@ -43,7 +43,7 @@ def random_unit_vectors(n: int, generator: torch.Generator, dtype=torch.float32,
 def random_boost_velocities(
     n: int, generator: torch.Generator, beta2_max: float = BETA2_MAX, dtype=torch.float32, device=None
 ) -> torch.Tensor:
-    """n boost velocities β⃗: direction uniform on the sphere, β² ~ U(0, beta2_max) (SPEC §3.1)."""
+    """n boost velocities β⃗: direction uniform on the sphere, β² ~ U(0, beta2_max) (docs/methods.md §3.1)."""
     if not 0.0 <= beta2_max < 1.0:
         raise ValueError(f"beta2_max must be in [0, 1), got {beta2_max}")
     direction = random_unit_vectors(n, generator, torch.float64, generator.device)
@@ -54,7 +54,7 @@ def random_boost_velocities(
 def random_boosts(
     n: int, generator: torch.Generator, beta2_max: float = BETA2_MAX, dtype=torch.float32, device=None
 ) -> torch.Tensor:
-    """One random boost matrix per jet, (n, 4, 4); the finite transformations of SEAL (SPEC §3.1).
+    """One random boost matrix per jet, (n, 4, 4); the finite transformations of SEAL (docs/methods.md §3.1).
 
     Built in float64 and cast, so float32 and float64 callers see the same transformations.
     """
@@ -103,7 +103,7 @@ def apply_lorentz(p4: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
 
 
 def generators(dtype=torch.float64, device=None) -> dict[str, torch.Tensor]:
-    """The six Lorentz-algebra generators acting on (E, px, py, pz) (SPEC §3.2).
+    """The six Lorentz-algebra generators acting on (E, px, py, pz) (docs/methods.md §3.2).
 
     Boosts K_i have entries [0, i] = [i, 0] = 1; rotations L_i are antisymmetric with, e.g., Lz[1, 2] = 1,
     Lz[2, 1] = −1. exp(t K_i) is the boost ``boost_matrix(−tanh(t) ê_i)`` and exp(t L_z) the rotation by

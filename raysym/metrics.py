@@ -1,13 +1,15 @@
-"""Classifier metrics of the study (SPEC §6): accuracy, ROC-AUC and the ROC curve.
+"""Classifier metrics of the study (docs/methods.md §6.1): BCE, accuracy, ROC-AUC and the ROC curve.
 
-Written on numpy so training, evaluation tasks and notebooks share one definition without sklearn.
-Scores may be logits or probabilities: only their order matters for the ROC, and ``accuracy`` takes
-the threshold that matches the scores given.
+Written on numpy so training, evaluation tasks, analyses and notebooks share one definition without
+sklearn. Scores may be logits or probabilities: only their order matters for the ROC, and ``accuracy``
+takes the threshold that matches the scores given.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from raysym.errors import DataError
 
@@ -61,3 +63,9 @@ def accuracy(scores, labels, threshold: float = 0.0) -> float:
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).ravel().astype(bool)
     return float(((scores > threshold) == labels).mean())
+
+
+def classification_metrics(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """BCE, accuracy (logit > 0) and ROC-AUC of logits against 0/1 targets: the numbers every stage reports."""
+    bce = F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.as_tensor(y, dtype=torch.float64))
+    return {"bce": float(bce), "accuracy": accuracy(logits, y), "roc_auc": roc_auc(logits, y)}

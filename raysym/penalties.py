@@ -1,14 +1,15 @@
-"""Symmetry-encouraging penalties: the soft inductive bias of a run (SEAL, arXiv:2511.01982; SPEC §3).
+"""Symmetry-encouraging penalties: the soft inductive bias of a run (SEAL, arXiv:2511.01982; docs/methods.md §3).
 
 The total loss is L = L_BCE + λ · penalty, and only the penalty distinguishes the variants:
 
 - ``none``: the unconstrained baseline;
 - ``seal``: the finite-transformation penalty used by the Glowacki study: one random 3-D boost per jet
-  (SPEC §3.1), features recomputed against the boosted jet, mean squared difference of the sigmoid
+  (docs/methods.md §3.1), features recomputed against the boosted jet, mean squared difference of the sigmoid
   outputs on the two views;
 - ``dseal``: the infinitesimal penalty: the Lie derivatives D_a f = d/dt f(exp(t T_a) p)|_{t=0} along the
   Lorentz generators, computed as one forward-mode Jacobian-vector product through the feature map and
-  the network; penalty = mean over jets of Σ_a (D_a f)² (SPEC §3.2).
+  the network (or one reverse-mode input gradient); penalty = mean over jets of Σ_a (D_a f)²
+  (docs/methods.md §3.2).
 
 Every penalty is a callable ``penalty(model, batch, logits=None) -> scalar``; ``logits`` lets the
 training step reuse the forward pass it already made for the BCE term. Random draws come from the
@@ -51,7 +52,7 @@ class NoPenalty:
 
 
 class SealPenalty:
-    """Finite-boost SEAL penalty, SPEC §3.1: mean_j (σ(f(x_j)) − σ(f(Λ_j x_j)))².
+    """Finite-boost SEAL penalty, docs/methods.md §3.1: mean_j (σ(f(x_j)) − σ(f(Λ_j x_j)))².
 
     ``rotations`` composes each boost with a random rotation (the optional second generator family).
     """
@@ -78,11 +79,11 @@ class SealPenalty:
 
 
 class DsealPenalty:
-    """Infinitesimal δSEAL penalty, SPEC §3.2: mean_j Σ_a (D_a σ(f))² over the chosen generators.
+    """Infinitesimal δSEAL penalty, docs/methods.md §3.2: mean_j Σ_a (D_a σ(f))² over the chosen generators.
 
     Two exact ways to get the Lie derivatives D_a σ(f) = ∇_p σ(f) · (T_a p):
 
-    - ``method="jvp"`` (default, as SPEC §3.2 describes): forward-mode ``torch.func.jvp`` on the batch
+    - ``method="jvp"`` (default, as docs/methods.md §3.2 describes): forward-mode ``torch.func.jvp`` on the batch
       repeated once per generator — one dual-number forward pass, no double backward for the
       derivatives themselves;
     - ``method="grad"``: one reverse-mode input gradient ∇_p σ(f), contracted with every tangent T_a p.
@@ -90,8 +91,13 @@ class DsealPenalty:
       w.r.t. the weights) is much cheaper; ``bench/training_throughput.py`` measures both.
 
     The math SDPA backend is selected because fused attention kernels have neither forward-mode
-    derivatives nor double backward. ``normalised`` divides each jet's sum by |∇_p σ(f)|², making the
-    penalty scale-free.
+    derivatives nor double backward.
+
+    ``normalised`` divides each jet's sum by |∇_p σ(f)|², which makes the penalty independent of how
+    steep the output is: by the chain rule σ'(f) cancels, so it equals Σ_a (D_a f)² / |∇_p f|² on the
+    logit f, and that is how it is computed. On σ(f) the cancellation would need |∇_p σ(f)|² to stay far
+    above any guard against 0/0, which it does not for saturated outputs of TeV-scale inputs. A jet whose
+    logit does not depend on its momenta has no Lie derivatives either and contributes 0.
     """
 
     name = "dseal"
@@ -115,14 +121,18 @@ class DsealPenalty:
         gens = generators(dtype=p4.dtype, device=p4.device)
         return torch.stack([apply_lorentz(p4, gens[name]) for name in self.generator_names])
 
+    def _output(self, logits: torch.Tensor) -> torch.Tensor:
+        """What is differentiated: σ(f), or the logit f itself for the normalised penalty (see above)."""
+        return logits if self.normalised else torch.sigmoid(logits)
+
     def input_gradient(self, model, batch: JetBatch) -> torch.Tensor:
-        """∇_p σ(f) per jet, (B, N, 4), kept in the graph when gradients are on (jets are independent,
-        so the gradient of the summed output is every jet's own gradient)."""
+        """∇_p of the output per jet, (B, N, 4), kept in the graph when gradients are on (jets are
+        independent, so the gradient of the summed output is every jet's own gradient)."""
         create_graph = torch.is_grad_enabled()
         with torch.enable_grad(), math_attention():
             p4 = batch.p4.detach().requires_grad_(True)
-            prob = torch.sigmoid(model(p4, batch.mask))
-            (grad,) = torch.autograd.grad(prob.sum(), p4, create_graph=create_graph)
+            output = self._output(model(p4, batch.mask))
+            (grad,) = torch.autograd.grad(output.sum(), p4, create_graph=create_graph)
         return grad
 
     def _contract(self, grad: torch.Tensor, p4: torch.Tensor) -> torch.Tensor:
@@ -130,13 +140,14 @@ class DsealPenalty:
         return (grad.unsqueeze(0) * self._tangents(p4)).sum((-1, -2))
 
     def lie_derivatives(self, model, batch: JetBatch) -> torch.Tensor:
-        """(n_generators, B) Lie derivatives D_a σ(f) of every jet, differentiable w.r.t. the weights."""
+        """(n_generators, B) Lie derivatives of every jet's output (σ(f), or f when normalised),
+        differentiable w.r.t. the weights."""
         if self.method == "grad":
             return self._contract(self.input_gradient(model, batch), batch.p4)
         k = len(self.generator_names)
         mask = batch.mask.repeat(k, 1)
         with math_attention():
-            _, derivative = torch.func.jvp(lambda x: torch.sigmoid(model(x, mask)), (batch.p4.repeat(k, 1, 1),),
+            _, derivative = torch.func.jvp(lambda x: self._output(model(x, mask)), (batch.p4.repeat(k, 1, 1),),
                                            (self._tangents(batch.p4).flatten(0, 1),))
         return derivative.view(k, len(batch))
 
@@ -145,7 +156,9 @@ class DsealPenalty:
             return self.lie_derivatives(model, batch).pow(2).sum(0).mean()
         grad = self.input_gradient(model, batch)
         lie = self._contract(grad, batch.p4) if self.method == "grad" else self.lie_derivatives(model, batch)
-        return (lie.pow(2).sum(0) / (grad.pow(2).sum((-1, -2)) + 1e-12)).mean()
+        norm = grad.pow(2).sum((-1, -2))
+        # |D_a f| <= |∇f|·|T_a p|, so a jet with ∇f = 0 has lie = 0: the floor only turns 0/0 into 0.
+        return (lie.pow(2).sum(0) / norm.clamp_min(torch.finfo(norm.dtype).tiny)).mean()
 
 
 def make_penalty(name: str, seed: int = 0, **options) -> Penalty:

@@ -1,4 +1,4 @@
-"""Constituent pT smearing, the input perturbation of the robustness study (SPEC §6, Glowacki §4).
+"""Constituent pT smearing, the input perturbation of the robustness study (docs/methods.md §6, Glowacki §4).
 
 p'_T = p_T (1 + σ ε) with ε ~ N(0, 1) per constituent and η, φ kept; for a four-vector that means
 scaling (E, px, py, pz) together by (1 + σ ε), which also keeps each constituent's mass-to-momentum

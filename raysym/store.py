@@ -31,7 +31,7 @@ TRIAL_KEYS = ("study", "trial_id", "model", "penalty", "lam", "seed")
 
 #: Table name -> columns it requires beyond :data:`TRIAL_KEYS`. Extend with :func:`register_table`.
 TABLES: dict[str, tuple[str, ...]] = {
-    "trials": ("n_parameters", "best_epoch", "best_val_loss", "epochs", "checkpoint_path", "model_preset",
+    "trials": ("n_parameters", "best_epoch", "best_val_loss", "epochs", "model_path", "model_preset",
                "task"),
     "epochs": ("epoch", "train_bce", "train_penalty", "train_loss", "val_loss", "val_bce", "val_penalty",
                "val_accuracy", "val_roc_auc", "epoch_seconds", "jets_per_second"),

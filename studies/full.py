@@ -1,7 +1,8 @@
 """The raysym study, end to end: ``python studies/full.py`` on a laptop CPU or on a Ray cluster.
 
 Stage 0 makes or reads the jets, stage 1 trains every bias × seed as a Ray Tune grid (or a search),
-stage 2 evaluates every best model on the test split of g_vs_w, g_vs_z and g_vs_t as Ray tasks. All
+stage 2 evaluates every best model on the test split of g_vs_w, g_vs_z and g_vs_t as Ray tasks, and
+stage 3 measures each model's Hessian, pseudo-Goldstone scan and pT-smearing robustness. All
 numbers land in one Parquet store (``<out>/store``: open it with pandas or ``raysym query``). Rerunning
 the same command skips what is done and resumes what is not.
 
@@ -18,10 +19,11 @@ import sys
 from pathlib import Path
 
 from raysym.errors import ConfigError, DataError
-from raysym.study.config import Bias, StudyConfig
+from raysym.study.config import StudyConfig
 from raysym.study.pipeline import run_study
 from raysym.study.presets import PRESETS, preset, smoke
 from raysym.study.summary import format_table, performance_table
+from raysym.training.config import Bias
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,18 +54,20 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
     overrides: dict = {}
     if args.bias:
         overrides["biases"] = tuple(Bias.parse(text) for text in args.bias)
-    for name in ("seeds", "epochs", "batch_size", "max_failures"):
-        if getattr(args, name) is not None:
-            overrides[name] = tuple(args.seeds) if name == "seeds" else getattr(args, name)
-    if args.storage:
-        overrides["storage_path"] = args.storage
-    data = {k: v for k, v in (("hls4ml_dir", args.data), ("jets_per_class", args.jets_per_class)) if v is not None}
-    if data:
-        overrides["data"] = data
-    resources = {k: v for k, v in (("gpus_per_trial", args.gpus_per_trial), ("cpus_per_trial", args.cpus_per_trial))
-                 if v is not None}
-    if resources:
-        overrides["resources"] = resources
+    if args.seeds is not None:
+        overrides["seeds"] = tuple(args.seeds)
+    sections = {
+        "recipe": {"epochs": args.epochs, "batch_size": args.batch_size},
+        "training": {"max_failures": args.max_failures, "storage_path": args.storage,
+                     "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial},
+        "data": {"hls4ml_dir": args.data},
+    }
+    if args.jets_per_class is not None:
+        sections["data"]["generator"] = {"jets_per_class": args.jets_per_class}
+    for section, values in sections.items():
+        given = {k: v for k, v in values.items() if v is not None}
+        if given:
+            overrides[section] = given
     return config.with_overrides(**overrides)
 
 

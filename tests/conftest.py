@@ -43,9 +43,9 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def generated_g_w_jets(ray_local, tmp_path_factory):
     """3,000 physics jets (1,500 gluon, 1,500 W) from the offline generator, made once per session."""
-    from raysym.data.sources import study_jets
     from raysym.generate.config import GeneratorConfig
+    from raysym.stages.jets import JetSettings, study_jets
 
     out = tmp_path_factory.mktemp("generated-g-w")
     config = GeneratorConfig(jets_per_class=1500, seed=11, classes=("g", "w"), chunk_size=750)
-    return study_jets(None, out, config, progress=False)
+    return study_jets(JetSettings(generator=config), out, progress=False)

@@ -1,4 +1,10 @@
-"""Synthetic jets and tiny trained models, shared by the tests that need no physics (fast, no generator)."""
+"""Synthetic jets and tiny trained models, shared by the tests that need no physics (fast, no generator).
+
+Two makers: :func:`jet_momenta` for tests of physics and models on tensors (jet-like four-momenta around
+an axis, padded), and :func:`synthetic_jets` for tests that need classes a tagger can learn (a ``JetSet``).
+"""
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -6,11 +12,38 @@ import torch
 
 from raysym.batch import JetBatch
 from raysym.data.jetset import JetSet, split
+from raysym.kinematics import from_ptetaphie
 from raysym.training import TrainConfig, train
 from raysym.training.checkpoint import save_best_model
 
 CLASS_LABELS = {"g": 0, "w": 2, "z": 3, "t": 4}  # indices into CLASS_NAMES
 SIGNAL_PRONGS = {"g": 0, "w": 1, "z": 1, "t": 2}
+
+
+def jet_momenta(n_jets=16, n_const=32, seed=0, *, dtype=torch.float64, jet_pt=1000.0, spread=0.1,
+                max_mass=0.0, min_real=1, full_first=False):
+    """(p4, mask): jets of ``n_const`` constituent slots, ``min_real``..``n_const`` of them real.
+
+    Each jet has a random axis (η ~ N(0, 1), any φ); its constituents scatter by ``spread`` in η and φ
+    around it, share ``jet_pt`` GeV with steeply falling fractions (plus 0.5 GeV each, so none is soft
+    to zero) and have masses up to ``max_mass`` GeV (0: massless). Padded rows are all zero.
+    ``full_first`` makes the first jet use every slot.
+    """
+    g = torch.Generator().manual_seed(seed)
+    n_real = torch.randint(min_real, n_const + 1, (n_jets, 1), generator=g)
+    if full_first:
+        n_real[0] = n_const
+    mask = torch.arange(n_const) < n_real
+    frac = torch.rand(n_jets, n_const, generator=g, dtype=dtype) ** 3 * mask
+    pt = jet_pt * frac / frac.sum(-1, keepdim=True) + 0.5 * mask
+    eta = torch.randn(n_jets, 1, generator=g, dtype=dtype) + spread * torch.randn(n_jets, n_const, generator=g,
+                                                                                  dtype=dtype)
+    phi = 2 * math.pi * torch.rand(n_jets, 1, generator=g, dtype=dtype) + spread * torch.randn(
+        n_jets, n_const, generator=g, dtype=dtype)
+    mass = max_mass * torch.rand(n_jets, n_const, generator=g, dtype=dtype)
+    energy = torch.sqrt((pt * torch.cosh(eta)) ** 2 + mass ** 2)
+    p4 = from_ptetaphie(torch.stack([pt, eta, phi, energy], -1))
+    return p4 * mask.unsqueeze(-1), mask
 
 
 def synthetic_jets(n_per_class=120, seed=0, classes=("g", "w", "z", "t"), n_real=10, min_real=4):
@@ -58,5 +91,5 @@ def trained_study(out, n_models=4):
         result = train(tiny_config(seed), data)
         path = save_best_model(result.checkpoint, out / f"t{seed}.pt")
         rows.append({"study": "unit", "trial_id": f"t{seed}", "model": "teacher", "penalty": "none",
-                     "lam": 0.0, "seed": seed, "checkpoint_path": str(path)})
+                     "lam": 0.0, "seed": seed, "model_path": str(path)})
     return {"dir": out, "trials": pd.DataFrame(rows), "test": parts["test"], "train": data["train"]}

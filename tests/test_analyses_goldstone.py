@@ -6,12 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from raysym.analyses.goldstone import (ROW_KEYS, as_direction, check_epsilons, evaluation_loss, goldstone_scan,
-                                       probability_ratio, random_unit_direction, scan_direction,
-                                       symmetric_grid)
+from raysym.analyses.goldstone import (
+    ROW_KEYS,
+    as_direction,
+    check_epsilons,
+    evaluation_loss,
+    goldstone_scan,
+    probability_ratio,
+    random_unit_direction,
+    scan_direction,
+    symmetric_grid,
+)
 from raysym.errors import ConfigError
+from raysym.metrics import classification_metrics
+from raysym.models.predict import predict_logits
 from raysym.models.registry import build_model
-from raysym.training.evaluate import classification_metrics, predict_logits
 from tests.synthetic import g_vs_w_batch
 
 GRID = symmetric_grid(1.0, 5)

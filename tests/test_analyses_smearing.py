@@ -8,8 +8,8 @@ from raysym.analyses.smearing_sweep import ROW_KEYS, check_sigmas, smeared_momen
 from raysym.data.jetset import JetSet
 from raysym.errors import ConfigError
 from raysym.metrics import accuracy, roc_auc
+from raysym.models.predict import predict_logits
 from raysym.training import TrainConfig, train
-from raysym.training.evaluate import predict_logits
 from tests.synthetic import g_vs_w_splits
 
 

@@ -4,8 +4,8 @@ import pytest
 
 from raysym.cli import main
 from raysym.errors import ConfigError
+from raysym.generate.chunks import generate
 from raysym.generate.config import GeneratorConfig
-from raysym.generate.fanout import generate
 
 
 @pytest.mark.parametrize("kwargs, message", [

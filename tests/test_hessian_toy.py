@@ -19,22 +19,20 @@ from raysym.errors import ConfigError
 from raysym.hessian import HessianOperator, LossClosure, evaluation_subset, hvp, training_loss_closure
 from raysym.models.attention import math_attention
 from raysym.models.registry import build_model
+from tests.synthetic import jet_momenta
 
 TOY_SIZES = dict(d_model=6, heads=2, ff=6, layers=1, head_widths=(6,))
 SPLIT = (12, 12, 8)
 
 
 def synthetic_jets(n_jets: int = 32, n_constituents: int = 8, seed: int = 0):
-    """(p4, mask, y): massive constituents of 10–100 GeV, about 70 % real, at least one per jet."""
-    g = torch.Generator().manual_seed(seed)
-    p = torch.randn(n_jets, n_constituents, 3, generator=g, dtype=torch.float64) * 20.0
-    p[..., 2] += 40.0  # a common jet axis along z
-    energy = (p.norm(dim=-1) ** 2 + 0.3**2).sqrt()
-    p4 = torch.cat([energy.unsqueeze(-1), p], dim=-1)
-    mask = torch.rand(n_jets, n_constituents, generator=g) < 0.7
-    mask[:, 0] = True
-    y = (torch.arange(n_jets) % 2).to(torch.float64)
-    return p4, mask, y
+    """(p4, mask, y): wide 200 GeV jets of massive constituents, at least one real per jet, half signal.
+
+    Wide jets give the trained toy a spread-out Hessian spectrum (checked below); narrow ones give a
+    nearly rank-one Hessian on which every estimator is trivially right.
+    """
+    p4, mask = jet_momenta(n_jets, n_constituents, seed, jet_pt=200.0, spread=1.0, max_mass=0.3)
+    return p4, mask, (torch.arange(n_jets) % 2).to(torch.float64)
 
 
 class Toy:
@@ -162,3 +160,8 @@ def test_training_loss_closure_uses_the_same_seeded_jets_for_every_model():
     assert not torch.equal(evaluation_subset(50, 20, 7), evaluation_subset(50, 20, 8))
     with pytest.raises(ConfigError):
         training_loss_closure(a.model, p4, mask, y, 8, n_jets=51, seed=7)
+
+
+def test_the_toy_hessian_is_a_fair_test_bed_indefinite_with_a_spread_spectrum():
+    top = toy().eigenvalues.flip(0)
+    assert top[0] < 3 * top[2] and toy().eigenvalues[0] < 0

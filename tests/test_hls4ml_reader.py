@@ -1,4 +1,4 @@
-"""Reading hls4ml-layout files (SPEC §1.2) into a JetSet (SPEC §1.1), and rejecting malformed ones."""
+"""Reading hls4ml-layout files (docs/methods.md §1.2) into a JetSet (§1.1), and rejecting malformed ones."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JetSet container, task views and the seeded class-stratified splits (SPEC §1.1)."""
+"""JetSet container, task views and the seeded class-stratified splits (docs/methods.md §1.1)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from raysym.data.jetset import (
     TaskJets,
     split,
     split_train_val,
+    task_selection,
     task_view,
 )
 from raysym.errors import ConfigError, DataError
@@ -109,6 +110,15 @@ def test_task_view_keeps_the_two_classes_with_gluon_as_zero(task):
     np.testing.assert_array_equal(view.y, (view.label == signal).astype(np.float32))
     assert len(view) == 40
     assert len(jets.for_task(task)) == 40
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_task_selection_picks_the_same_jets_and_targets_as_the_view(task):
+    jets = make_set((7, 5, 6, 4, 3), seed=2)
+    keep, y = task_selection(jets.label, task)
+    view = task_view(jets, task)
+    np.testing.assert_array_equal(jets.p4[keep], view.p4)
+    np.testing.assert_array_equal(y, view.y)
 
 
 def test_task_view_of_unknown_task_is_a_config_error():

@@ -16,20 +16,14 @@ from raysym.lorentz import (
     random_rotations,
     rotation_matrix,
 )
+from tests.synthetic import jet_momenta
 
 METRIC = torch.diag(torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=torch.float64))
 
 
 def random_jets(n_jets=16, n_const=32, seed=0, dtype=torch.float64):
     """Massive constituents with a jet-like spread and some padding."""
-    g = torch.Generator().manual_seed(seed)
-    p = torch.randn(n_jets, n_const, 3, generator=g, dtype=dtype) * 20
-    p[..., 0] += 300.0
-    m = torch.rand(n_jets, n_const, 1, generator=g, dtype=dtype) * 0.5
-    e = torch.sqrt((p**2).sum(-1, keepdim=True) + m**2)
-    p4 = torch.cat([e, p], dim=-1)
-    mask = torch.arange(n_const) < torch.randint(1, n_const + 1, (n_jets, 1), generator=g)
-    return p4 * mask.unsqueeze(-1), mask
+    return jet_momenta(n_jets, n_const, seed, dtype=dtype, jet_pt=300.0, spread=0.3, max_mass=0.5)
 
 
 def test_boost_matrices_preserve_the_minkowski_metric():
@@ -58,7 +52,7 @@ def test_inverse_boost_undoes_boost():
     assert torch.all(back[~mask] == 0)
 
 
-def test_random_boost_speeds_follow_the_spec_distribution():
+def test_random_boost_speeds_follow_the_seal_distribution():
     beta = random_boost_velocities(20000, torch.Generator().manual_seed(4), dtype=torch.float64)
     b2 = (beta**2).sum(-1)
     assert b2.max() <= BETA2_MAX

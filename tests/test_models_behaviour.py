@@ -1,33 +1,20 @@
 """Model behaviour: padding and permutation invariance, exact Lorentz invariance of the invariant subnet,
 the dual model's symmetry factor, and second-order / forward-mode differentiation inside math_attention."""
 
-import math
 
 import pytest
 import torch
 
-from raysym.kinematics import from_ptetaphie
 from raysym.lorentz import apply_lorentz, random_boosts, random_rotations
 from raysym.models import MODEL_KINDS, build_model, math_attention, pairwise_invariants, signed_log
+from tests.synthetic import jet_momenta
 
 N = 32
 
 
 def make_jets(n_jets=6, seed=0, dtype=torch.float64):
-    """Jet-like events: near-massless constituents within ΔR ~ 0.1 of an axis, jet pT ~ 1 TeV, padded."""
-    g = torch.Generator().manual_seed(seed)
-    n_real = torch.randint(3, N + 1, (n_jets, 1), generator=g)
-    n_real[0] = N  # one full jet
-    mask = torch.arange(N) < n_real
-    frac = torch.rand(n_jets, N, generator=g, dtype=dtype) ** 3 * mask
-    pt = 1000.0 * frac / frac.sum(-1, keepdim=True) + 0.5 * mask
-    eta = torch.randn(n_jets, 1, generator=g, dtype=dtype) + 0.1 * torch.randn(n_jets, N, generator=g, dtype=dtype)
-    phi = 2 * math.pi * torch.rand(n_jets, 1, generator=g, dtype=dtype) + 0.1 * torch.randn(
-        n_jets, N, generator=g, dtype=dtype)
-    mass = 0.14 * torch.rand(n_jets, N, generator=g, dtype=dtype)
-    energy = torch.sqrt((pt * torch.cosh(eta)) ** 2 + mass**2)
-    p4 = from_ptetaphie(torch.stack([pt, eta, phi, energy], -1))
-    return p4 * mask.unsqueeze(-1), mask
+    """Jet-like events: light constituents within ΔR ~ 0.1 of an axis, jet pT ~ 1 TeV, one full jet, padded."""
+    return jet_momenta(n_jets, N, seed, dtype=dtype, max_mass=0.14, min_real=3, full_first=True)
 
 
 def seeded_model(kind, seed=0, **overrides):

@@ -1,6 +1,7 @@
 """Model registry: exact parameter counts, presets, reproducible construction, config errors, CLI table."""
 
 import argparse
+import dataclasses
 
 import pytest
 import torch
@@ -13,14 +14,13 @@ from raysym.models import (
     InvariantConfig,
     TransformerConfig,
     build_model,
-    config_to_dict,
+    command,
     count_parameters,
     model_from_config,
 )
-from raysym.models import command
 
 
-def test_teacher_has_exactly_the_spec_parameter_count():
+def test_teacher_has_exactly_the_documented_parameter_count():
     assert count_parameters(build_model("teacher", "paper")) == 1_255_425
 
 
@@ -56,7 +56,7 @@ def test_model_construction_is_deterministic_given_the_seed():
 def test_config_round_trips_through_a_plain_dict():
     for kind in MODEL_KINDS:
         model = build_model(kind, "small")
-        rebuilt = model_from_config(kind, config_to_dict(model.config))
+        rebuilt = model_from_config(kind, dataclasses.asdict(model.config))
         assert rebuilt.config == model.config
         assert count_parameters(rebuilt) == count_parameters(model)
 

@@ -13,17 +13,13 @@ from raysym.lorentz import generators
 from raysym.models.attention import math_attention
 from raysym.models.registry import build_model
 from raysym.penalties import DsealPenalty, NoPenalty, SealPenalty, make_penalty
+from tests.synthetic import jet_momenta
 
 
 def jets(n=24, n_const=12, seed=0, dtype=torch.float64):
-    """Jet-like massless constituents around a random axis, with padding."""
-    g = torch.Generator().manual_seed(seed)
-    pt = torch.rand(n, n_const, generator=g, dtype=dtype) * 100 + 2
-    eta = 0.5 * torch.randn(n, 1, generator=g, dtype=dtype) + 0.2 * torch.randn(n, n_const, generator=g, dtype=dtype)
-    phi = 3 * torch.rand(n, 1, generator=g, dtype=dtype) + 0.2 * torch.randn(n, n_const, generator=g, dtype=dtype)
-    p4 = torch.stack([pt * torch.cosh(eta), pt * torch.cos(phi), pt * torch.sin(phi), pt * torch.sinh(eta)], -1)
-    mask = torch.arange(n_const) < torch.randint(3, n_const + 1, (n, 1), generator=g)
-    return JetBatch(p4 * mask.unsqueeze(-1), mask, (torch.arange(n) % 2).to(dtype))
+    """Jet-like massless constituents around a random axis, with padding, half of them signal."""
+    p4, mask = jet_momenta(n, n_const, seed, dtype=dtype, spread=0.3, min_real=3)
+    return JetBatch(p4, mask, (torch.arange(n) % 2).to(dtype))
 
 
 class InvariantToy(nn.Module):
@@ -112,7 +108,7 @@ def test_dseal_lie_derivative_equals_finite_difference_along_each_generator(name
 
 def test_rotation_about_the_beam_is_an_exact_symmetry_of_the_features():
     # Δη, Δφ, pT and E do not change when the whole jet turns about z, so D_Lz f vanishes for any
-    # model on the SPEC §2 features: δSEAL's Lz term is identically zero.
+    # model on the docs/methods.md §2 features: δSEAL's Lz term is identically zero.
     batch = jets(n=6)
     model = Standardised(small("teacher"), batch)
     assert DsealPenalty(["Lz"]).lie_derivatives(model, batch).abs().max() < 1e-9
@@ -128,10 +124,27 @@ def test_dseal_penalty_is_mean_of_summed_squares_and_trains_the_weights():
     assert all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
-def test_normalised_dseal_is_invariant_to_output_scale_of_input_gradient():
+class ScaledLogit(nn.Module):
+    """The same model with its logit multiplied by ``scale``: the same decision function, steeper."""
+
+    def __init__(self, model, scale):
+        super().__init__()
+        self.model, self.scale = model, scale
+
+    def forward(self, p4, mask):
+        return self.scale * self.model(p4, mask)
+
+
+@pytest.mark.parametrize("method", ["jvp", "grad"])
+def test_normalised_dseal_is_invariant_to_the_scale_of_the_logit(method):
+    # Per jet, D_a σ(cz) = σ'(cz)·c·D_a z and |∇σ(cz)|² = σ'(cz)²·c²·|∇z|²: their ratio does not depend on c,
+    # while the plain penalty does.
     model, batch = FeatureToy().double(), jets()
-    value = DsealPenalty(normalised=True)(model, batch)
-    assert torch.isfinite(value) and value > 0
+    normalised, plain = DsealPenalty(normalised=True, method=method), DsealPenalty(method=method)
+    values = [normalised(ScaledLogit(model, c), batch) for c in (1.0, 0.2, 3.0)]
+    assert values[0] > 0
+    assert torch.allclose(torch.stack(values), values[0].expand(3), rtol=1e-9, atol=0)
+    assert not torch.allclose(plain(ScaledLogit(model, 0.2), batch), plain(model, batch), rtol=1e-3)
 
 
 def test_seal_reuses_logits_and_follows_its_seed():
@@ -165,7 +178,10 @@ def test_dseal_reverse_mode_method_equals_forward_mode_in_value_and_weight_gradi
     for method in ("jvp", "grad"):
         value = DsealPenalty(normalised=normalised, method=method)(model, batch)
         values.append(value)
-        grads.append(torch.autograd.grad(value, [p for p in model.parameters()]))
+        # The normalised penalty is a function of ∇_p f alone, so the logit's last bias does not enter it.
+        params = list(model.parameters())
+        grads.append([torch.zeros_like(p) if g is None else g
+                      for p, g in zip(params, torch.autograd.grad(value, params, allow_unused=True))])
     assert torch.allclose(values[0], values[1], rtol=1e-9)
     scale = max(g.abs().max().item() for g in grads[1])
     assert all(torch.allclose(a, b, rtol=1e-7, atol=1e-10 * scale) for a, b in zip(*grads))

@@ -23,7 +23,7 @@ def store_path(tmp_path):
                                               ("lorentz", 0.5, 1), ("lorentz", 0.5, 2)]):
         trial = keys(f"t{i}", penalty, lam, seed)
         store.write("trials", [{**trial, "n_parameters": 100 + i, "best_epoch": i, "best_val_loss": 0.4,
-                                "epochs": 5, "checkpoint_path": f"/ck/t{i}.pt", "model_preset": "tiny",
+                                "epochs": 5, "model_path": f"/ck/t{i}.pt", "model_preset": "tiny",
                                 "task": "g_vs_w"}], key=f"t{i}")
         store.write("evaluations", [{**trial, "task": "g_vs_w", "split": split, "accuracy": 0.7,
                                      "roc_auc": 0.8 + i / 100 + (0.05 if split == "boosted" else 0.0),

@@ -1,18 +1,15 @@
-"""pT smearing (SPEC §6): η and φ kept, σ = 0 exact, same seed same smear, width as asked."""
+"""pT smearing (docs/methods.md §6): η and φ kept, σ = 0 exact, same seed same smear, width as asked."""
 
 import pytest
 import torch
 
 from raysym.kinematics import to_ptetaphie
 from raysym.smearing import smear_pt
+from tests.synthetic import jet_momenta
 
 
 def jets(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    p = torch.randn(200, 32, 3, generator=g, dtype=torch.float64) * 30
-    e = torch.sqrt((p**2).sum(-1, keepdim=True) + 0.1)
-    mask = torch.arange(32) < torch.randint(1, 33, (200, 1), generator=g)
-    return torch.cat([e, p], -1) * mask.unsqueeze(-1), mask
+    return jet_momenta(200, 32, seed, max_mass=0.3)
 
 
 def test_zero_sigma_returns_identical_momenta():

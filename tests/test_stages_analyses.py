@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from raysym.hessian import hutchinson_trace, lanczos_top_eigenpairs
-from raysym.stages.analyses import run_analysis_stage
+from raysym.stages.analyses import AnalysisSettings, run_analysis_stage
 from raysym.stages.analysis_jobs import hessian_closure
 from raysym.store import ResultStore
-from raysym.study.config import AnalysisSettings
 from raysym.training.checkpoint import load_best_model
 from tests.synthetic import trained_study
 
@@ -54,7 +53,7 @@ def test_every_model_gets_hessian_goldstone_and_smearing_rows(serial, study):
 def test_stage_numbers_equal_the_plain_estimators_on_the_same_closure(serial, study):
     store, _ = serial
     row = store.load("hessian").set_index("trial_id").loc["t0"]
-    model, _, _ = load_best_model(study["trials"].checkpoint_path[0])
+    model, _, _ = load_best_model(study["trials"].model_path[0])
     closure = hessian_closure(model, study["train"], SETTINGS)
     lambdas = [lanczos_top_eigenpairs(closure, k=1, max_iter=8, seed=r).top for r in range(2)]
     assert row["eigenvalue"] == max(lambdas)
@@ -65,7 +64,7 @@ def test_nu1_is_saved_beside_the_model_and_referenced(serial, study):
     store, _ = serial
     row = store.load("hessian").set_index("trial_id").loc["t1"]
     nu1 = torch.load(row["nu1_path"], weights_only=True)
-    model, _, _ = load_best_model(study["trials"].checkpoint_path[1])
+    model, _, _ = load_best_model(study["trials"].model_path[1])
     assert nu1.numel() == sum(p.numel() for p in model.parameters())
     assert abs(float(nu1.double().norm()) - 1) < 1e-5
     assert row["nu1_path"].startswith(str(study["dir"]))

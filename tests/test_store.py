@@ -14,7 +14,7 @@ from raysym.errors import ConfigError, DataError
 from raysym.store import TABLES, TRIAL_KEYS, ResultStore, load, register_table
 
 EXAMPLE_VALUES = {
-    "n_parameters": 1234, "best_epoch": 3, "best_val_loss": 0.41, "epochs": 5, "checkpoint_path": "/ck/t0.pt",
+    "n_parameters": 1234, "best_epoch": 3, "best_val_loss": 0.41, "epochs": 5, "model_path": "/ck/t0.pt",
     "model_preset": "paper", "task": "g_vs_w", "epoch": 2, "train_bce": 0.5, "train_penalty": 0.01,
     "train_loss": 0.51, "val_loss": 0.45, "val_bce": 0.44, "val_penalty": 0.01, "val_accuracy": 0.8,
     "val_roc_auc": 0.87, "epoch_seconds": 1.5, "jets_per_second": 2000.0, "split": "test", "accuracy": 0.81,

@@ -3,29 +3,51 @@
 import pytest
 
 from raysym.errors import ConfigError
+from raysym.generate.config import GeneratorConfig
+from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.training import SearchSpace
 from raysym.study import pipeline
-from raysym.study.config import Bias, SearchSpace, validate
 from raysym.study.presets import PRESETS, preset, smoke
+from raysym.training.config import Bias, TrainConfig
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_and_its_smoke_version_validate(name):
     config = preset(name)
-    if config.resources.gpus_per_trial:
-        config = config.with_overrides(resources={"gpus_per_trial": 0})
-    assert validate(config) is config
-    assert validate(smoke(config)).epochs == 2
+    if config.training.gpus_per_trial:
+        config = config.with_overrides(training={"gpus_per_trial": 0})
+    assert config.validate() is config
+    assert smoke(config).validate().recipe.epochs == 2
 
 
-def test_quick_and_paper_presets_are_the_studies_the_issue_names():
-    quick, paper = preset("quick"), preset("paper")
-    assert [b.name for b in quick.biases] == ["teacher", "teacher-seal-0.1"] and quick.seeds == (0, 1)
-    assert paper.epochs == 100 and paper.seeds == (0, 1, 2) and paper.model_preset == "paper"
-    assert paper.resources.gpus_per_trial > 0
-    scan = preset("lambda-scan")
-    assert {b.lam for b in scan.biases} == {0.0, 0.01, 0.03, 0.1, 0.3, 1.0} and len(scan.seeds) == 3
-    assert {b.model for b in preset("dual").biases} == {"teacher", "dual", "invariant"}
-    assert preset("asha").search is not None
+def test_the_paper_preset_trains_every_trial_with_the_recipe_of_glowacki():
+    paper = preset("paper")
+    recipe = TrainConfig()  # Glowacki §3.3: Adam 0.005 / 5e-4, 100 epochs, paper-size models
+    assert [b.name for b in paper.biases] == ["teacher", "teacher-seal-0.1"] and len(paper.seeds) == 3
+    for config in paper.trials().values():
+        assert (config.lr, config.weight_decay, config.epochs, config.model_preset) == \
+            (recipe.lr, recipe.weight_decay, recipe.epochs, recipe.model_preset)
+        assert config.device == "cuda"
+
+
+def test_each_trial_is_the_recipe_with_bias_sizes_and_seed_replaced():
+    config = preset("dual").with_overrides(model_options={"dual": {"gate_widths": (4,)}})
+    trials = config.trials()
+    assert sorted(trials) == sorted(f"{b.name}-s{s}" for b in config.biases for s in config.seeds)
+    for trial_id, trial in trials.items():
+        assert trial_id == f"{trial.bias.name}-s{trial.seed}"
+        assert trial.model_options == config.model_options.get(trial.model, {})
+        assert trial == config.recipe.for_trial(trial.bias, trial.seed, trial.model_options)
+
+
+def test_sections_hold_the_generator_and_recipe_instead_of_copying_them():
+    quick = preset("quick")
+    assert isinstance(quick.data.generator, GeneratorConfig) and isinstance(quick.recipe, TrainConfig)
+    # A section's own checks run when the study is changed through it.
+    with pytest.raises(ConfigError, match="chunk size must be a positive integer"):
+        quick.with_overrides(data={"generator": {"chunk_size": 0}})
+    with pytest.raises(ConfigError, match="unknown data setting"):
+        quick.with_overrides(data={"jets": 3})
 
 
 def test_bias_parsing_and_names():
@@ -38,9 +60,11 @@ def test_bias_parsing_and_names():
 
 
 def test_overrides_replace_fields_and_nested_sections():
-    config = preset("quick").with_overrides(epochs=3, data={"jets_per_class": 100}, seeds=(4,))
-    assert (config.epochs, config.data.jets_per_class, config.seeds) == (3, 100, (4,))
-    assert config.data.classes == preset("quick").data.classes
+    config = preset("quick").with_overrides(recipe={"epochs": 3}, data={"generator": {"jets_per_class": 100}},
+                                            seeds=(4,))
+    assert (config.recipe.epochs, config.data.generator.jets_per_class, config.seeds) == (3, 100, (4,))
+    assert config.data.generator.classes == preset("quick").data.generator.classes
+    assert config.recipe.batch_size == preset("quick").recipe.batch_size
     with pytest.raises(ConfigError, match="unknown study setting"):
         preset("quick").with_overrides(epoch=3)
 
@@ -51,23 +75,30 @@ def test_overrides_replace_fields_and_nested_sections():
     ({"biases": (Bias("transformer"),)}, "unknown model kind"),
     ({"biases": (Bias(), Bias())}, "biases given twice"),
     ({"biases": ()}, "at least one bias"),
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"recipe": {"batch_size": 0}}, "batch_size must be a positive integer"),
+    ({"recipe": {"epochs": 0}}, "epochs must be a positive integer"),
     ({"seeds": (1, 1)}, "seeds must be distinct"),
-    ({"data": {"classes": ("g", "w")}}, "need jet classes t,z"),
-    ({"eval_tasks": ("g_vs_z",)}, "training task 'g_vs_w' must be among"),
-    ({"model_preset": "huge"}, "unknown model preset"),
+    ({"seeds": (0, -1)}, "seed must be a non-negative integer, got -1"),
+    ({"data": {"generator": {"classes": ("g", "w")}}}, "need jet classes t,z"),
+    ({"data": {"generator": {"jets_per_class": 5}}}, "at least 10 generated jets per class"),
+    ({"evaluation": {"tasks": ("g_vs_z",)}}, "training task 'g_vs_w' must be among"),
+    ({"recipe": {"model_preset": "huge"}}, "unknown model preset"),
     ({"name": "my study"}, "study name"),
-    ({"resources": {"gpus_per_trial": 0.5}}, "no CUDA GPU"),
-    ({"search": SearchSpace(lr_range=(0.1, 0.01))}, "lr_range must be 0 < low < high"),
-    ({"search": SearchSpace(grace_period=50)}, "grace period 50 exceeds"),
+    ({"training": {"gpus_per_trial": 0.5}}, "no CUDA GPU"),
+    ({"training": {"cpus_per_trial": 0}}, "cpus per trial must be > 0"),
+    ({"training": {"max_failures": -1}}, "max_failures must be an integer >= 0"),
+    ({"training": {"search": SearchSpace(grace_period=50)}}, "grace period 50 exceeds"),
 ])
 def test_impossible_settings_are_rejected_before_ray_starts(overrides, message, monkeypatch, tmp_path):
     monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))
-    config = preset("quick").with_overrides(**overrides)
     with pytest.raises(ConfigError, match=message):
-        pipeline.run_study(config, tmp_path)
+        pipeline.run_study(preset("quick").with_overrides(**overrides), tmp_path)
     assert not (tmp_path / "store").exists()
+
+
+def test_an_impossible_search_range_fails_when_made():
+    with pytest.raises(ConfigError, match="lr_range must be 0 < low < high"):
+        SearchSpace(lr_range=(0.1, 0.01))
 
 
 def test_unknown_preset_lists_the_known_ones():
@@ -80,12 +111,14 @@ def test_unknown_preset_lists_the_known_ones():
     ({"trace_probes": 1}, "trace_probes >= 2"),
     ({"hessian_jets": 0}, "hessian_jets must be a positive integer"),
     ({"top_k": 5, "lanczos_steps": 3}, "top_k 5 needs at least"),
-    ({"goldstone_points": 4}, "goldstone_points must be odd"),
-    ({"smearing_sigmas": (0.0, -0.1)}, "smearing sigmas must be finite and >= 0"),
+    ({"goldstone_points": 4}, "odd number of points >= 3"),
+    ({"goldstone_eps_max": float("inf")}, "eps_max must be finite and > 0"),
+    ({"smearing_sigmas": (0.0, -0.1)}, "sigma must be finite and >= 0"),
+    ({"cpus_per_task": 0}, "cpus per task must be > 0"),
 ])
 def test_impossible_analysis_settings_are_rejected(analyses, message):
-    with pytest.raises(ConfigError, match=message):
-        validate(preset("quick").with_overrides(analyses=analyses))
+    with pytest.raises(ConfigError, match=f"analyses: .*{message}"):
+        AnalysisSettings(**analyses)
 
 
 def test_analysis_settings_keys_change_only_with_their_own_settings():
@@ -104,4 +137,4 @@ def test_missing_hls4ml_folder_is_rejected_before_ray_starts(monkeypatch, tmp_pa
         pipeline.run_study(config, tmp_path / "out")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"no jetImage_\*.h5 files"):
-        validate(preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "empty")}))
+        preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "empty")}).validate()

@@ -7,8 +7,8 @@ the smoke-test settings to seconds.
 
 import pytest
 
+from raysym.generate.chunks import generate
 from raysym.generate.config import GeneratorConfig
-from raysym.generate.fanout import generate
 from raysym.store import ResultStore
 from raysym.study.pipeline import run_study
 from raysym.study.presets import preset, smoke
@@ -36,7 +36,7 @@ def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tm
     evaluations, roc = store.load("evaluations"), store.load("roc")
     assert outcome.trained == 2 and outcome.evaluated == 2 and not outcome.errors
     assert sorted(trials["trial_id"]) == ["teacher-s0", "teacher-seal-0.1-s0"]
-    assert len(epochs) == 2 * config.epochs and not epochs.duplicated(["trial_id", "epoch"]).any()
+    assert len(epochs) == 2 * config.recipe.epochs and not epochs.duplicated(["trial_id", "epoch"]).any()
     assert len(evaluations) == 2 * 3 and set(evaluations["task"]) == {"g_vs_w", "g_vs_z", "g_vs_t"}
     assert roc.groupby(["trial_id", "task"]).size().min() >= 2
     assert all((tmp_path / "models" / f"{t}.pt").is_file() for t in trials["trial_id"])
@@ -48,7 +48,8 @@ def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tm
 
 def test_a_trial_failing_mid_run_is_retried_and_nothing_is_duplicated(jets_dir, tmp_path):
     config = smoke(preset("quick")).with_overrides(
-        name="faulty", epochs=3, fail_once_at_epoch=2, max_failures=2, data={"hls4ml_dir": jets_dir})
+        name="faulty", recipe={"epochs": 3}, training={"fail_once_at_epoch": 2, "max_failures": 2},
+        data={"hls4ml_dir": jets_dir})
     outcome = quiet(config, tmp_path)
     store = ResultStore(outcome.store_path)
     epochs = store.load("epochs")
@@ -84,9 +85,10 @@ def test_search_study_samples_lr_and_lambda_with_asha_into_the_same_store(jets_d
     config = smoke(preset("asha")).with_overrides(data={"hls4ml_dir": jets_dir})
     outcome = quiet(config, tmp_path)
     trials = ResultStore(outcome.store_path).load("trials")
-    assert len(trials) == config.search.num_samples and trials["trial_id"].str.startswith("search-").all()
+    search = config.training.search
+    assert len(trials) == search.num_samples and trials["trial_id"].str.startswith("search-").all()
     assert trials["lr"].nunique() == len(trials) and (trials["penalty"] == "seal").all()
-    assert trials["lam"].between(*config.search.lam_range).all()
+    assert trials["lam"].between(*search.lam_range).all()
     assert len(ResultStore(outcome.store_path).load("evaluations")) == 3 * len(trials)
 
 

@@ -93,8 +93,8 @@ def test_bad_data_is_a_clear_error(data):
 
 
 def test_best_model_file_round_trips_the_best_weights(data, tmp_path):
+    from raysym.models.predict import predict_logits
     from raysym.training.checkpoint import load_best_model, save_best_model
-    from raysym.training.evaluate import predict_logits
 
     result = train(tiny(epochs=2), data)
     path = save_best_model(result.checkpoint, tmp_path / "best.pt")

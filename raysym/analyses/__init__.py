@@ -1,4 +1,4 @@
-"""Analyses of trained models (SPEC §6): plain functions on models, tensors and jets, no Ray, no I/O.
+"""Analyses of trained models (docs/methods.md §6): plain functions on models, tensors and jets, no Ray, no I/O.
 
 - :mod:`raysym.analyses.goldstone`: the pseudo-Goldstone scan of Glowacki eqs. 5–6.
 - :mod:`raysym.analyses.smearing_sweep`: ROC-AUC versus constituent pT smearing (Glowacki eq. 7).

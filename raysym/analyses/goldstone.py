@@ -1,6 +1,6 @@
-"""The pseudo-Goldstone scan (SPEC §6; Glowacki et al. 2026, §4.1, eqs. 5–6).
+"""The pseudo-Goldstone scan (docs/methods.md §6.3; Glowacki 2026, §4.1, eqs. 5–6).
 
-Glowacki et al. perturb a trained model's parameters along the leading Hessian eigenvector ν1,
+Glowacki perturbs a trained model's parameters along the leading Hessian eigenvector ν1,
 θ → θ + εν1, and look at two things as ε runs over a symmetric grid: the loss L(θ + εν1), which stays
 nearly flat along a pseudo-Goldstone mode, and the ratio of eq. 6,
 
@@ -36,11 +36,14 @@ import torch.nn.functional as F
 from raysym.batch import JetBatch
 from raysym.errors import ConfigError, DataError
 from raysym.lorentz import apply_lorentz, random_boosts
-from raysym.training.evaluate import classification_metrics, predict_logits
+from raysym.metrics import classification_metrics
+from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
 
-#: Points in the default ε grid (odd, so ε = 0 is one of them) and its half-width.
+#: Points in the default ε grid (odd, so ε = 0 is one of them) and its half-width along the unit vector
+#: ν1. For λ1 ~ 20 (the quick study's teachers) ε = 0.2 already raises the loss by ½λ1ε² ≈ 0.4, the edge
+#: of the quadratic regime; ε = 1 leaves it.
 DEFAULT_POINTS = 21
-DEFAULT_EPS_MAX = 1.0
+DEFAULT_EPS_MAX = 0.2
 #: Columns of the rows :func:`goldstone_scan` returns.
 ROW_KEYS = ("direction", "epsilon", "loss", "r_mean", "r_std")
 
@@ -66,8 +69,8 @@ def symmetric_grid(eps_max: float = DEFAULT_EPS_MAX, n_points: int = DEFAULT_POI
 def check_epsilons(epsilons: Sequence[float]) -> tuple[float, ...]:
     """``epsilons`` sorted, after checking they form a symmetric grid about 0 that includes ε = 0.
 
-    Symmetry is what makes the scan comparable on both sides of θ (the paper's Fig. 5 is read as
-    even/odd around ε = 0); −ε must match ε to 1e-9 of the grid's width. Anything else is a
+    Symmetry is what makes the scan comparable on both sides of θ (a figure like the paper's Fig. 5 is
+    read as even/odd around ε = 0); −ε must match ε to 1e-9 of the grid's width. Anything else is a
     ``ConfigError``.
     """
     try:
@@ -139,7 +142,7 @@ def random_unit_direction(model: torch.nn.Module, seed: int) -> torch.Tensor:
 
 # -- the scanned quantities -------------------------------------------------------------------------
 
-def evaluation_loss(model: torch.nn.Module, jets: JetBatch, batch_size: int = 2048) -> float:
+def evaluation_loss(model: torch.nn.Module, jets: JetBatch, batch_size: int = PREDICT_BATCH_SIZE) -> float:
     """Mean BCE of ``model`` on ``jets`` (logits batched without gradients, reduced in float64).
 
     The L(θ) of the scan: the same function gives the scan's ε = 0 point and the plain loss.
@@ -152,7 +155,7 @@ def evaluation_loss(model: torch.nn.Module, jets: JetBatch, batch_size: int = 20
 
 
 def boosted(jets: JetBatch, boost_seed: int) -> JetBatch:
-    """The jets with one random boost each (SPEC §3.1 distribution), drawn from ``boost_seed`` only."""
+    """The jets with one random boost each (docs/methods.md §3.1 distribution), drawn from ``boost_seed`` only."""
     boosts = random_boosts(len(jets), torch.Generator().manual_seed(int(boost_seed)), dtype=jets.p4.dtype,
                            device=jets.p4.device)
     return JetBatch(apply_lorentz(jets.p4, boosts), jets.mask, jets.y)
@@ -186,7 +189,7 @@ def scan_direction(
     *,
     name: str = "nu1",
     boost_seed: int = 0,
-    batch_size: int = 2048,
+    batch_size: int = PREDICT_BATCH_SIZE,
     loss: Callable[[torch.nn.Module], float] | None = None,
 ) -> list[dict]:
     """Rows (direction=name, epsilon, loss, r_mean, r_std) along one direction (eqs. 5–6).
@@ -230,7 +233,7 @@ def goldstone_scan(
     *,
     boost_seed: int = 0,
     control_seed: int = 0,
-    batch_size: int = 2048,
+    batch_size: int = PREDICT_BATCH_SIZE,
     loss: Callable[[torch.nn.Module], float] | None = None,
 ) -> list[dict]:
     """The pseudo-Goldstone scan and its control: rows along ν1 ("nu1") then a random unit direction

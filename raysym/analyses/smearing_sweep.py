@@ -1,4 +1,4 @@
-"""Robustness to constituent pT smearing (SPEC §6; Glowacki et al. 2026, §4.2, eq. 7, Fig. 7).
+"""Robustness to constituent pT smearing (docs/methods.md §6.4; Glowacki 2026, §4.2, eq. 7, Fig. 7).
 
 The paper links flat loss geometry to robustness: a model with a smaller leading Hessian eigenvalue should
 lose less ROC-AUC when its inputs are perturbed. The perturbation is eq. 7, p'_T = p_T(1 + σε) with
@@ -20,10 +20,11 @@ import torch
 
 from raysym.data.jetset import TaskJets
 from raysym.errors import ConfigError
+from raysym.metrics import classification_metrics
+from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
 from raysym.smearing import smear_pt
-from raysym.training.evaluate import classification_metrics, predict_logits
 
-#: The smearing widths of the sweep by default (Glowacki Fig. 7 spans σ up to 0.5).
+#: The smearing widths of the sweep by default, up to σ = 0.5 (ours: the paper gives no σ values).
 DEFAULT_SIGMAS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 #: Columns of the rows :func:`smearing_sweep` returns.
 ROW_KEYS = ("sigma", "task", "roc_auc", "accuracy", "n_jets")
@@ -63,7 +64,7 @@ def smearing_sweep(
     test_jets: TaskJets,
     sigmas: Sequence[float] = DEFAULT_SIGMAS,
     seed: int = 0,
-    batch_size: int = 2048,
+    batch_size: int = PREDICT_BATCH_SIZE,
 ) -> list[dict]:
     """Rows (sigma, task, roc_auc, accuracy, n_jets), one per σ, of ``model`` on smeared ``test_jets``."""
     sigmas = check_sigmas(sigmas)

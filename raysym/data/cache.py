@@ -1,7 +1,7 @@
 """An on-disk cache of read jet sets, so that the second run of a study loads its jets in seconds.
 
-Reading the hls4ml archive (SPEC §1.2) means decompressing ~88 files of 150 float64 constituents per
-jet; the ``JetSet`` the study needs (SPEC §1.1) is a few hundred MB of float32. ``load_jets`` keeps that
+Reading the hls4ml archive (docs/methods.md §1.2) means decompressing ~88 files of 150 float64 constituents per
+jet; the ``JetSet`` the study needs (docs/methods.md §1.1) is a few hundred MB of float32. ``load_jets`` keeps that
 set as one uncompressed ``.npz`` next to the data and reuses it while the same files, unchanged, are
 read with the same settings. A cache file is never trusted: it carries the key it was built for and
 is rebuilt when the key differs or the file cannot be read back.

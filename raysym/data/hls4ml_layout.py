@@ -1,4 +1,4 @@
-"""The hls4ml LHC jet file layout (SPEC §1.2), in one place: names, column positions and a writer.
+"""The hls4ml LHC jet file layout (docs/methods.md §1.2), in one place: names, column positions and a writer.
 
 The reader checks files against these names; the offline generator and the tests write files through
 ``write_hls4ml_file`` so that one reader serves real and generated jets alike.
@@ -22,7 +22,6 @@ PARTICLE_FEATURE_NAMES: tuple[str, ...] = (
     "j1_etarot", "j1_phi", "j1_phirel", "j1_phirot", "j1_deltaR", "j1_costheta", "j1_costhetarel",
     "j1_pdgid",
 )
-N_PARTICLE_COLUMNS = 16
 #: The four-momentum columns of ``jetConstituentList``, in file order (px, py, pz, e).
 MOMENTUM_COLUMNS: tuple[str, ...] = ("j1_px", "j1_py", "j1_pz", "j1_e")
 

@@ -1,4 +1,4 @@
-"""Read hls4ml LHC jet files (SPEC §1.2) into a ``JetSet`` (SPEC §1.1).
+"""Read hls4ml LHC jet files (docs/methods.md §1.2) into a ``JetSet`` (docs/methods.md §1.1).
 
 The files hold 150 constituents × 16 columns per jet in float64; the study needs the 32 leading
 constituents' (E, px, py, pz) in float32. The reader checks each file's layout by the names stored in
@@ -120,7 +120,7 @@ def _layout(f: h5py.File, path: Path) -> _Layout:
                         f"{constituents.shape[0]} jets")
     particle_names = _names(f, PARTICLE_NAMES, path)
     n_cols = constituents.shape[2]
-    # The public files carry one name more than columns (j1_pdgid has no data, SPEC §1.2).
+    # The public files carry one name more than columns (j1_pdgid has no data, docs/methods.md §1.2).
     if len(particle_names) not in (n_cols, n_cols + 1):
         raise DataError(f"{path}: {PARTICLE_NAMES} has {len(particle_names)} names for the "
                         f"{n_cols} columns of {CONSTITUENTS}")
@@ -191,7 +191,7 @@ def _leading(momenta: np.ndarray, n_keep: int, offset: int, path: Path) -> tuple
         pt = np.take_along_axis(pt, order, axis=1)
     kept = min(n_keep, momenta.shape[1])
     p4 = np.zeros((len(momenta), n_keep, 4), dtype=np.float32)
-    p4[:, :kept, 0] = momenta[:, :kept, 3]  # E first, as the physics code expects (SPEC §1.1)
+    p4[:, :kept, 0] = momenta[:, :kept, 3]  # E first, as the physics code expects (docs/methods.md §1.1)
     p4[:, :kept, 1:] = momenta[:, :kept, :3]
     mask = np.zeros((len(momenta), n_keep), dtype=bool)
     mask[:, :kept] = pt[:, :kept] > 0
@@ -246,7 +246,7 @@ def _read_file(f: h5py.File, layout: _Layout, n_read: int, n_keep: int, path: Pa
 
 def read_hls4ml(source: Source, n_constituents: int = N_CONSTITUENTS,
                 max_jets: int | None = None) -> JetSet:
-    """Read hls4ml-layout files into one ``JetSet`` (SPEC §1.1–1.2).
+    """Read hls4ml-layout files into one ``JetSet`` (docs/methods.md §1.1–1.2).
 
     ``source`` is a directory (all ``jetImage_*.h5`` in it, sorted by name), one file, or a list of
     files, read in that order. Each jet keeps its ``n_constituents`` leading constituents by pT as

@@ -1,4 +1,4 @@
-"""The in-memory jet set (SPEC §1.1): N jets × 32 constituents, their labels, tasks and splits.
+"""The in-memory jet set (docs/methods.md §1.1): N jets × 32 constituents, their labels, tasks and splits.
 
 Everything is a plain numpy array in a frozen dataclass, so a ``JetSet`` pickles as a handful of
 buffers and travels through Ray's object store without a copy; ``to_torch`` makes tensors only where a
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -21,17 +21,17 @@ from raysym.errors import ConfigError, DataError
 if TYPE_CHECKING:  # torch is imported only when tensors are asked for
     import torch
 
-#: Constituents kept per jet (SPEC §1.1).
+#: Constituents kept per jet (docs/methods.md §1.1).
 N_CONSTITUENTS = 32
 
-#: Binary tasks of the study (SPEC §1.1): (background, signal) class names; gluon is always label 0.
+#: Binary tasks of the study (docs/methods.md §1.1): (background, signal) class names; gluon is always label 0.
 TASKS: dict[str, tuple[str, str]] = {
     "g_vs_w": ("g", "w"),
     "g_vs_z": ("g", "z"),
     "g_vs_t": ("g", "t"),
 }
 
-#: The paper's split of the training task in jets (SPEC §1.1): train, validation, test.
+#: The paper's split of the training task in jets (docs/methods.md §1.1): train, validation, test.
 PAPER_SPLIT_COUNTS: tuple[int, int, int] = (200_000, 49_560, 104_704)
 #: The same split as fractions of the whole (they sum to one).
 PAPER_FRACTIONS: tuple[float, float, float] = tuple(
@@ -161,14 +161,13 @@ class JetSet:
 
 @dataclass(frozen=True, eq=False, repr=False, kw_only=True)
 class TaskJets(JetSet):
-    """The jets of one binary task (SPEC §1.1) with the target ``y`` (float32: 0 gluon, 1 signal)."""
+    """The jets of one binary task (docs/methods.md §1.1) with the target ``y`` (float32: 0 gluon, 1 signal)."""
 
     task: str
     y: np.ndarray
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task {self.task!r}; known tasks: {', '.join(TASKS)}")
+        check_task(self.task)
         self._coerce("y", np.float32, np.floating)
         super().__post_init__()  # checks y's shape with the other per-jet arrays
 
@@ -178,23 +177,35 @@ class TaskJets(JetSet):
         return TASKS[self.task]
 
 
-def task_view(jets: JetSet, task: str) -> TaskJets:
-    """The jets of ``task``'s two classes with binary targets: gluon 0, the signal class 1.
-
-    An unknown task is a ``ConfigError``; a task class with no jets in the set is a ``DataError``
-    naming class, task and source, since training on one class silently gives a useless tagger.
-    """
+def check_task(task: str) -> str:
+    """``task`` if it is one of :data:`TASKS`, else a ``ConfigError`` listing them: the one check of a task name."""
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
-    background, signal = (CLASS_NAMES.index(c) for c in TASKS[task])
-    counts = np.bincount(jets.label, minlength=len(CLASS_NAMES))
+    return task
+
+
+def task_selection(labels: np.ndarray, task: str, source: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(indices of ``task``'s jets, their float32 targets): gluon 0, the task's signal class 1.
+
+    The one selection of a task's jets: :func:`task_view` builds a view from it, and evaluation uses the
+    indices directly to score a test set once for every task. A task class with no jets is a
+    ``DataError`` naming class, task and ``source``, since training or scoring on one class silently
+    gives useless numbers.
+    """
+    background, signal = (CLASS_NAMES.index(c) for c in TASKS[check_task(task)])
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
     for index in (background, signal):
         if counts[index] == 0:
             raise DataError(f"task {task!r} needs class {CLASS_NAMES[index]!r}, but the jets from "
-                            f"{jets.source or '<unnamed source>'} have none")
-    keep = np.flatnonzero((jets.label == background) | (jets.label == signal))
+                            f"{source or '<unnamed source>'} have none")
+    keep = np.flatnonzero((labels == background) | (labels == signal))
+    return keep, (labels[keep] == signal).astype(np.float32)
+
+
+def task_view(jets: JetSet, task: str) -> TaskJets:
+    """The jets of ``task``'s two classes with binary targets (see :func:`task_selection`)."""
+    keep, y = task_selection(jets.label, task, jets.source)
     fields = {name: getattr(jets, name)[keep] for name in JetSet._per_jet_names()}
-    y = (fields["label"] == signal).astype(np.float32)
     return TaskJets(**fields, source=jets.source, task=task, y=y)
 
 
@@ -246,7 +257,7 @@ def stratified_indices(labels: np.ndarray, seed: int, fractions: Sequence[float]
 
 def split(jets: JetSet, seed: int,
           fractions: Sequence[float] = PAPER_FRACTIONS) -> dict[str, JetSet]:
-    """Seeded, class-stratified train/val/test split (SPEC §1.1; the paper's fractions by default).
+    """Seeded, class-stratified train/val/test split (docs/methods.md §1.1; the paper's fractions by default).
 
     Works on a ``JetSet`` or a ``TaskJets`` and returns the same type. The same seed and jets give
     the same split; the parts are disjoint and cover every jet.
@@ -261,7 +272,7 @@ def split_train_val(jets: JetSet, seed: int,
     """Train/val split for when the test set comes from elsewhere.
 
     The paper trains and validates on the hls4ml "train" archive and tests on its "val" archive
-    (SPEC §1.2). ``fractions`` are the usual three; the first two are renormalised so train:val keeps
+    (docs/methods.md §1.2). ``fractions`` are the usual three; the first two are renormalised so train:val keeps
     the paper's ratio. Two fractions summing to one are accepted as well.
     """
     values = tuple(fractions)
@@ -278,7 +289,3 @@ def split_train_val(jets: JetSet, seed: int,
     parts = stratified_indices(jets.label, seed, train_val)
     return {name: jets.subset(index) for name, index in zip(SPLIT_NAMES[:2], parts)}
 
-
-def split_sizes(parts: Mapping[str, JetSet]) -> dict[str, int]:
-    """Jets per part, for logs and reports."""
-    return {name: len(part) for name, part in parts.items()}

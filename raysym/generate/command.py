@@ -1,4 +1,8 @@
-"""``raysym generate``: the offline jet generator on the command line (SPEC §1.3)."""
+"""``raysym generate``: the offline jet generator on the command line (docs/methods.md §1.3).
+
+Its defaults are :class:`GeneratorConfig`'s, read from the class, so the command and the Python API
+cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import argparse
 from raysym.errors import ConfigError
 from raysym.generate.config import GeneratorConfig, parse_classes
 from raysym.generate.detector import DetectorConfig
+
+#: The config's defaults (the jet count is required, so any value serves to read them).
+_DEFAULTS = GeneratorConfig(jets_per_class=1)
 
 
 def register(subparsers) -> None:
@@ -18,12 +25,16 @@ def register(subparsers) -> None:
                     "whose file exists are skipped, so an interrupted run resumes.")
     p.add_argument("--out", required=True, help="output directory (created if missing)")
     p.add_argument("--jets-per-class", type=int, required=True, metavar="N", help="jets per class")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="run seed (default 0)")
-    p.add_argument("--classes", default="g,q,w,z,t", help="comma-separated classes (default g,q,w,z,t)")
-    p.add_argument("--chunk-size", type=int, default=1000, metavar="N", help="jets per file/task (1000)")
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed, metavar="S",
+                   help=f"run seed (default {_DEFAULTS.seed})")
+    classes = ",".join(_DEFAULTS.classes)
+    p.add_argument("--classes", default=classes, help=f"comma-separated classes (default {classes})")
+    p.add_argument("--chunk-size", type=int, default=_DEFAULTS.chunk_size, metavar="N",
+                   help=f"jets per file/task ({_DEFAULTS.chunk_size})")
     p.add_argument("--no-mpi", action="store_true", help="switch multiparton interactions off (faster)")
     p.add_argument("--no-detector", action="store_true", help="cluster the visible particles directly")
-    p.add_argument("--pthat-min", type=float, default=900.0, metavar="GEV", help="Pythia pTHatMin (900)")
+    p.add_argument("--pthat-min", type=float, default=_DEFAULTS.pthat_min, metavar="GEV",
+                   help=f"Pythia pTHatMin ({_DEFAULTS.pthat_min:g})")
     p.add_argument("--all-quark-flavours", action="store_true",
                    help="keep c and b jets in the q class (default: u, d, s only, like hls4ml)")
     p.add_argument("--address", default=None, help="address of a running Ray cluster (default: local)")
@@ -34,7 +45,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raysym.generate.fanout import generate
+    from raysym.generate.chunks import generate
 
     if args.num_cpus is not None and args.num_cpus <= 0:
         raise ConfigError(f"--num-cpus must be positive, got {args.num_cpus}")

@@ -1,4 +1,4 @@
-"""The settings of one generation run, checked once, in one frozen object (SPEC §1.3).
+"""The settings of one generation run, checked once, in one frozen object (docs/methods.md §1.3).
 
 A run is ``jets_per_class`` jets of each class in ``classes``, split into chunks of ``chunk_size``
 jets; everything that changes the jets (seed, chunking, MPI, detector, pT-hat cut, quark flavours) is
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from raysym.data.hls4ml_layout import CLASS_NAMES
 from raysym.errors import ConfigError, positive_int
 from raysym.generate.detector import DetectorConfig
+from raysym.generate.processes import PTHAT_MIN_GEV
 
 #: Largest seed: Pythia seeds are derived from it with numpy's SeedSequence, which wants >= 0.
 _MAX_SEED = 2**63 - 1
@@ -29,7 +30,7 @@ class GeneratorConfig:
     chunk_size: int = 1000
     mpi: bool = True
     detector: DetectorConfig | None = field(default_factory=DetectorConfig)
-    pthat_min: float = 900.0
+    pthat_min: float = PTHAT_MIN_GEV
     light_quarks_only: bool = True
 
     def __post_init__(self):

@@ -1,6 +1,6 @@
 """A parametric detector: what breaks exact Lorentz symmetry in the jets, as a real detector does.
 
-SPEC §1.3: charged particles inside the tracker (|η| < 2.5) become tracks with σ(pT)/pT =
+docs/methods.md §1.3: charged particles inside the tracker (|η| < 2.5) become tracks with σ(pT)/pT =
 5·10⁻⁴·pT ⊕ 1 %; photons (and electrons outside the tracker) deposit in an electromagnetic calorimeter
 with σ(E)/E = 5 %/√E ⊕ 1 %; neutral hadrons (and charged hadrons outside the tracker) deposit in a
 hadronic calorimeter with σ(E)/E = 100 %/√E ⊕ 5 %. Calorimeter deposits are summed in η–φ towers of
@@ -26,7 +26,7 @@ _MUON = 13
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Knobs of the parametric detector (SPEC §1.3 defaults). Energies and momenta in GeV."""
+    """Knobs of the parametric detector (docs/methods.md §1.3 defaults). Energies and momenta in GeV."""
 
     tracker_eta_max: float = 2.5
     #: Track resolution σ(pT)/pT = track_res_pt·pT ⊕ track_res_const.
@@ -96,7 +96,7 @@ def smear_energy(e: np.ndarray, stochastic: float, constant: float, rng: np.rand
 
 def apply_detector(particles: Particles, charge: np.ndarray, pdg_id: np.ndarray, config: DetectorConfig,
                    rng: np.random.Generator) -> Particles:
-    """Visible particles → detector objects (tracks, then towers, per event), SPEC §1.3.
+    """Visible particles → detector objects (tracks, then towers, per event), docs/methods.md §1.3.
 
     ``charge`` and ``pdg_id`` are per particle. Neutrinos must already be removed. Muons outside the
     tracker leave nothing (they cross the calorimeters). Tracks keep the particle's direction and mass

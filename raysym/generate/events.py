@@ -1,10 +1,10 @@
-"""Pythia events → visible particles → (detector) → anti-kT jets → truth-matched jets (SPEC §1.1, §1.3).
+"""Pythia events → visible particles → (detector) → anti-kT jets → truth-matched jets (docs/methods.md §1.1, §1.3).
 
 ``JetMaker`` owns one seeded Pythia instance for one class and turns batches of events into jets with
 their constituents; ``make_jets`` is the one-call form the chunk writer and the tests use. Everything
 is vectorised over a batch of events (flat numpy arrays with an event index): Pythia's ``nextBatch``
 gives awkward arrays and FastJet's batch interface clusters a whole batch in one call, about 4x faster
-than a loop over ``PseudoJet`` (SPEC §1.3).
+than a loop over ``PseudoJet`` (docs/methods.md §1.3).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 
 from raysym.errors import DataError
 from raysym.generate.detector import DetectorConfig, Particles, apply_detector
-from raysym.generate.processes import LIGHT_QUARKS, PROCESSES, pythia_settings
+from raysym.generate.processes import LIGHT_QUARKS, PROCESSES, PTHAT_MIN_GEV, pythia_settings
 from raysym.numpy_kinematics import delta_r, pt_eta_phi
 
-#: Jet definition and acceptance (SPEC §1.1): anti-kT R = 0.8, 0.8 < pT/TeV < 1.2, |η| < 2.
+#: Jet definition and acceptance (docs/methods.md §1.1): anti-kT R = 0.8, 0.8 < pT/TeV < 1.2, |η| < 2.
 JET_R = 0.8
 JET_PT_MIN, JET_PT_MAX, JET_ETA_MAX = 800.0, 1200.0, 2.0
 #: A jet is matched when the truth particle (and its decay quarks) lie within this ΔR of its axis.
@@ -150,7 +150,7 @@ def truth_objects(record: _Record, decays: bool):
 
 
 def visible_particles(record: _Record) -> tuple[Particles, np.ndarray]:
-    """Final-state particles a detector can see: status > 0 and not a neutrino (SPEC §1.3).
+    """Final-state particles a detector can see: status > 0 and not a neutrino (docs/methods.md §1.3).
 
     Returns the particles and their PDG ids.
     """
@@ -211,14 +211,14 @@ def match_jets(jet_p4, jet_event, truth, decays: bool, allowed_ids: frozenset[in
 
 
 class JetMaker:
-    """One seeded Pythia instance that makes truth-matched jets of one class (SPEC §1.3).
+    """One seeded Pythia instance that makes truth-matched jets of one class (docs/methods.md §1.3).
 
     ``detector=None`` switches the detector off (jets of visible particles). ``light_quarks_only``
     keeps only u, d, s jets in the q class, like the hls4ml q class.
     """
 
     def __init__(self, class_name: str, pythia_seed: int, detector_seed: int, *, mpi: bool = True,
-                 detector: DetectorConfig | None = DetectorConfig(), pthat_min: float = 900.0,
+                 detector: DetectorConfig | None = DetectorConfig(), pthat_min: float = PTHAT_MIN_GEV,
                  light_quarks_only: bool = True):
         import pythia8mc
 
@@ -267,7 +267,7 @@ class JetMaker:
 
 
 def make_jets(class_name: str, n_jets: int, pythia_seed: int, detector_seed: int, *, mpi: bool = True,
-              detector: DetectorConfig | None = DetectorConfig(), pthat_min: float = 900.0,
+              detector: DetectorConfig | None = DetectorConfig(), pthat_min: float = PTHAT_MIN_GEV,
               light_quarks_only: bool = True, batch_events: int = 200) -> JetSample:
     """Exactly ``n_jets`` truth-matched jets of ``class_name`` from one freshly seeded Pythia.
 

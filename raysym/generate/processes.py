@@ -1,4 +1,4 @@
-"""Which Pythia 8 processes make each jet class, and how a chunk's seeds are derived (SPEC §1.3).
+"""Which Pythia 8 processes make each jet class, and how a chunk's seeds are derived (docs/methods.md §1.3).
 
 One table, ``PROCESSES``, says for each hls4ml class (g, q, W, Z, top) which hard processes to switch
 on, which decays to force (hadronic only, so the boson or top becomes one fat jet) and what truth object
@@ -14,9 +14,9 @@ import numpy as np
 
 from raysym.data.hls4ml_layout import CLASS_NAMES
 
-#: Quark flavours a W or Z may decay to: d, u, s, c, b (hadronic decays only, SPEC §1.3).
+#: Quark flavours a W or Z may decay to: d, u, s, c, b (hadronic decays only, docs/methods.md §1.3).
 _HADRONIC = "24:onMode = off", "24:onIfAny = 1 2 3 4 5"
-#: Light quarks (u, d, s): the hls4ml q class (SPEC §1.3, "store the matched flavour").
+#: Light quarks (u, d, s): the hls4ml q class (docs/methods.md §1.3, "store the matched flavour").
 LIGHT_QUARKS: frozenset[int] = frozenset({1, 2, 3})
 #: Pythia's Random:seed accepts 0..900,000,000, and 0 means "seed from the clock": avoid it.
 _MAX_PYTHIA_SEED = 900_000_000
@@ -56,18 +56,22 @@ PROCESSES: dict[str, ProcessSpec] = {
 }
 
 
+#: Pythia's pT-hat cut by default: low enough that the leading jets fill the 0.8-1.2 TeV window.
+PTHAT_MIN_GEV = 900.0
+
+
 def chunk_seeds(seed: int, class_name: str, chunk: int) -> tuple[int, int]:
     """The (Pythia seed, detector seed) of one chunk, from (seed, class, chunk) only.
 
     Never from the worker count or the order in which chunks run, so the output is identical however
-    the work is spread (SPEC §1.3). ``numpy.random.SeedSequence`` mixes the three numbers well, so
+    the work is spread (docs/methods.md §1.3). ``numpy.random.SeedSequence`` mixes the three numbers well, so
     neighbouring chunks get unrelated streams.
     """
     state = np.random.SeedSequence(seed, spawn_key=(CLASS_NAMES.index(class_name), chunk)).generate_state(2)
     return int(state[0]) % _MAX_PYTHIA_SEED + 1, int(state[1])
 
 
-def pythia_settings(class_name: str, pythia_seed: int, mpi: bool = True, pthat_min: float = 900.0,
+def pythia_settings(class_name: str, pythia_seed: int, mpi: bool = True, pthat_min: float = PTHAT_MIN_GEV,
                     ecm: float = 13000.0) -> list[str]:
     """All ``readString`` lines for one seeded Pythia instance that makes jets of ``class_name``.
 

@@ -1,4 +1,4 @@
-"""Curvature of the training loss (SPEC §6; Glowacki eq. 1): λ1, Tr(H) and the spectral density.
+"""Curvature of the training loss (docs/methods.md §6; Glowacki eq. 1): λ1, Tr(H) and the spectral density.
 
 Pure torch, no I/O, no Ray. Everything starts from a :class:`LossClosure` (a model, fixed batches and a
 loss function), so any model, mask or batch layout works; :class:`HessianOperator` turns it into H·v,

@@ -1,4 +1,4 @@
-"""The loss whose Hessian we study, as a closure over the model's parameters (SPEC §6, Glowacki eq. 1).
+"""The loss whose Hessian we study, as a closure over the model's parameters (docs/methods.md §6, Glowacki eq. 1).
 
 Glowacki eq. 1 defines H_ij = ∂²L(w)/∂w_i∂w_j for "the loss" at the trained weights. Every routine in
 :mod:`raysym.hessian` sees that loss only through a :class:`LossClosure`: a model, a fixed list of
@@ -27,15 +27,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from raysym.batch import JetBatch
+from raysym.batch import batches as split_batches
 from raysym.errors import ConfigError, positive_int
 from raysym.models.attention import math_attention
-from raysym.training.evaluate import batches as split_batches
 
 LossFn = Callable[[nn.Module, JetBatch], torch.Tensor]
 
 
 def bce_loss(model: nn.Module, batch: JetBatch) -> torch.Tensor:
-    """Mean binary cross-entropy of the model's logits against ``batch.y`` (the training loss, SPEC §4)."""
+    """Mean binary cross-entropy of the model's logits against ``batch.y`` (the training loss, docs/methods.md §4)."""
     if batch.y is None:
         raise ConfigError("the default Hessian loss needs targets: the batch has y=None")
     logits = model(batch.p4, batch.mask)
@@ -121,10 +121,6 @@ class LossClosure:
             total += flatten(grads, self.params)
         return total
 
-    def flat_params(self) -> torch.Tensor:
-        """θ as one flat vector (a detached copy)."""
-        return flatten([p.detach() for p in self.params], self.params)
-
 
 def flatten(tensors: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> torch.Tensor:
     """Concatenate ``tensors`` (None counts as zeros shaped like the matching entry of ``like``)."""
@@ -156,7 +152,7 @@ def evaluation_subset(n_total: int, n_jets: int | None, seed: int) -> torch.Tens
     return torch.randperm(n_total, generator=generator)[:n_jets]
 
 
-def training_loss_closure(model: nn.Module, jets_p4, mask, y, batch_size: int = 1024, n_jets: int | None = 4096,
+def training_loss_closure(model: nn.Module, jets_p4, mask, y, batch_size: int, n_jets: int | None,
                           seed: int = 0, loss_fn: LossFn | None = None) -> LossClosure:
     """The training loss on a fixed, seeded evaluation subset of jets, split into ``batch_size`` batches.
 

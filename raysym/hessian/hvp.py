@@ -9,7 +9,7 @@ the inner gradient taken with ``create_graph=True``. Because L = Σ_b w_b L_b, H
 accumulated batch by batch, so only one batch's graph is alive at a time.
 
 Fused scaled-dot-product-attention kernels (flash attention, also on CPU) have no double backward
-(SPEC §6), so the forward passes run inside :func:`~raysym.models.attention.math_attention` *here*:
+(docs/methods.md §6), so the forward passes run inside :func:`~raysym.models.attention.math_attention` *here*:
 callers need not remember it.
 """
 

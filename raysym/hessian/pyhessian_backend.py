@@ -1,6 +1,6 @@
 """Drive PyHessian 0.1 (the package the paper used, Glowacki §3.4) on our models, for cross-checks.
 
-PyHessian is called, not copied. Its assumptions and how this adapter meets them (SPEC §6):
+PyHessian is called, not copied. Its assumptions and how this adapter meets them (docs/methods.md §6):
 
 - **One input tensor**: ``model(inputs)``, ``criterion(outputs, targets)``. :class:`PackedInputModel`
   takes one (B, N, 5) tensor — p4 in channels 0–3, the mask as 0/1 in channel 4 — and unpacks it.

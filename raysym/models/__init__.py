@@ -1,4 +1,4 @@
-"""Jet taggers of raysym (SPEC §4): teacher/student transformers, the dual-subnet model, the
+"""Jet taggers of raysym (docs/methods.md §4): teacher/student transformers, the dual-subnet model, the
 hard-invariant baseline. Every model is ``model(p4, mask) -> (B,) logits`` on (E, px, py, pz) in GeV.
 
 Build them with :func:`build_model`; wrap second-order or forward-mode differentiation in
@@ -12,7 +12,6 @@ from raysym.models.registry import (
     MODEL_KINDS,
     PRESETS,
     build_model,
-    config_to_dict,
     count_parameters,
     model_config,
     model_from_config,
@@ -22,6 +21,6 @@ from raysym.models.transformer import JetTransformer, TransformerBody, Transform
 __all__ = [
     "MODEL_KINDS", "PRESETS", "DualConfig", "DualSubnetTagger", "InvariantConfig", "InvariantSubnet",
     "InvariantTagger", "JetTransformer", "TransformerBody", "TransformerConfig", "build_model",
-    "config_to_dict", "count_parameters", "math_attention", "model_config", "model_from_config",
+    "count_parameters", "math_attention", "model_config", "model_from_config",
     "pairwise_invariants", "signed_log",
 ]

@@ -1,10 +1,10 @@
 """Multi-head self-attention over padded constituents, on ``scaled_dot_product_attention``.
 
 Why not ``nn.MultiheadAttention``: the studies need second derivatives (Hessian of the loss w.r.t. the
-weights, SPEC §6) and forward-mode Jacobian-vector products (δSEAL, SPEC §3.2) of the same model that
+weights, docs/methods.md §6) and forward-mode Jacobian-vector products (δSEAL, docs/methods.md §3.2) of the same model that
 trains fast. ``torch.nn.functional.scaled_dot_product_attention`` gives both: fused kernels during normal
 training, and — inside :func:`math_attention` — the plain composite "math" implementation, which
-supports double backward and ``torch.func.jvp`` (fused kernels have no double backward, SPEC §6).
+supports double backward and ``torch.func.jvp`` (fused kernels have no double backward, docs/methods.md §6).
 
 Padding is a boolean key mask: padded constituents are never attended *to*. Padded *queries* still
 attend to the real keys of their jet, so their (unused) outputs stay finite; a jet with no real

@@ -1,4 +1,4 @@
-"""The dual-subnet tagger with a learned symmetry factor (Nabat et al., arXiv:2412.18773; SPEC §4).
+"""The dual-subnet tagger with a learned symmetry factor (Nabat et al., arXiv:2412.18773; docs/methods.md §4).
 
 Detector effects break the Lorentz symmetry of jets softly, and by an amount that depends on momentum
 (resolution changes with pT). The dual-subnet model lets the network decide, per jet, how much to rely on
@@ -12,7 +12,7 @@ and a classifier head maps z to one logit. (w_gen, w_inv) is the learned symmetr
 the model is exactly Lorentz invariant, with w_inv = 0 it is the unconstrained transformer. The factor
 is a function of the jet pT — itself not Lorentz invariant, which is the point: the gate may depend on
 where in phase space the detector breaks the symmetry. ``pt_scale_gev`` only centres the gate's input
-(jets sit near 1 TeV, SPEC §1.1).
+(jets sit near 1 TeV, docs/methods.md §1.1).
 """
 
 from __future__ import annotations

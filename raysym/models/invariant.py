@@ -1,4 +1,4 @@
-"""The Lorentz-invariant subnet and the hard-invariant tagger (SPEC §4; Nabat et al., arXiv:2412.18773).
+"""The Lorentz-invariant subnet and the hard-invariant tagger (docs/methods.md §4; Nabat et al., arXiv:2412.18773).
 
 The constrained subnet of the dual model sees only Lorentz invariants: the pairwise Minkowski products
 x_ij = p_i·p_j of the real constituents (metric +,−,−,−), mapped by sign(x)·log(1 + |x|) to tame their
@@ -19,7 +19,7 @@ constituents and blind to padding:
 4. an MLP to the latent z_inv, then LayerNorm so z_inv lives on the same scale as the transformer's
    layer-normed latent z_gen it is mixed with in the dual model.
 
-The hard-invariant baseline (SPEC §4) is this subnet followed by a classifier head.
+The hard-invariant baseline (docs/methods.md §4) is this subnet followed by a classifier head.
 """
 
 from __future__ import annotations

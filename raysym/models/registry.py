@@ -1,9 +1,10 @@
-"""Model kinds, size presets and the one constructor the rest of raysym calls (SPEC §4).
+"""Model kinds, size presets and the one constructor the rest of raysym calls (docs/methods.md §4).
 
-``build_model(kind, preset)`` is the hook point for training, penalties, Hessians and distillation:
-every kind follows ``model(p4, mask) -> (B,) logits``. A built model carries ``model.kind`` and
-``model.config`` (a frozen dataclass), so a checkpoint can store ``{"kind": ..., "config":
-config_to_dict(model.config), "state_dict": ...}`` and :func:`model_from_config` rebuilds it.
+``build_model(kind, preset)`` is the hook point for training, penalties and Hessians: every kind
+follows ``model(p4, mask) -> (B,) logits``. A built model carries ``model.kind`` and ``model.config``
+(a frozen dataclass); :func:`model_from_config` rebuilds a model from its kind and config (or the
+config's ``dataclasses.asdict`` form). Training checkpoints store the run's settings instead and
+rebuild through ``TrainConfig.build_model`` (:mod:`raysym.training.checkpoint`).
 
 Presets:
 
@@ -113,11 +114,6 @@ def build_model(kind: str, preset: str = "paper", **overrides: Any) -> nn.Module
     reproducible model.
     """
     return model_from_config(kind, model_config(kind, preset, **overrides))
-
-
-def config_to_dict(config) -> dict[str, Any]:
-    """A config dataclass as plain dicts/lists (JSON- and checkpoint-friendly)."""
-    return dataclasses.asdict(config)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,7 +1,7 @@
-"""The jet transformer: teacher and student taggers of the Glowacki study (SPEC §4).
+"""The jet transformer: teacher and student taggers of the Glowacki study (docs/methods.md §4).
 
 Architecture (the SEAL top-tagging transformer, Glowacki §3.2): the seven constituent features of
-SPEC §2 → Linear(7 → d_model) + ReLU → ``layers`` post-norm transformer encoder layers (multi-head
+docs/methods.md §2 → Linear(7 → d_model) + ReLU → ``layers`` post-norm transformer encoder layers (multi-head
 self-attention and a ReLU feed-forward block, each with a residual connection followed by LayerNorm) →
 mean over the *real* constituents → ReLU MLP ``d_model → head_widths… → 1`` → one logit.
 
@@ -11,8 +11,8 @@ describe its input scaling, and raw angles (~0.1) next to logarithms (~3) slow A
 
 The models take four-momenta, not features: ``model(p4, mask)`` computes
 :func:`raysym.features.constituent_features` itself, so a symmetry penalty can boost ``p4`` and call the
-model again (SPEC §3.1), and a Jacobian-vector product along a Lorentz generator runs through the feature
-map and the network in one go (SPEC §3.2).
+model again (docs/methods.md §3.1), and a Jacobian-vector product along a Lorentz generator runs through the feature
+map and the network in one go (docs/methods.md §3.2).
 
 Parameter count at the paper sizes (d_model 256, 4 heads, feed-forward 256, 3 layers, head 128-128-128):
 embedding 2,048 + 3 × 395,776 per encoder layer (attention 263,168, feed-forward 131,584, two LayerNorms
@@ -21,7 +21,7 @@ none of the obvious additions (a final LayerNorm, 512; a class token, 256; an ex
 architecture exactly as described rather than invent layers to close the gap.
 
 Student (``registry.PRESETS["paper"]["student"]``): the same family at d_model 128, 4 heads,
-feed-forward 312, 3 layers, head 128-128-100: 1,024 + 3 × 133,251 + 86,888 = **487,665** parameters,
+feed-forward 312, 3 layers, head 128-128-100: 1,024 + 3 × 146,872 + 46,025 = **487,665** parameters,
 exactly the paper's student count, keeping the teacher's depth, head count and most of its head.
 """
 
@@ -41,7 +41,7 @@ from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, positiv
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Sizes of a jet transformer; the defaults are the teacher's paper sizes (SPEC §4)."""
+    """Sizes of a jet transformer; the defaults are the teacher's paper sizes (docs/methods.md §4)."""
 
     d_model: int = 256
     heads: int = 4
@@ -115,7 +115,7 @@ class TransformerBody(nn.Module):
 
 
 class JetTransformer(nn.Module):
-    """Teacher or student tagger: ``model(p4, mask) -> (B,) logits`` (SPEC §4)."""
+    """Teacher or student tagger: ``model(p4, mask) -> (B,) logits`` (docs/methods.md §4)."""
 
     def __init__(self, config: TransformerConfig = TransformerConfig()):
         super().__init__()

@@ -1,12 +1,12 @@
-"""Stage 2 of a study: analyses of every trained trial, one Ray task per trial, results into the store.
+"""The stages of a study, one module each, in the order a study runs them; each holds its own settings.
 
-``fanout`` is the shared machinery (one task per trial, results as they finish, SPREAD over the nodes);
-``evaluate`` is the first analysis on it (accuracy, ROC-AUC and ROC curves on the test jets of
-``g_vs_w``, ``g_vs_z`` and ``g_vs_t``). Curvature, smearing and distillation plug into the same fan-out:
-a plain function of one model file, a remote wrapper, and a stage function that writes its tables.
+- :mod:`raysym.stages.jets` (0): the hls4ml or generated jets, split once (``JetSettings``);
+- :mod:`raysym.stages.training` (1): every bias × seed trial as one ``tune.Tuner`` (``TrainingSettings``);
+- :mod:`raysym.stages.evaluation` (2): every best model on every task's test jets (``EvaluationSettings``);
+- :mod:`raysym.stages.analyses` (3): Hessian, Goldstone and smearing jobs (``AnalysisSettings``, with the
+  jobs in :mod:`raysym.stages.analysis_jobs`).
+
+Stages 0, 2 and 3 fan their work out with :func:`raysym.fanout.fan_out`; stage 1 is a Tune run. Every
+stage writes through :class:`raysym.store.ResultStore` and skips what the store already holds. The study
+(:mod:`raysym.study`) puts them together; no stage imports it.
 """
-
-from raysym.stages.evaluate import evaluate_model_file, run_evaluation_stage
-from raysym.stages.fanout import fan_out
-
-__all__ = ["evaluate_model_file", "fan_out", "run_evaluation_stage"]

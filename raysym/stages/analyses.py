@@ -1,10 +1,12 @@
-"""Stage 2 analyses over every best model: Hessian spectrum and trace, pseudo-Goldstone scan, pT smearing.
+"""Stage 3 of a study, analyses of every best model: Hessian spectrum and trace, pseudo-Goldstone scan,
+pT smearing (docs/methods.md §6.2–6.4).
 
-The work is cut into small seeded jobs (:mod:`raysym.stages.analysis_jobs`) and fanned out as Ray tasks:
-independent Lanczos restarts and groups of Hutchinson probes of all models run side by side, so more
-workers finish sooner while the numbers stay the same. The Goldstone scan needs ν1 and runs second.
-Results go to the store tables ``hessian``, ``goldstone`` and ``smearing``, keyed by trial and a hash of
-the settings, so a rerun with the same settings skips what is stored; ν1 is saved beside the model file.
+The work is cut into small seeded jobs (:mod:`raysym.stages.analysis_jobs`, which also holds
+:class:`AnalysisSettings`) and fanned out as Ray tasks (:func:`raysym.fanout.fan_out`): independent
+Lanczos restarts and groups of Hutchinson probes of all models run side by side, so more workers finish
+sooner while the numbers stay the same. The Goldstone scan needs ν1 and runs second. Results go to the
+store tables ``hessian``, ``goldstone`` and ``smearing``, keyed by trial and a hash of the settings, so a
+rerun with the same settings skips what is stored; ν1 is saved beside the model file.
 """
 
 from __future__ import annotations
@@ -18,12 +20,22 @@ import pandas as pd
 import torch
 
 from raysym.data.jetset import JetSet, TaskJets
+from raysym.fanout import fan_out
 from raysym.hessian import combine
 from raysym.hessian.results import TraceEstimate
-from raysym.stages.analysis_jobs import EIGEN, GOLDSTONE, SMEARING, TRACE, Job, probe_groups, run_job
-from raysym.stages.fanout import fan_out
+from raysym.stages.analysis_jobs import (
+    EIGEN,
+    GOLDSTONE,
+    SMEARING,
+    TRACE,
+    AnalysisSettings,
+    Job,
+    probe_groups,
+    run_job,
+)
 from raysym.store import TRIAL_KEYS, ResultStore, register_table
-from raysym.study.config import AnalysisSettings
+
+__all__ = ["AnalysisSettings", "run_analysis_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +43,10 @@ register_table("hessian", ("k", "eigenvalue", "trace", "trace_stderr", "n_hvp", 
                            "eval_set_size", "nu1_path", "settings_key"))
 register_table("goldstone", ("direction", "epsilon", "loss", "r_mean", "r_std", "settings_key"))
 register_table("smearing", ("sigma", "task", "roc_auc", "accuracy", "settings_key"))
+
+
+def _resources(settings: AnalysisSettings) -> dict[str, float]:
+    return {"num_cpus": settings.cpus_per_task}
 
 
 def _keys(row: pd.Series) -> dict[str, Any]:
@@ -42,7 +58,7 @@ def _phase_one_jobs(store: ResultStore, trials: pd.DataFrame, settings: Analysis
     jobs = []
     pyhessian = settings.hessian_backend == "pyhessian"
     for _, trial in trials.iterrows():
-        tid, path = trial["trial_id"], trial["checkpoint_path"]
+        tid, path = trial["trial_id"], trial["model_path"]
         if settings.hessian and not store.has("hessian", f"{tid}-{settings.hessian_key()}"):
             restarts = 1 if pyhessian else settings.eigen_restarts
             jobs += [Job(tid, path, EIGEN, r) for r in range(restarts)]
@@ -90,8 +106,8 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
     counts = defaultdict(int)
     parts: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     jobs = _phase_one_jobs(store, trials, settings)
-    for job, outcome in fan_out(run_job, jobs, args=args, spread=spread, progress=progress, desc="analyses",
-                                use_ray=use_ray):
+    for job, outcome in fan_out(run_job, jobs, args=args, resources=_resources(settings), spread=spread,
+                                progress=progress, desc="analyses", use_ray=use_ray):
         trial = by_id[job.trial_id]
         if job.kind == SMEARING:
             rows = [{**_keys(trial), **r, "settings_key": settings.smearing_key()} for r in outcome["result"]]
@@ -102,7 +118,7 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
     for trial_id, done in parts.items():
         trial = by_id[trial_id]
         rows, nu1 = _hessian_rows(trial, done[EIGEN], done[TRACE], settings, eval_size)
-        nu1_path = Path(trial["checkpoint_path"]).with_name(f"{trial_id}.nu1-{settings.hessian_key()}.pt")
+        nu1_path = Path(trial["model_path"]).with_name(f"{trial_id}.nu1-{settings.hessian_key()}.pt")
         torch.save(nu1, nu1_path)
         for row in rows:
             row["nu1_path"] = str(nu1_path)
@@ -118,10 +134,10 @@ def _goldstone_phase(store, by_id, settings, args, spread, progress, use_ray) ->
         return 0
     hessian = store.load("hessian")
     nu1 = {r.trial_id: r.nu1_path for r in hessian[hessian["settings_key"] == settings.hessian_key()].itertuples()}
-    jobs = [Job(tid, t["checkpoint_path"], GOLDSTONE, nu1[tid]) for tid, t in by_id.items()
+    jobs = [Job(tid, t["model_path"], GOLDSTONE, nu1[tid]) for tid, t in by_id.items()
             if tid in nu1 and not store.has("goldstone", f"{tid}-{settings.goldstone_key()}")]
-    for job, outcome in fan_out(run_job, jobs, args=args, spread=spread, progress=progress, desc="goldstone",
-                                use_ray=use_ray):
+    for job, outcome in fan_out(run_job, jobs, args=args, resources=_resources(settings), spread=spread,
+                                progress=progress, desc="goldstone", use_ray=use_ray):
         rows = [{**_keys(by_id[job.trial_id]), **r, "settings_key": settings.goldstone_key()}
                 for r in outcome["result"]]
         store.write("goldstone", rows, key=f"{job.trial_id}-{settings.goldstone_key()}")

@@ -1,12 +1,16 @@
-"""The units of work of the analysis stage, as plain functions of (model file, jets, settings).
+"""The units of work of the analysis stage and the settings that define them (docs/methods.md §6.2–6.4).
 
-Each job is small enough to be one Ray task and is seeded by its own index — a Lanczos restart by its
-restart number, a group of Hutchinson probes by their probe indices — so the combined numbers do not
-depend on how many workers ran them (SPEC §6). Nothing here knows about Ray or the store.
+Each job is a plain function of (model file, jets, settings), small enough to be one Ray task, and is
+seeded by its own index — a Lanczos restart by its restart number, a group of Hutchinson probes by their
+probe indices — so the combined numbers do not depend on how many workers ran them. Nothing here knows
+about Ray or the store. :class:`AnalysisSettings` is the whole description of the jobs; its keys
+(``hessian_key`` …) identify their results in the store.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from raysym.analyses.goldstone import goldstone_scan, symmetric_grid
-from raysym.analyses.smearing_sweep import smearing_sweep
+from raysym.analyses.goldstone import DEFAULT_EPS_MAX, DEFAULT_POINTS, goldstone_scan, symmetric_grid
+from raysym.analyses.smearing_sweep import DEFAULT_SIGMAS, check_sigmas, smearing_sweep
 from raysym.batch import JetBatch
 from raysym.data.jetset import JetSet, TaskJets
+from raysym.errors import ConfigError, positive_int
 from raysym.hessian import (
     evaluation_subset,
     hutch_plus_plus,
@@ -26,8 +31,87 @@ from raysym.hessian import (
     training_loss_closure,
 )
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues, pyhessian_trace
-from raysym.study.config import AnalysisSettings
 from raysym.training.checkpoint import load_best_model
+
+HESSIAN_BACKENDS = ("lanczos", "pyhessian")
+TRACE_METHODS = ("hutchinson", "hutch++")
+
+
+def settings_digest(*values: Any) -> str:
+    """A short hash of settings values: results made with other values get another key."""
+    return hashlib.sha1(repr(values).encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What the analysis stage measures on every best model, beyond test-set performance.
+
+    Hessian of the training loss (BCE) on a fixed, seeded set of ``hessian_jets`` training jets: top-k
+    eigenpairs by Lanczos (``eigen_restarts`` independent starts, the largest λ1 kept) or by PyHessian's
+    power iteration (``hessian_backend="pyhessian"``), and Tr(H) by Hutchinson with ``trace_probes``
+    Rademacher probes, ``probes_per_task`` per Ray task. Then the pseudo-Goldstone scan along ν1 and the
+    pT smearing sweep. Every job holds ``cpus_per_task`` CPUs (and as many torch threads).
+    """
+
+    hessian: bool = True
+    hessian_backend: str = "lanczos"
+    hessian_jets: int = 512
+    hessian_batch_size: int = 256
+    hessian_seed: int = 0
+    top_k: int = 1
+    lanczos_steps: int = 30
+    eigen_restarts: int = 1
+    trace_probes: int = 32
+    probes_per_task: int = 8
+    #: "hutchinson" (the paper's estimator; probes fan out over tasks) or "hutch++" (Meyer et al. 2021,
+    #: ``trace_probes`` HVPs in one task; ~40x fewer HVPs for the same error on our models).
+    trace_method: str = "hutchinson"
+    goldstone: bool = True
+    goldstone_eps_max: float = DEFAULT_EPS_MAX
+    goldstone_points: int = DEFAULT_POINTS
+    goldstone_jets: int = 512
+    smearing: bool = True
+    smearing_sigmas: tuple[float, ...] = DEFAULT_SIGMAS
+    smearing_seed: int = 0
+    cpus_per_task: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.hessian_backend not in HESSIAN_BACKENDS:
+            raise ConfigError(f"analyses: hessian backend must be one of {', '.join(HESSIAN_BACKENDS)}, "
+                              f"got {self.hessian_backend!r}")
+        for name in ("hessian_jets", "hessian_batch_size", "top_k", "lanczos_steps", "eigen_restarts", "trace_probes",
+                     "probes_per_task", "goldstone_jets"):
+            positive_int(f"analyses: {name}", getattr(self, name))
+        if self.trace_method not in TRACE_METHODS:
+            raise ConfigError(f"analyses: trace method must be one of {', '.join(TRACE_METHODS)}, "
+                              f"got {self.trace_method!r}")
+        if self.trace_method == "hutch++" and self.trace_probes < 3:
+            raise ConfigError("analyses: hutch++ needs a budget of trace_probes >= 3 HVPs")
+        if self.trace_probes < 2:
+            raise ConfigError("analyses: a trace with a standard error needs trace_probes >= 2")
+        if self.top_k > self.lanczos_steps:
+            raise ConfigError(f"analyses: top_k {self.top_k} needs at least as many Lanczos steps")
+        try:
+            symmetric_grid(self.goldstone_eps_max, self.goldstone_points)
+            sigmas = check_sigmas(self.smearing_sigmas)
+        except ConfigError as err:
+            raise ConfigError(f"analyses: {err}") from None
+        object.__setattr__(self, "smearing_sigmas", sigmas)
+        if not (self.cpus_per_task > 0 and math.isfinite(self.cpus_per_task)):
+            raise ConfigError(f"analyses: cpus per task must be > 0, got {self.cpus_per_task}")
+
+    def hessian_key(self) -> str:
+        """A short hash of every setting that changes the Hessian numbers (rerun skipping)."""
+        return settings_digest(self.hessian_backend, self.hessian_jets, self.hessian_batch_size, self.hessian_seed,
+                               self.top_k, self.lanczos_steps, self.eigen_restarts, self.trace_probes,
+                               self.trace_method)
+
+    def goldstone_key(self) -> str:
+        return settings_digest(self.hessian_key(), self.goldstone_eps_max, self.goldstone_points, self.goldstone_jets)
+
+    def smearing_key(self) -> str:
+        return settings_digest(tuple(float(s) for s in self.smearing_sigmas), self.smearing_seed)
+
 
 EIGEN, TRACE, SMEARING, GOLDSTONE = "eigen", "trace", "smearing", "goldstone"
 
@@ -41,6 +125,10 @@ class Job:
     model_path: str
     kind: str
     part: Any = None
+
+    def __str__(self) -> str:
+        part = "" if self.part is None or self.kind == GOLDSTONE else f" {self.part}"
+        return f"{self.kind}{part} of trial {self.trial_id}"
 
 
 def subset(jets: TaskJets, n_jets: int, seed: int) -> JetBatch:
@@ -99,8 +187,7 @@ def goldstone_job(model_path: str, nu1_path: str, train_jets: TaskJets, settings
 
 
 def run_job(job: Job, train_jets: TaskJets, test_jets: JetSet, task: str, settings: AnalysisSettings):
-    """Dispatch one job (the function each Ray task runs); torch stays on one thread per task."""
-    torch.set_num_threads(1)
+    """Dispatch one job: the function each fan-out task runs."""
     start = time.perf_counter()
     if job.kind == EIGEN:
         result = eigen_job(job.model_path, job.part, train_jets, settings)
@@ -111,7 +198,7 @@ def run_job(job: Job, train_jets: TaskJets, test_jets: JetSet, task: str, settin
     elif job.kind == GOLDSTONE:
         result = goldstone_job(job.model_path, job.part, train_jets, settings)
     else:
-        raise ValueError(f"unknown analysis job kind {job.kind!r}")
+        raise ConfigError(f"unknown analysis job kind {job.kind!r}")
     return {"result": result, "seconds": time.perf_counter() - start}
 
 

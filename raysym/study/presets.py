@@ -1,50 +1,62 @@
 """Named studies: ``quick`` (the laptop default), ``paper`` (Glowacki §3 at full scale), a λ scan,
-the dual-subnet comparison and an ASHA hyperparameter search; plus the smoke-test shrinking."""
+the dual-subnet comparison and an ASHA hyperparameter search; plus the smoke-test shrinking.
+
+Each preset states only where it departs from the section defaults (the paper's recipe in
+:class:`~raysym.training.config.TrainConfig`, the generator's in
+:class:`~raysym.generate.config.GeneratorConfig`, ...).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
 from raysym.errors import ConfigError
-from raysym.study.config import AnalysisSettings, Bias, DataSettings, Resources, SearchSpace, StudyConfig
+from raysym.generate.config import GeneratorConfig
+from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.evaluation import EvaluationSettings
+from raysym.stages.jets import JetSettings
+from raysym.stages.training import SearchSpace, TrainingSettings
+from raysym.study.config import SEAL_PAPER, UNCONSTRAINED, StudyConfig
+from raysym.training.config import Bias, TrainConfig
 
-UNCONSTRAINED = Bias("teacher", "none", 0.0)
-SEAL_PAPER = Bias("teacher", "seal", 0.1)  # the constrained model of Glowacki §3 (λ = 0.1)
 SCAN_LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)
 
+#: The laptop scale: 3,000 generated jets per class of the four classes the tasks need, in chunks of 500
+#: (six per class, so two cores stay busy); the small teacher, 12 epochs, batches of 128.
+_LAPTOP_JETS = JetSettings(generator=GeneratorConfig(jets_per_class=3000, classes=("g", "w", "z", "t"),
+                                                     chunk_size=500))
+_LAPTOP_RECIPE = TrainConfig(model_preset="small", epochs=12, batch_size=128)
+
+
+def _laptop(name: str, **fields) -> StudyConfig:
+    return StudyConfig(name=name, data=_LAPTOP_JETS, recipe=_LAPTOP_RECIPE, **fields)
+
+
 PRESETS: dict[str, StudyConfig] = {
-    # CPU default: a few thousand generated jets per class, the small teacher, the paper's two biases.
-    "quick": StudyConfig(
-        name="quick", data=DataSettings(jets_per_class=3000), model_preset="small",
-        biases=(UNCONSTRAINED, SEAL_PAPER), seeds=(0, 1), epochs=12, batch_size=128,
-    ),
-    # Glowacki §3 / SPEC §5: paper-size teacher, 100 epochs, three seeds, λ ∈ {0, 0.1}, on GPUs. Pass the
-    # hls4ml files with --data; generated jets otherwise (180k per class gives ~200k g-vs-W training jets).
+    # CPU default: the paper's two biases on the laptop scale, two seeds.
+    "quick": _laptop("quick", seeds=(0, 1)),
+    # Glowacki §3 (docs/methods.md §5): paper-size teacher, 100 epochs, three seeds, λ ∈ {0, 0.1}, on GPUs.
+    # Pass the hls4ml files with --data; generated jets otherwise (180k per class gives ~200k g-vs-W
+    # training jets).
     "paper": StudyConfig(
-        name="paper", data=DataSettings(jets_per_class=180_000, chunk_size=2000), model_preset="paper",
-        biases=(UNCONSTRAINED, SEAL_PAPER), seeds=(0, 1, 2), epochs=100, batch_size=256,
-        resources=Resources(cpus_per_trial=4, gpus_per_trial=1.0, cpus_per_task=2),
+        name="paper",
+        data=JetSettings(generator=GeneratorConfig(jets_per_class=180_000, classes=("g", "w", "z", "t"),
+                                                   chunk_size=2000)),
+        training=TrainingSettings(cpus_per_trial=4, gpus_per_trial=1.0),
+        evaluation=EvaluationSettings(cpus_per_task=2),
         analyses=AnalysisSettings(hessian_jets=4096, hessian_batch_size=1024, lanczos_steps=60, eigen_restarts=2,
-                                  trace_probes=100, probes_per_task=10, goldstone_jets=4096),
+                                  trace_probes=100, probes_per_task=10, goldstone_jets=4096, cpus_per_task=2),
     ),
     # λ scan for SEAL and δSEAL (δSEAL by its exact reverse-mode method, ~10x cheaper than forward mode).
-    "lambda-scan": StudyConfig(
-        name="lambda-scan", data=DataSettings(jets_per_class=3000), model_preset="small",
+    "lambda-scan": _laptop(
+        "lambda-scan",
         biases=(UNCONSTRAINED,) + tuple(Bias("teacher", "seal", lam) for lam in SCAN_LAMBDAS)
         + tuple(Bias("teacher", "dseal", lam, {"method": "grad"}) for lam in SCAN_LAMBDAS),
-        seeds=(0, 1, 2), epochs=12, batch_size=128,
     ),
     # Architectural against soft biases: dual-subnet (learned symmetry factor) and hard-invariant.
-    "dual": StudyConfig(
-        name="dual", data=DataSettings(jets_per_class=3000), model_preset="small",
-        biases=(UNCONSTRAINED, SEAL_PAPER, Bias("dual"), Bias("invariant")), seeds=(0, 1), epochs=12,
-        batch_size=128,
-    ),
+    "dual": _laptop("dual", biases=(UNCONSTRAINED, SEAL_PAPER, Bias("dual"), Bias("invariant")), seeds=(0, 1)),
     # The hyperparameter side: lr × λ for SEAL with ASHA early stopping.
-    "asha": StudyConfig(
-        name="asha", data=DataSettings(jets_per_class=3000), model_preset="small", seeds=(0,),
-        epochs=12, batch_size=128, search=SearchSpace(num_samples=8, grace_period=2),
-    ),
+    "asha": _laptop("asha", seeds=(0,), training=TrainingSettings(search=SearchSpace(num_samples=8, grace_period=2))),
 }
 
 #: Sizes of the smoke test: enough to run every stage of the real path in seconds.
@@ -59,20 +71,17 @@ def preset(name: str) -> StudyConfig:
 
 
 def smoke(config: StudyConfig) -> StudyConfig:
-    """The same study shrunk to seconds: 40 jets per class, tiny models, 2 epochs, one seed."""
-    search = config.search and dataclasses.replace(config.search, num_samples=2, grace_period=1)
-    return dataclasses.replace(
-        config,
+    """The same study shrunk to seconds: 40 jets per class, tiny models, 2 epochs, one seed, one CPU each."""
+    search = config.training.search and dataclasses.replace(config.training.search, num_samples=2, grace_period=1)
+    return config.with_overrides(
         name=f"{config.name}-smoke",
-        data=dataclasses.replace(config.data, jets_per_class=40, chunk_size=40),
-        model_preset="small",
+        data={"generator": {"jets_per_class": 40, "chunk_size": 40}},
+        recipe={"model_preset": "small", "epochs": 2, "batch_size": 32},
         model_options={"teacher": _SMOKE_TEACHER, "student": _SMOKE_TEACHER},
         seeds=config.seeds[:1],
-        epochs=2,
-        batch_size=32,
-        resources=Resources(),
-        search=search,
-        analyses=dataclasses.replace(config.analyses, hessian_jets=48, hessian_batch_size=32, lanczos_steps=4,
-                                     eigen_restarts=1, trace_probes=4, probes_per_task=2, goldstone_points=3,
-                                     goldstone_jets=32, smearing_sigmas=(0.0, 0.2)),
+        training=dataclasses.replace(config.training, cpus_per_trial=1.0, gpus_per_trial=0.0, search=search),
+        evaluation={"cpus_per_task": 1},
+        analyses=dict(hessian_jets=48, hessian_batch_size=32, lanczos_steps=4, eigen_restarts=1, trace_probes=4,
+                      probes_per_task=2, goldstone_points=3, goldstone_jets=32, smearing_sigmas=(0.0, 0.2),
+                      cpus_per_task=1),
     )

@@ -1,21 +1,76 @@
-"""Training checkpoints: one dict with the weights, optimiser, RNG states and the config that built them.
+"""The training checkpoint format, whole: what a checkpoint holds, how it is made, restored, saved and read.
 
 Like nanoGPT's single checkpoint dict, everything needed to resume or to rebuild the model sits in one
-place. Files are written to a temporary name and renamed, so a crash never leaves half a checkpoint.
+place: the weights, Adam's state, every random stream (global torch, batch shuffling, penalty
+transformations), the best weights so far, the history and the config. The best-model file is the small
+part of it later stages load. Files are written to a temporary name and renamed, so a crash never
+leaves half a checkpoint.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from raysym.errors import DataError
+from raysym.errors import ConfigError, DataError
+from raysym.training.config import TrainConfig
 
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_KEYS = ("format", "config", "epoch", "model", "optimizer", "rng", "best", "history")
+BEST_MODEL_KEYS = ("format", "config", "best_epoch", "val_loss", "model")
+
+
+def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the model's state, detached from training."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def no_best() -> dict[str, Any]:
+    """The best-so-far record before any epoch finished."""
+    return {"epoch": -1, "val_loss": float("inf"), "model": None}
+
+
+def training_checkpoint(config: TrainConfig, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                        shuffle: torch.Generator, penalty_generator: torch.Generator | None,
+                        best: dict[str, Any], history: list[dict[str, float]]) -> dict[str, Any]:
+    """The checkpoint after ``epoch`` epochs: enough to resume bitwise and to rebuild the best model."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": config.to_dict(),
+        "epoch": epoch,
+        "model": weights(model),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "shuffle": shuffle.get_state(),
+            "penalty": None if penalty_generator is None else penalty_generator.get_state(),
+        },
+        "best": best,
+        "history": list(history),
+    }
+
+
+def restore(checkpoint: dict[str, Any], config: TrainConfig, model: torch.nn.Module,
+            optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
+            penalty_generator: torch.Generator | None) -> tuple[int, dict[str, Any], list[dict[str, float]]]:
+    """Put a run back where ``checkpoint`` left it; return (epochs done, best record, history).
+
+    The weights, Adam's moments and every random stream are set in place; a checkpoint of another run
+    configuration (other than its device) is refused.
+    """
+    if not TrainConfig.from_dict(checkpoint["config"]).same_run(config):
+        raise ConfigError("the checkpoint belongs to a different run configuration; refusing to resume")
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    torch.set_rng_state(checkpoint["rng"]["torch"])
+    shuffle.set_state(checkpoint["rng"]["shuffle"])
+    if penalty_generator is not None and checkpoint["rng"].get("penalty") is not None:
+        penalty_generator.set_state(checkpoint["rng"]["penalty"])
+    return checkpoint["epoch"], copy.deepcopy(checkpoint["best"]), list(checkpoint["history"])
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -28,29 +83,31 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path
     return path
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`; a bad file is a ``DataError`` naming it."""
+def _read(path: str | os.PathLike, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The dict in ``path``, checked for ``keys``; a missing, unreadable or foreign file is a ``DataError``."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"checkpoint {path} does not exist")
+        raise DataError(f"{what} {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise DataError(f"checkpoint {path} cannot be read: {err}") from err
-    missing = [k for k in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or k not in checkpoint]
+        raise DataError(f"{what} {path} cannot be read: {err}") from err
+    missing = [k for k in keys if not isinstance(saved, dict) or k not in saved]
     if missing:
-        raise DataError(f"checkpoint {path} is not a raysym training checkpoint (missing {', '.join(missing)})")
-    return checkpoint
+        raise DataError(f"{what} {path} is not a raysym {what} (missing {', '.join(missing)})")
+    return saved
 
 
-BEST_MODEL_KEYS = ("format", "config", "best_epoch", "val_loss", "model")
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; a bad file is a ``DataError`` naming it."""
+    return _read(path, "training checkpoint", CHECKPOINT_KEYS)
 
 
 def best_model(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The lowest-validation-loss weights of a training checkpoint, with the config that built them.
 
-    This small dict is what later stages (evaluation, Hessian, smearing, distillation) load: they need
-    the model, not the optimiser or random states.
+    This small dict is what the evaluation and analysis stages load: they need the model, not the
+    optimiser or random states.
     """
     best = checkpoint["best"]
     if best.get("model") is None:
@@ -66,20 +123,8 @@ def save_best_model(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path
 
 def load_best_model(path: str | os.PathLike, device: str = "cpu"):
     """(model in eval mode holding the best weights, its TrainConfig, the file's dict) from ``path``."""
-    from raysym.training.config import TrainConfig
-    from raysym.training.run import build_run_model
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"model file {path} does not exist")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise DataError(f"model file {path} cannot be read: {err}") from err
-    missing = [k for k in BEST_MODEL_KEYS if not isinstance(saved, dict) or k not in saved]
-    if missing:
-        raise DataError(f"model file {path} is not a raysym best-model file (missing {', '.join(missing)})")
+    saved = _read(path, "best-model file", BEST_MODEL_KEYS)
     config = TrainConfig.from_dict({**saved["config"], "device": device})
-    model = build_run_model(config)
+    model = config.build_model()
     model.load_state_dict(saved["model"])
     return model.eval(), config, saved

@@ -1,4 +1,4 @@
-"""The settings of one training run, checked before any work starts."""
+"""The settings of one training run, and the inductive bias it trains, checked before any work starts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,50 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import torch
+
+from raysym.data.jetset import check_task
 from raysym.errors import ConfigError, positive_int
+from raysym.models.predict import PREDICT_BATCH_SIZE
+from raysym.models.registry import build_model
+from raysym.penalties import PENALTIES
+
+
+@dataclass(frozen=True)
+class Bias:
+    """One inductive bias: which model, which symmetry penalty, how strongly (L = BCE + λ·penalty)."""
+
+    model: str = "teacher"
+    penalty: str = "none"
+    lam: float = 0.0
+    penalty_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "penalty_options", dict(self.penalty_options))
+        object.__setattr__(self, "lam", float(self.lam))
+
+    @property
+    def name(self) -> str:
+        """A short, file-safe label: ``teacher``, ``teacher-seal-0.1``, ``dual``, ..."""
+        if self.penalty == "none":
+            return self.model
+        options = "".join(f"-{k}={v}" for k, v in sorted(self.penalty_options.items()))
+        return f"{self.model}-{self.penalty}-{self.lam:g}{options}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Bias":
+        """``MODEL[:PENALTY[:LAMBDA]]``, e.g. ``teacher:seal:0.1``, ``dual``, ``teacher:dseal:0.03``.
+
+        A penalty without λ gets Glowacki's λ = 0.1.
+        """
+        parts = text.split(":")
+        if not 1 <= len(parts) <= 3 or not parts[0]:
+            raise ConfigError(f"bias {text!r} is not MODEL[:PENALTY[:LAMBDA]]")
+        try:
+            lam = float(parts[2]) if len(parts) == 3 else (0.1 if len(parts) == 2 and parts[1] != "none" else 0.0)
+        except ValueError:
+            raise ConfigError(f"bias {text!r}: λ {parts[2]!r} is not a number") from None
+        return cls(parts[0], parts[1] if len(parts) > 1 else "none", lam)
 
 
 @dataclass(frozen=True)
@@ -14,9 +57,12 @@ class TrainConfig:
     """One run: the bias (model kind, penalty, λ), the seed, and the recipe of Glowacki §3.3.
 
     Adam with learning rate 0.005 and weight decay 0.0005, 100 epochs, and the weights of the epoch
-    with the lowest validation loss kept. The validation loss is the training objective
-    BCE + λ·penalty on the validation jets, with the same random transformations every epoch so
-    epochs compare fairly. The paper gives no batch size; 256 is ours.
+    with the lowest validation loss kept (docs/methods.md §5). The validation loss is the training
+    objective BCE + λ·penalty on the validation jets, with the same random transformations every epoch
+    so epochs compare fairly. The paper gives no batch size; 256 is ours.
+
+    A study holds one ``TrainConfig`` as its recipe; each trial is that recipe with the bias, the model
+    sizes and the seed replaced (:meth:`for_trial`).
     """
 
     model: str = "teacher"
@@ -29,23 +75,19 @@ class TrainConfig:
     seed: int = 0
     epochs: int = 100
     batch_size: int = 256
-    eval_batch_size: int = 2048
+    eval_batch_size: int = PREDICT_BATCH_SIZE
     lr: float = 0.005
     weight_decay: float = 0.0005
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        from raysym.data.jetset import TASKS
-        from raysym.penalties import PENALTIES
-
         if self.penalty not in PENALTIES:
             raise ConfigError(f"unknown penalty {self.penalty!r}; choose one of {', '.join(PENALTIES)}")
         if not self.lam >= 0:  # also catches NaN
             raise ConfigError(f"penalty weight λ must be >= 0, got {self.lam}")
         if self.penalty == "none" and self.lam != 0:
             raise ConfigError(f"penalty 'none' has nothing to weight: use λ = 0, not {self.lam}")
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task {self.task!r}; known tasks: {', '.join(TASKS)}")
+        check_task(self.task)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             positive_int(name, getattr(self, name))
         if not self.lr > 0:
@@ -56,6 +98,23 @@ class TrainConfig:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         object.__setattr__(self, "model_options", dict(self.model_options))
         object.__setattr__(self, "penalty_options", dict(self.penalty_options))
+
+    @property
+    def bias(self) -> Bias:
+        """The inductive bias this run trains."""
+        return Bias(self.model, self.penalty, self.lam, self.penalty_options)
+
+    def for_trial(self, bias: Bias, seed: int, model_options: Mapping[str, Any] | None = None,
+                  **changes: Any) -> "TrainConfig":
+        """This recipe for one trial: ``bias`` and ``seed`` (and the model's sizes) replaced, checked."""
+        return dataclasses.replace(self, model=bias.model, penalty=bias.penalty, lam=bias.lam,
+                                   penalty_options=dict(bias.penalty_options), seed=seed,
+                                   model_options=dict(model_options or {}), **changes)
+
+    def build_model(self) -> torch.nn.Module:
+        """The model of this run, initialised from its seed (so every run of a seed starts equal)."""
+        torch.manual_seed(self.seed)
+        return build_model(self.model, self.model_preset, **self.model_options).to(self.device)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -8,7 +8,6 @@ stopped and resumed ends bitwise where the uninterrupted run ends (on the CPU).
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -17,12 +16,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from raysym.batch import batches
 from raysym.errors import ConfigError, DataError
-from raysym.models.registry import build_model
+from raysym.metrics import classification_metrics
+from raysym.models.predict import predict_logits
 from raysym.penalties import make_penalty
-from raysym.training.checkpoint import CHECKPOINT_FORMAT
+from raysym.training.checkpoint import no_best, restore, training_checkpoint, weights
 from raysym.training.config import TrainConfig
-from raysym.training.evaluate import batches, classification_metrics, predict_logits
 
 Report = Callable[[dict[str, float], dict[str, Any]], None]
 
@@ -55,12 +55,6 @@ def _as_tensors(jets, name: str, device) -> tuple[torch.Tensor, torch.Tensor, to
     if not torch.isfinite(p4).all():
         raise DataError(f"the {name} split has NaN or infinite momenta")
     return p4.float().to(device), mask.bool().to(device), y.float().to(device)
-
-
-def build_run_model(config: TrainConfig) -> torch.nn.Module:
-    """The model of ``config``, initialised from its seed (so every run of a seed starts equal)."""
-    torch.manual_seed(config.seed)
-    return build_model(config.model, config.model_preset, **config.model_options).to(config.device)
 
 
 def _validation(model, penalty_name, config, val) -> dict[str, float]:
@@ -107,27 +101,14 @@ def train(
     train_set = _as_tensors(data["train"], "train", config.device)
     val_set = _as_tensors(data["val"], "val", config.device)
 
-    model = build_run_model(config)
+    model = config.build_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     penalty = make_penalty(config.penalty, config.seed * 10 + _PENALTY_STREAM, **config.penalty_options)
+    penalty_generator = getattr(penalty, "generator", None)
     shuffle = torch.Generator().manual_seed(config.seed * 10 + _SHUFFLE_STREAM)
-    best = {"epoch": -1, "val_loss": float("inf"), "model": None}
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-
+    best, history, start_epoch = no_best(), [], 0
     if checkpoint is not None:
-        saved = TrainConfig.from_dict(checkpoint["config"])
-        if not saved.same_run(config):
-            raise ConfigError("the checkpoint belongs to a different run configuration; refusing to resume")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        shuffle.set_state(checkpoint["rng"]["shuffle"])
-        if checkpoint["rng"].get("penalty") is not None:
-            penalty.generator.set_state(checkpoint["rng"]["penalty"])
-        best = copy.deepcopy(checkpoint["best"])
-        history = list(checkpoint["history"])
-        start_epoch = checkpoint["epoch"]
+        start_epoch, best, history = restore(checkpoint, config, model, optimizer, shuffle, penalty_generator)
 
     p4, mask, y = train_set
     n_train = len(y)
@@ -158,26 +139,13 @@ def train(
         if not np.isfinite(metrics["train_loss"]):
             raise DataError(f"training diverged at epoch {epoch + 1}: train loss is {metrics['train_loss']}")
         if metrics["val_loss"] < best["val_loss"]:
-            best = {"epoch": epoch + 1, "val_loss": metrics["val_loss"],
-                    "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+            best = {"epoch": epoch + 1, "val_loss": metrics["val_loss"], "model": weights(model)}
         metrics["best_epoch"] = best["epoch"]
         metrics["epoch_seconds"] = time.perf_counter() - start
         metrics["jets_per_second"] = n_train / train_seconds
         history.append(metrics)
-        last_checkpoint = {
-            "format": CHECKPOINT_FORMAT,
-            "config": config.to_dict(),
-            "epoch": epoch + 1,
-            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            "optimizer": copy.deepcopy(optimizer.state_dict()),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "shuffle": shuffle.get_state(),
-                "penalty": penalty.generator.get_state() if hasattr(penalty, "generator") else None,
-            },
-            "best": best,
-            "history": list(history),
-        }
+        last_checkpoint = training_checkpoint(config, epoch + 1, model, optimizer, shuffle, penalty_generator,
+                                              best, history)
         if report is not None:
             report(dict(metrics), last_checkpoint)
 

@@ -16,11 +16,10 @@ import torch
 
 from raysym.errors import ConfigError, DataError
 from raysym.metrics import roc_auc
-from raysym.stages import evaluate_model_file, fan_out, run_evaluation_stage
-from raysym.stages.evaluate import thin_roc
+from raysym.models.predict import predict_logits
+from raysym.stages.evaluation import EvaluationSettings, evaluate_model_file, run_evaluation_stage, thin_roc
 from raysym.store import TRIAL_KEYS, ResultStore
 from raysym.training.checkpoint import load_best_model
-from raysym.training.evaluate import predict_logits
 from tests.synthetic import CLASS_LABELS, trained_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,8 +33,8 @@ def study(tmp_path_factory):
 
 
 def test_plain_function_gives_each_task_the_auc_of_its_logits(study):
-    path = study["trials"].checkpoint_path[0]
-    rows, roc = evaluate_model_file(path, study["test"], roc_points=20)
+    path = study["trials"].model_path[0]
+    rows, roc = evaluate_model_file(path, study["test"], EvaluationSettings(roc_points=20))
     assert [r["task"] for r in rows] == list(TASKS)
     model, _, _ = load_best_model(path)
     for row in rows:
@@ -47,7 +46,7 @@ def test_plain_function_gives_each_task_the_auc_of_its_logits(study):
 
 
 def test_roc_is_thinned_monotone_and_keeps_the_endpoints(study):
-    _, roc = evaluate_model_file(study["trials"].checkpoint_path[0], study["test"], roc_points=20)
+    _, roc = evaluate_model_file(study["trials"].model_path[0], study["test"], EvaluationSettings(roc_points=20))
     for task, curve in pd.DataFrame(roc).groupby("task", sort=False):
         assert 2 < len(curve) <= 20, task
         assert (np.diff(curve.fpr) >= 0).all() and (np.diff(curve.tpr) >= 0).all()
@@ -62,14 +61,24 @@ def test_thinning_spreads_points_evenly_in_signal_efficiency():
     assert len(f) == 11 and (f[0], t[0], f[-1], t[-1]) == (0, 0, 1, 1)
     assert np.abs(t[:10] - np.linspace(0, 1, 10)).max() <= 1 / 800
     assert f[9] == 0.5  # the lowest background efficiency that reaches ε_S = 1
-    with pytest.raises(ConfigError):
-        thin_roc(fpr, tpr, -fpr, max_points=1)
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"roc_points": 1}, "two endpoints"),
+    ({"tasks": ("g_vs_q",)}, "unknown task 'g_vs_q'"),
+    ({"tasks": ()}, "no evaluation tasks"),
+    ({"batch_size": 0}, "batch size must be a positive integer"),
+    ({"cpus_per_task": 0}, "cpus per task must be > 0"),
+])
+def test_impossible_evaluation_settings_fail_when_made(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        EvaluationSettings(**settings)
 
 
 def test_missing_task_class_raises_unless_skipping_is_asked(study, caplog):
     test = study["test"]
     no_top = test.subset(test.label != CLASS_LABELS["t"])
-    path = study["trials"].checkpoint_path[0]
+    path = study["trials"].model_path[0]
     with pytest.raises(DataError, match="'t'"):
         evaluate_model_file(path, no_top)
     rows, roc = evaluate_model_file(path, no_top, skip_missing=True)
@@ -77,9 +86,11 @@ def test_missing_task_class_raises_unless_skipping_is_asked(study, caplog):
     assert {r["task"] for r in roc} == {"g_vs_w", "g_vs_z"}
 
 
-def test_unknown_task_fails_before_any_model_loads(study):
-    with pytest.raises(ConfigError, match="g_vs_q"):
-        evaluate_model_file("/nonexistent.pt", study["test"], tasks=("g_vs_q",))
+def test_a_missing_model_file_stops_the_stage_with_an_error_naming_its_trial(study, tmp_path):
+    trials = study["trials"].iloc[:2].copy()
+    trials.loc[trials.index[1], "model_path"] = str(tmp_path / "gone.pt")
+    with pytest.raises(DataError, match=r"trial t1 failed: .*gone.pt does not exist"):
+        run_evaluation_stage(ResultStore(tmp_path / "store"), trials, study["test"], progress=False, use_ray=False)
 
 
 def test_ray_stage_writes_rows_per_trial_and_task_with_trial_keys(ray_local, study, tmp_path):
@@ -94,7 +105,7 @@ def test_ray_stage_writes_rows_per_trial_and_task_with_trial_keys(ray_local, stu
         assert set(TRIAL_KEYS) <= set(table.columns) and table[list(TRIAL_KEYS)].notna().all().all()
     assert set(roc.groupby(["trial_id", "task"]).size().index) == set(zip(evaluations.trial_id, evaluations.task))
     # The stage's numbers are the plain function's numbers.
-    rows, _ = evaluate_model_file(trials.checkpoint_path.iloc[0], study["test"])
+    rows, _ = evaluate_model_file(trials.model_path.iloc[0], study["test"])
     first = evaluations[evaluations.trial_id == "t0"].set_index("task")
     assert [first.roc_auc[r["task"]] for r in rows] == pytest.approx([r["roc_auc"] for r in rows])
 
@@ -112,33 +123,15 @@ def test_rerun_evaluates_only_trials_not_in_the_store(ray_local, study, tmp_path
 def test_stage_runs_without_ray_and_matches(study, tmp_path):
     store = ResultStore(tmp_path / "store")
     new = run_evaluation_stage(store, study["trials"].iloc[:1], study["test"], progress=False, use_ray=False)
-    rows, _ = evaluate_model_file(study["trials"].checkpoint_path[0], study["test"])
+    rows, _ = evaluate_model_file(study["trials"].model_path[0], study["test"])
     assert list(new.roc_auc) == [r["roc_auc"] for r in rows]
-
-
-@pytest.mark.parametrize("use_ray", [True, False])
-def test_fan_out_yields_every_item_with_its_result_and_raises_task_errors(ray_local, use_ray):
-    def power(x, n):  # defined here so Ray ships it by value: workers cannot import a test module
-        if x < 0:
-            raise ValueError(f"negative item {x}")
-        return x ** n
-
-    results = dict(fan_out(power, [1, 2, 3], args=(2,), progress=False, use_ray=use_ray))
-    assert results == {1: 1, 2: 4, 3: 9}
-    [(item, result)] = fan_out(power, [{"x": 3}], argument=lambda item: item["x"], kwargs={"n": 3},
-                               progress=False, use_ray=use_ray)
-    assert item == {"x": 3} and result == 27
-    with pytest.raises(ValueError, match="negative item -1"):
-        list(fan_out(power, [2, -1], args=(2,), progress=False, use_ray=use_ray))
-    with pytest.raises(ConfigError, match="num_tpus"):
-        list(fan_out(power, [1], args=(2,), resources={"num_tpus": 1}, progress=False, use_ray=use_ray))
 
 
 TWO_NODE_SCRIPT = textwrap.dedent("""
     import json, pickle, sys, time
     import ray
     from ray.cluster_utils import Cluster
-    from raysym.stages import run_evaluation_stage
+    from raysym.stages.evaluation import run_evaluation_stage
     from raysym.store import ResultStore
 
     out = sys.argv[1]

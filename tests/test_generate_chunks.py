@@ -1,4 +1,4 @@
-"""Chunks, files and the Ray fan-out (raysym.generate.fanout): physics sanity of a small run,
+"""Chunks, files and the Ray fan-out (raysym.generate.chunks): physics sanity of a small run,
 byte-identical files whatever runs them, resuming, and refusing to mix runs."""
 
 import time
@@ -9,8 +9,8 @@ import pytest
 
 from raysym.data.hls4ml_layout import CLASS_NAMES, JET_FEATURE_NAMES
 from raysym.errors import ConfigError
+from raysym.generate.chunks import TRUTH_PDG_DATASET, chunk_path, generate, generate_chunk
 from raysym.generate.config import GeneratorConfig
-from raysym.generate.fanout import TRUTH_PDG_DATASET, chunk_path, generate, generate_chunk
 
 CONFIG = GeneratorConfig(jets_per_class=30, seed=0, chunk_size=30)
 

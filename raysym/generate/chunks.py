@@ -1,11 +1,11 @@
-"""Chunks, files and the Ray fan-out of the offline generator (SPEC §1.3).
+"""The chunks of a generation run: their files, the run's manifest, and making them (docs/methods.md §1.3).
 
 The jets of a run are split into chunks (one class, ``chunk_size`` jets); each chunk is made by its
 own seeded Pythia and written to its own file, ``jetImage_gen_{class}_s{seed}_c{chunk:04d}.h5``, in the
 hls4ml layout. Seeds come from (seed, class, chunk) only, so the files are the same however many workers
 ran. A chunk whose file exists is skipped: files are written atomically, so an existing file is
-complete and a killed run resumes where it stopped. ``generate_chunk`` is the plain function; Ray only
-calls it, one task per chunk, one CPU each.
+complete and a killed run resumes where it stopped. ``generate_chunk`` is the plain function;
+``generate`` hands it to the shared fan-out (:mod:`raysym.fanout`), one task per chunk, one CPU each.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 from raysym.data.hls4ml_layout import N_STORED_CONSTITUENTS, write_hls4ml_file
 from raysym.errors import ConfigError
+from raysym.fanout import fan_out
 from raysym.generate.config import GeneratorConfig
 from raysym.generate.events import JetSample, make_jets
 from raysym.generate.processes import PROCESSES, chunk_seeds
@@ -89,10 +90,14 @@ def prepare_out_dir(config: GeneratorConfig, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def _chunk_task(config: GeneratorConfig, class_name: str, chunk: int, out_dir: str) -> str:
-    """The body of the Ray task: single-threaded numerical libraries, then the plain function."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return str(generate_chunk(config, class_name, chunk, out_dir))
+def _make_chunk(chunk: tuple[str, int], config: GeneratorConfig, out_dir: str) -> str:
+    """One fan-out task: :func:`generate_chunk` of (class, chunk number)."""
+    class_name, number = chunk
+    return str(generate_chunk(config, class_name, number, out_dir))
+
+
+def _chunk_name(chunk: tuple[str, int]) -> str:
+    return f"class {chunk[0]} chunk {chunk[1]}"
 
 
 def generate(config: GeneratorConfig, out_dir: str | Path, *, address: str | None = None,
@@ -102,37 +107,22 @@ def generate(config: GeneratorConfig, out_dir: str | Path, *, address: str | Non
     With ``use_ray`` (the default) each chunk is one Ray task needing one CPU; a local Ray with
     ``num_cpus`` CPUs (default: all) is started unless Ray is already initialised or ``address`` names
     a running cluster, and a Ray started here is shut down at the end. Without Ray the chunks run one
-    after the other in this process. A tqdm bar counts finished chunks.
+    after the other in this process. A chunk that fails stops the run with an error naming it.
     """
-    from tqdm.auto import tqdm
-
     out_dir = prepare_out_dir(config, out_dir)
     chunks = all_chunks(config)
     paths = [chunk_path(out_dir, c, config.seed, k) for c, k in chunks]
     todo = [chunk for chunk, path in zip(chunks, paths) if not path.exists()]
     if not todo:
         return paths
-    bar = tqdm(total=len(chunks), initial=len(chunks) - len(todo), unit="chunk", desc="generate",
-               disable=not progress)
-    if not use_ray:
-        for class_name, chunk in todo:
-            generate_chunk(config, class_name, chunk, out_dir)
-            bar.update()
-        bar.close()
-        return paths
-
-    import ray
-
-    started = ensure_ray(address, num_cpus)
+    started = use_ray and ensure_ray(address, num_cpus)
     try:
-        task = ray.remote(num_cpus=1)(_chunk_task)
-        pending = [task.remote(config, c, k, str(out_dir)) for c, k in todo]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            ray.get(done)  # re-raises a failed chunk's error here
-            bar.update(len(done))
+        for _ in fan_out(_make_chunk, todo, name=_chunk_name, args=(config, str(out_dir)), spread=False,
+                         progress=progress, desc="generate", use_ray=use_ray):
+            pass
     finally:
-        bar.close()
         if started:
+            import ray
+
             ray.shutdown()
     return paths

@@ -1,0 +1,81 @@
+"""Compare two result stores table by table: the same rows with the same numbers, bit for bit.
+
+A change that must not move any number (a refactor, a faster fan-out) is checked by running the same
+study before and after it into two stores and comparing them. Columns that hold wall times, file paths
+or Ray node ids differ between any two runs and are left out; everything else must be equal exactly
+(floats compared bitwise, NaN equal to NaN). Rows are matched by each table's key columns, not by the
+order they were written in.
+
+    python bench/compare_stores.py BEFORE/store AFTER/store [--out bench/results/FILE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from raysym.store import ResultStore
+
+#: Columns that change from run to run without any number changing.
+VOLATILE = frozenset({"epoch_seconds", "jets_per_second", "seconds", "node_id", "model_path", "checkpoint_path",
+                      "nu1_path"})
+#: The columns that identify a row of each table (beyond the study).
+ROW_KEYS = {"trials": ["trial_id"], "epochs": ["trial_id", "epoch"], "evaluations": ["trial_id", "task"],
+            "roc": ["trial_id", "task", "fpr", "tpr"], "hessian": ["trial_id", "k"],
+            "goldstone": ["trial_id", "direction", "epsilon"], "smearing": ["trial_id", "sigma", "task"]}
+
+
+def same_column(a: pd.Series, b: pd.Series) -> bool:
+    """Exactly equal values (NaN equals NaN); floats bitwise via their repr."""
+    return a.equals(b) or (a.astype(str) == b.astype(str)).all()
+
+
+def compare_table(before: pd.DataFrame, after: pd.DataFrame, table: str) -> dict:
+    """Rows, compared columns, and which columns differ (or are on one side only)."""
+    columns = sorted((set(before.columns) | set(after.columns)) - VOLATILE)
+    one_side = [c for c in columns if c not in before.columns or c not in after.columns]
+    shared = [c for c in columns if c not in one_side]
+    keys = [k for k in ["study", *ROW_KEYS.get(table, [])] if k in shared]
+    before = before.sort_values(keys or shared).reset_index(drop=True)
+    after = after.sort_values(keys or shared).reset_index(drop=True)
+    differ = shared if len(before) != len(after) else [c for c in shared if not same_column(before[c], after[c])]
+    return {"table": table, "rows": (len(before), len(after)), "columns": len(shared), "differ": differ,
+            "one_side": one_side, "values": len(before) * len(shared)}
+
+
+def compare(before: str, after: str) -> list[dict]:
+    a, b = ResultStore(before), ResultStore(after)
+    return [compare_table(a.read(t), b.read(t), t) for t in sorted(set(a.tables()) | set(b.tables()))]
+
+
+def report(results: list[dict], before: str, after: str) -> str:
+    lines = [f"Stores compared: `{before}` (before) and `{after}` (after); volatile columns left out: "
+             f"{', '.join(sorted(VOLATILE))}.", "",
+             "| table | rows before / after | columns compared | values compared | result |", "|---|---|---|---|---|"]
+    for r in results:
+        verdict = "identical" if not r["differ"] and not r["one_side"] else \
+            f"differ: {', '.join(r['differ'] + [c + ' (one side)' for c in r['one_side']])}"
+        lines.append(f"| {r['table']} | {r['rows'][0]} / {r['rows'][1]} | {r['columns']} | {r['values']} | {verdict} |")
+    lines += ["", f"Values compared in all: {sum(r['values'] for r in results)}."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("before")
+    parser.add_argument("after")
+    parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    args = parser.parse_args(argv)
+    results = compare(args.before, args.after)
+    text = report(results, args.before, args.after)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0 if all(not r["differ"] and not r["one_side"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

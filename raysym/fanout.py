@@ -1,0 +1,180 @@
+"""One Ray task per item, results handed back as they finish: the one fan-out every stage shares.
+
+Generation, evaluation and analyses all have the same shape: a plain function
+of one item (a chunk of jets to make, a trial's model file, a piece of a Hessian estimate) and some
+shared data (jets in the object store), run once per item, with each result handed back as soon as its
+task finishes so the caller can store it and a killed stage resumes where it stopped. ``fan_out`` is
+that shape and nothing else; the stages decide what to run and where to write.
+
+It owns what every stage would otherwise repeat: wrapping the plain function as a Ray task with its
+resources and a thread count that matches them, SPREAD scheduling, a progress bar, turning a failed
+task into one error that names the item (and cancelling the tasks still running), and a serial mode
+(``use_ray=False``) that runs the same calls in this process for notebooks, tests and debugging.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
+
+from raysym.errors import ConfigError, DataError, TaskError
+
+Item = TypeVar("Item")
+
+#: What one task asks of the scheduler unless told otherwise: one CPU, as the tasks are single-threaded
+#: (torch on one thread), so a node runs as many of them at once as it has cores.
+DEFAULT_RESOURCES: Mapping[str, float] = {"num_cpus": 1}
+_RESOURCE_NAMES = ("num_cpus", "num_gpus", "memory", "resources")
+
+
+def current_node_id() -> str | None:
+    """The id of the Ray node this code runs on, or None outside Ray.
+
+    Stored with results, so a study can show (and a test can check) that the work was spread over the
+    cluster.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()
+
+
+def _task_options(resources: Mapping[str, Any] | None, spread: bool) -> dict[str, Any]:
+    """Ray ``.options`` for one task: its resources, and SPREAD scheduling when asked.
+
+    Ray's default strategy packs tasks onto the node that submits them until it is full; SPREAD hands
+    them round the nodes instead, which is what a stage of a few long, equal tasks wants.
+    """
+    options = dict(DEFAULT_RESOURCES if resources is None else resources)
+    unknown = set(options) - set(_RESOURCE_NAMES)
+    if unknown:
+        raise ConfigError(f"unknown task resource(s) {', '.join(sorted(unknown))}; use num_cpus, "
+                          "num_gpus, memory or resources={'name': amount}")
+    if spread:
+        options["scheduling_strategy"] = "SPREAD"
+    return options
+
+
+def _threads(options: Mapping[str, Any]) -> int:
+    """Threads a task may use: the whole CPUs it holds, at least one."""
+    return max(1, int(options.get("num_cpus", 1)))
+
+
+def run_task(function: Callable, threads: int, *args: Any, **kwargs: Any) -> Any:
+    """The body of every task: numerical libraries on the task's own CPUs, then the plain function.
+
+    More threads than the scheduler granted would fight over the node's cores with the other tasks
+    there. torch is told directly when a stage's module has already imported it; otherwise the
+    OpenMP setting reaches it when the function imports it.
+    """
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    return function(*args, **kwargs)
+
+
+def task_failure(error: BaseException, desc: str, label: str) -> Exception:
+    """The error to raise for a failed task: the task's own error, its message prefixed by the item.
+
+    Ray wraps an exception raised in a task; its ``cause`` is the original. A ``DataError`` or
+    ``ConfigError`` (bad input) keeps its type, so callers and the command line treat it as bad input;
+    anything else becomes a :class:`~raysym.errors.TaskError` chained to the original.
+    """
+    cause = getattr(error, "cause", None) or error
+    message = f"{desc} of {label} failed: {cause}"
+    if isinstance(cause, (DataError, ConfigError)):
+        return type(cause)(message)
+    return TaskError(message)
+
+
+_REMOTE_TASK = None
+
+
+def _remote_task():
+    """:func:`run_task` as a Ray remote function, made once (it needs Ray imported, not started)."""
+    global _REMOTE_TASK
+    if _REMOTE_TASK is None:
+        import ray
+
+        _REMOTE_TASK = ray.remote(run_task)
+    return _REMOTE_TASK
+
+
+def _serial(function: Callable, items: list, argument: Callable, name: Callable, args: tuple,
+            kwargs: Mapping[str, Any], desc: str, bar) -> Iterator:
+    """The fan-out without Ray: same calls, this process, in order. Object refs in ``args`` are fetched."""
+    import ray
+
+    args = tuple(ray.get(a) if isinstance(a, ray.ObjectRef) else a for a in args)
+    for item in items:
+        try:
+            result = function(argument(item), *args, **kwargs)
+        except Exception as err:
+            raise task_failure(err, desc, name(item)) from err
+        bar.update()
+        yield item, result
+
+
+def _remote(function: Callable, items: list, argument: Callable, name: Callable, args: tuple,
+            kwargs: Mapping[str, Any], options: dict[str, Any], desc: str, bar) -> Iterator:
+    """One Ray task per item; yield each (item, result) when its task finishes.
+
+    A failed task stops the fan-out with :func:`task_failure`'s error. Whenever the fan-out stops early
+    (a failure, or a caller's ``break`` or error), the tasks not yet finished are cancelled so they stop
+    using the cluster.
+    """
+    import ray
+
+    remote = _remote_task().options(**options)
+    threads = _threads(options)
+    pending = {remote.remote(function, threads, argument(item), *args, **kwargs): item for item in items}
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            item = pending.pop(done[0])
+            try:
+                result = ray.get(done[0])
+            except Exception as err:
+                raise task_failure(err, desc, name(item)) from err
+            bar.update()
+            yield item, result
+    finally:
+        for ref in pending:
+            ray.cancel(ref)
+
+
+def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[Item], Any] | None = None,
+            name: Callable[[Item], str] | None = None, args: tuple = (), kwargs: Mapping[str, Any] | None = None,
+            resources: Mapping[str, Any] | None = None, spread: bool = True, progress: bool = True,
+            desc: str = "tasks", use_ray: bool = True) -> Iterator[tuple[Item, Any]]:
+    """Run ``function(argument(item), *args, **kwargs)`` for each item, one Ray task each; yield (item, result).
+
+    Results come in the order the tasks finish, so the caller can store each at once. ``argument``
+    (default: the item itself) picks what the task needs from the item, so an item can be a whole
+    trials-table row while the task gets only its model file; ``name`` (default ``str(item)``) is how
+    an error names the item. ``function`` is a plain, importable function; ``resources`` (default one
+    CPU) and ``spread`` (SPREAD scheduling over the nodes) set its task options, and the task runs
+    torch on as many threads as whole CPUs it holds. Put large shared data in ``args`` as an object ref
+    (``ray.put``): Ray then hands every task the same copy instead of pickling it per task.
+
+    A failed item raises one error naming it (``desc`` says what the tasks do) and cancels the rest.
+    A tqdm bar counts finished items. The caller connects to Ray first (``raysym.ray_session``);
+    otherwise Ray starts a local instance on the first task, as it always does.
+    """
+    from tqdm.auto import tqdm
+
+    items = list(items)
+    kwargs = dict(kwargs or {})
+    argument = argument or (lambda item: item)
+    name = name or str
+    options = _task_options(resources, spread)  # checked without Ray too, before any task starts
+    bar = tqdm(total=len(items), unit="task", desc=desc, disable=not progress)
+    try:
+        if use_ray:
+            yield from _remote(function, items, argument, name, args, kwargs, options, desc, bar)
+        else:
+            yield from _serial(function, items, argument, name, args, kwargs, desc, bar)
+    finally:
+        bar.close()

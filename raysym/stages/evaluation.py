@@ -1,0 +1,188 @@
+"""Stage 2 of a study, performance (docs/methods.md §6.1): every best model on the test jets of each task.
+
+``evaluate_model_file`` is the plain analysis: one model file and a jet set in, rows of accuracy,
+ROC-AUC and a thinned ROC curve out; it needs no Ray. ``run_evaluation_stage`` fans it out
+(:func:`raysym.fanout.fan_out`), one task per trial not yet in the store, and writes each trial's rows
+as soon as its task finishes. The models are trained on ``g_vs_w``; ``g_vs_z`` and ``g_vs_t`` are the
+out-of-distribution tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from raysym.data.jetset import JetSet, check_task, task_selection
+from raysym.errors import ConfigError, DataError, positive_int
+from raysym.fanout import current_node_id, fan_out
+from raysym.metrics import classification_metrics, roc_curve
+from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
+from raysym.store import TRIAL_KEYS
+from raysym.training.checkpoint import load_best_model
+
+log = logging.getLogger(__name__)
+
+#: The split these metrics come from; a column of the rows so later splits can share the tables.
+SPLIT = "test"
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """What the evaluation stage scores and how: the tasks (in-distribution ``g_vs_w``, near and far
+    out-of-distribution ``g_vs_z`` and ``g_vs_t``), the batch size of the forward passes, the points
+    kept per ROC curve, and the CPUs (= torch threads) of one task."""
+
+    tasks: tuple[str, ...] = ("g_vs_w", "g_vs_z", "g_vs_t")
+    batch_size: int = PREDICT_BATCH_SIZE
+    roc_points: int = 200
+    cpus_per_task: float = 1.0
+
+    def __post_init__(self) -> None:
+        tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
+        if not tasks:
+            raise ConfigError("no evaluation tasks given")
+        object.__setattr__(self, "tasks", tuple(check_task(t) for t in tasks))
+        positive_int("evaluation batch size", self.batch_size)
+        if isinstance(self.roc_points, bool) or not isinstance(self.roc_points, int) or self.roc_points < 2:
+            raise ConfigError(f"an ROC curve needs at least its two endpoints, got roc_points={self.roc_points!r}")
+        if not (self.cpus_per_task > 0 and math.isfinite(self.cpus_per_task)):
+            raise ConfigError(f"evaluation: cpus per task must be > 0, got {self.cpus_per_task}")
+
+
+def thin_roc(fpr: np.ndarray, tpr: np.ndarray, threshold: np.ndarray,
+             max_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At most ``max_points`` points of an ROC curve: both endpoints and points evenly spread in ε_S.
+
+    A full curve has a point per distinct score (10⁵ on the paper's test set), far more than a figure
+    needs. ROC curves in the field are read as background rejection 1/ε_B against signal efficiency ε_S,
+    with working points at fixed ε_S, so the points are taken at evenly spaced ε_S: for each target, the first curve
+    point reaching it, which is the lowest-ε_B cut with that efficiency. The points are a subset of the
+    curve, so it stays monotone and exact where it is sampled; (0, 0) and (1, 1) are always kept.
+    """
+    if len(tpr) <= max_points:
+        return fpr, tpr, threshold
+    targets = np.linspace(0.0, 1.0, max_points - 1)
+    keep = np.unique(np.r_[np.searchsorted(tpr, targets, side="left"), 0, len(tpr) - 1])
+    return fpr[keep], tpr[keep], threshold[keep]
+
+
+def _task_rows(task: str, logits: np.ndarray, y: np.ndarray,
+               roc_points: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The evaluation row and the thinned ROC rows of one task, from the model's logits on its jets."""
+    metrics = classification_metrics(logits, y)
+    n_signal = int(y.sum())
+    row = {"task": task, "split": SPLIT, "accuracy": metrics["accuracy"], "roc_auc": metrics["roc_auc"],
+           "bce": metrics["bce"], "n_jets": int(len(y)), "n_signal": n_signal,
+           "n_background": int(len(y)) - n_signal}
+    fpr, tpr, threshold = thin_roc(*roc_curve(logits, y), max_points=roc_points)
+    roc = [{"task": task, "split": SPLIT, "fpr": float(f), "tpr": float(t), "threshold": float(c)}
+           for f, t, c in zip(fpr, tpr, threshold)]
+    return row, roc
+
+
+def evaluate_model_file(path, test_jets: JetSet, settings: EvaluationSettings = EvaluationSettings(),
+                        skip_missing: bool = False) -> tuple[list[dict], list[dict]]:
+    """(evaluation rows, ROC rows) of the best model in ``path`` on each task's view of ``test_jets``.
+
+    One evaluation row per task: task, split ("test"), accuracy (logit > 0), roc_auc, bce, n_jets,
+    n_signal, n_background. ROC rows: task, split, fpr (ε_B), tpr (ε_S), threshold (cut on the logit),
+    at most ``settings.roc_points`` per task (see :func:`thin_roc`). Rows carry no trial keys: the caller
+    knows the trial. A task whose classes are missing from ``test_jets`` is a ``DataError``, or with
+    ``skip_missing`` a logged warning and no rows. The model scores the jets of all tasks in one pass.
+    """
+    labels = np.asarray(test_jets.label)
+    selections = {}
+    for task in settings.tasks:
+        try:
+            selections[task] = task_selection(labels, task, test_jets.source)
+        except DataError as err:
+            if not skip_missing:
+                raise
+            log.warning("skipping %s for %s: %s", task, path, err)
+    if not selections:
+        return [], []
+    model, _, _ = load_best_model(path)
+    needed = np.unique(np.concatenate([index for index, _ in selections.values()]))
+    # Fancy indexing copies, so the tensors are writable even when the jets are read-only object-store buffers.
+    logits = np.empty(len(labels))
+    logits[needed] = predict_logits(model, torch.from_numpy(test_jets.p4[needed]),
+                                    torch.from_numpy(test_jets.mask[needed]), settings.batch_size)
+    rows, roc = [], []
+    for task, (index, y) in selections.items():
+        row, curve = _task_rows(task, logits[index], y, settings.roc_points)
+        rows.append(row)
+        roc.extend(curve)
+    return rows, roc
+
+
+def evaluate_on_node(path: str, test_jets: JetSet, settings: EvaluationSettings,
+                     skip_missing: bool) -> tuple[list[dict], list[dict], str | None]:
+    """One fan-out task: :func:`evaluate_model_file` plus the id of the Ray node it ran on (None outside Ray).
+
+    The node id goes into the rows, so a study shows where its work ran.
+    """
+    rows, roc = evaluate_model_file(path, test_jets, settings, skip_missing)
+    return rows, roc, current_node_id()
+
+
+# -- the stage ---------------------------------------------------------------------------------------
+
+
+def _check_trials(trials: pd.DataFrame) -> None:
+    """Fail early on a trials table the stage cannot use: missing columns or a trial listed twice."""
+    missing = [c for c in (*TRIAL_KEYS, "model_path") if c not in trials.columns]
+    if missing:
+        raise DataError(f"the trials table lacks column(s) {', '.join(missing)}")
+    repeated = trials["trial_id"][trials["trial_id"].duplicated()].unique()
+    if len(repeated):
+        raise DataError(f"trial id(s) {', '.join(map(str, repeated[:5]))} appear more than once in the trials table")
+
+
+def _with_keys(rows: list[dict], keys: dict[str, Any], **extra: Any) -> pd.DataFrame:
+    """``rows`` as a frame with the trial's keys in front, so any table joins any other on them."""
+    return pd.DataFrame([{**keys, **row, **extra} for row in rows])
+
+
+def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: EvaluationSettings = EvaluationSettings(),
+                         *, skip_missing: bool = False, spread: bool = True, progress: bool = True,
+                         use_ray: bool = True) -> pd.DataFrame:
+    """Evaluate every trial's best model not yet in ``store``; return the new ``evaluations`` rows.
+
+    ``trials`` are rows of the trials table (the trial keys and ``model_path``, a file every worker can
+    read: shared storage on a cluster, a local path on one machine). ``test_jets`` is a ``JetSet`` or its
+    object ref; it goes into the object store once for all tasks. Each trial is one task
+    (``settings.cpus_per_task`` CPUs; SPREAD over the nodes when ``spread``); as each finishes, its ROC
+    rows and then its evaluation rows (with a ``node_id`` column) are written under key = trial_id.
+    Evaluations are written last, so ``store.has("evaluations", trial_id)`` means the trial is complete
+    and a rerun skips it.
+    """
+    _check_trials(trials)
+    todo = [row for row in trials.to_dict("records") if not store.has("evaluations", str(row["trial_id"]))]
+    if not todo:
+        return pd.DataFrame()
+    if use_ray:
+        import ray
+
+        if not isinstance(test_jets, ray.ObjectRef):
+            test_jets = ray.put(test_jets)
+    results = fan_out(evaluate_on_node, todo, argument=lambda trial: str(trial["model_path"]),
+                      name=lambda trial: f"trial {trial['trial_id']}", args=(test_jets, settings, skip_missing),
+                      resources={"num_cpus": settings.cpus_per_task}, spread=spread, progress=progress,
+                      desc="evaluate", use_ray=use_ray)
+    new = []
+    for trial, (rows, roc, node_id) in results:
+        keys = {k: trial[k] for k in TRIAL_KEYS}
+        key = str(trial["trial_id"])
+        if not rows:  # every task skipped (skip_missing): nothing to store, so a rerun tries again
+            continue
+        store.write("roc", _with_keys(roc, keys), key=key)
+        evaluations = _with_keys(rows, keys, node_id=node_id)
+        store.write("evaluations", evaluations, key=key)
+        new.append(evaluations)
+    return pd.concat(new, ignore_index=True) if new else pd.DataFrame()

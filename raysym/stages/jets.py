@@ -1,0 +1,85 @@
+"""Stage 0 of a study: its jets — the user's hls4ml files, or jets generated here — split once.
+
+One place answers "which jets?" for the study script, notebooks and tests: with ``hls4ml_dir`` set its
+files are read; without, the offline generator fills ``<out>/data/generated-…`` (skipping chunks already
+there) and the same reader loads those files (docs/methods.md §1.2–1.3). Both go through the jet cache.
+The jets are then split once, seeded and class-stratified with the paper's fractions (§1.1), and every
+task's test jets are checked before any training starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from raysym.data.cache import load_jets
+from raysym.data.hls4ml_reader import resolve_files
+from raysym.data.jetset import TASKS, JetSet, TaskJets, split
+from raysym.errors import ConfigError
+from raysym.generate.chunks import generate
+from raysym.generate.config import GeneratorConfig
+
+#: Fewest generated jets per class a study accepts: fewer cannot put every class into train, val and test.
+MIN_JETS_PER_CLASS = 10
+
+
+@dataclass(frozen=True)
+class JetSettings:
+    """Where a study's jets come from, and how they are split.
+
+    ``generator`` describes the jets made here when ``hls4ml_dir`` is None; by default the classes the
+    study's three tasks need (g, W, Z, top), 3,000 of each. ``split_seed`` seeds the train/val/test split.
+    """
+
+    hls4ml_dir: str | None = None
+    generator: GeneratorConfig = GeneratorConfig(jets_per_class=3000, classes=("g", "w", "z", "t"))
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.generator, GeneratorConfig):
+            raise ConfigError(f"data generator settings must be a GeneratorConfig, got {type(self.generator).__name__}")
+        if self.hls4ml_dir is None and self.generator.jets_per_class < MIN_JETS_PER_CLASS:
+            raise ConfigError(f"a study needs at least {MIN_JETS_PER_CLASS} generated jets per class (so train, "
+                              f"validation and test each hold every class), got {self.generator.jets_per_class}")
+        if not isinstance(self.split_seed, int) or self.split_seed < 0:
+            raise ConfigError(f"split seed must be a non-negative integer, got {self.split_seed!r}")
+
+    def check(self, tasks: Sequence[str]) -> None:
+        """Fail now, not after a cluster starts, if the jets cannot serve ``tasks``: hls4ml files that are
+        missing, or generator settings without a class the tasks need."""
+        if self.hls4ml_dir is not None:
+            resolve_files(self.hls4ml_dir)
+            return
+        missing = sorted({c for task in tasks for c in TASKS[task]} - set(self.generator.classes))
+        if missing:
+            raise ConfigError(f"the tasks need jet classes {','.join(missing)} that the data settings do not generate")
+
+
+def generated_dir(settings: JetSettings, out_dir: str | Path) -> Path:
+    """Where the study's generated jets live: ``<out>/data/generated-<jets per class>-s<seed>``."""
+    generator = settings.generator
+    return Path(out_dir) / "data" / f"generated-{generator.jets_per_class}-s{generator.seed}"
+
+
+def study_jets(settings: JetSettings, out_dir: str | Path, *, address: str | None = None,
+               progress: bool = True) -> JetSet:
+    """The user's hls4ml jets if ``settings`` name them, else the generator's jets made under ``out_dir``."""
+    if settings.hls4ml_dir is not None:
+        return load_jets(settings.hls4ml_dir)
+    folder = generated_dir(settings, out_dir)
+    paths = generate(settings.generator, folder, address=address, progress=progress)
+    return load_jets(paths, cache_dir=folder / ".raysym-cache")
+
+
+def run_jets_stage(settings: JetSettings, out_dir: str | Path, task: str, eval_tasks: Sequence[str], *,
+                   address: str | None = None, progress: bool = True) -> tuple[dict[str, TaskJets], JetSet]:
+    """Stage 0: (train/val views of the training ``task``, the test jets of every task).
+
+    The split is made once for all tasks, so the test jets of ``g_vs_w`` are the same whichever task a
+    model trained on; a test task without both of its classes fails here, before training.
+    """
+    parts = split(study_jets(settings, out_dir, address=address, progress=progress), seed=settings.split_seed)
+    for name in eval_tasks:
+        parts["test"].for_task(name)
+    return {name: parts[name].for_task(task) for name in ("train", "val")}, parts["test"]

@@ -1,0 +1,288 @@
+"""Stage 1 of a study: every training trial as one ``tune.Tuner`` run, finished trials into the store.
+
+A grid study is ``grid_search`` over readable trial ids (bias × seed), each mapped to its
+``TrainConfig``; a search study samples lr × λ with ASHA. Trials ask for ``tune.with_resources`` (CPUs,
+possibly fractional GPUs), take their jets from Ray's object store (``tune.with_parameters``), report
+every epoch with ``tune.report(metrics, checkpoint=tune.Checkpoint)``, restore from
+``tune.get_checkpoint()`` after a failure (``tune.FailureConfig``), and write to ``storage_path`` — a
+local folder by default, any pyarrow URI (s3://, an NFS path) on clusters. Rerunning a study restores
+the Tuner from storage, so finished trials are not trained again and unfinished ones resume.
+
+The trainable is a thin layer over :func:`raysym.training.train`. From each finished trial's last
+checkpoint, whose history holds every epoch exactly once (also for a trial that failed and resumed,
+where Tune saw some epochs twice), the stage writes the best-model file, the ``epochs`` rows and then the
+``trials`` row: a trial row means its model file and epochs are there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from ray import tune
+
+from raysym.errors import ConfigError, positive_int
+from raysym.models.registry import count_parameters
+from raysym.store import ResultStore
+from raysym.training import TrainConfig, train
+from raysym.training.checkpoint import load_checkpoint, save_best_model, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+#: Metric and direction Tune uses to rank trials and for ASHA: the validation objective (Glowacki §3.3).
+METRIC, MODE = "val_loss", "min"
+CHECKPOINT_FILE = "checkpoint.pt"
+#: The trial id of a search study's base settings (its trials are named by Tune).
+SEARCH = "search"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A Tune hyperparameter search instead of a grid: learning rate × λ, with ASHA early stopping.
+
+    Trials sample lr and λ log-uniformly for ``penalty`` on ``model``; ASHA stops the worse ones after
+    ``grace_period`` epochs. Every trial still lands in the store like a grid trial.
+    """
+
+    num_samples: int = 8
+    model: str = "teacher"
+    penalty: str = "seal"
+    lr_range: tuple[float, float] = (1e-4, 1e-2)
+    lam_range: tuple[float, float] = (1e-3, 1.0)
+    grace_period: int = 2
+    reduction_factor: int = 2
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in (("lr_range", self.lr_range), ("lam_range", self.lam_range)):
+            if not (0 < low < high and math.isfinite(high)):
+                raise ConfigError(f"search {name} must be 0 < low < high, got ({low}, {high})")
+        if self.num_samples < 1 or self.grace_period < 1 or self.reduction_factor < 2:
+            raise ConfigError("search needs num_samples >= 1, grace_period >= 1 and reduction_factor >= 2")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How the training stage runs its trials: resources, retries, where Tune stores them, grid or search.
+
+    ``cpus_per_trial`` is also the trial's torch thread count; ``gpus_per_trial`` may be fractional and
+    puts the trial on CUDA. ``fail_once_at_epoch`` is a test hook: every trial raises once after
+    reporting that epoch, and ``FailureConfig`` must bring it back.
+    """
+
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 2
+    storage_path: str | None = None
+    search: SearchSpace | None = None
+    fail_once_at_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.cpus_per_trial > 0 and math.isfinite(self.cpus_per_trial)):
+            raise ConfigError(f"cpus per trial must be > 0, got {self.cpus_per_trial}")
+        if not (self.gpus_per_trial >= 0 and math.isfinite(self.gpus_per_trial)):
+            raise ConfigError(f"GPUs per trial must be >= 0, got {self.gpus_per_trial}")
+        if isinstance(self.max_failures, bool) or not isinstance(self.max_failures, int) or self.max_failures < 0:
+            raise ConfigError(f"max_failures must be an integer >= 0, got {self.max_failures!r}")
+        if self.fail_once_at_epoch is not None:
+            positive_int("fail_once_at_epoch", self.fail_once_at_epoch)
+        if self.search is not None and not isinstance(self.search, SearchSpace):
+            raise ConfigError(f"a training search must be a SearchSpace, got {type(self.search).__name__}")
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus_per_trial > 0 else "cpu"
+
+    def check(self, recipe: TrainConfig) -> None:
+        """Settings that must agree with the recipe: ASHA cannot wait longer than the training runs."""
+        if self.search is not None and self.search.grace_period > recipe.epochs:
+            raise ConfigError(f"search grace period {self.search.grace_period} exceeds the {recipe.epochs} epochs")
+
+
+# -- the trainable -----------------------------------------------------------------------------------
+
+
+class InjectedFailure(RuntimeError):
+    """Raised once by the fault-injection test hook; Tune's FailureConfig retries the trial."""
+
+
+def _fail_once(marker_dir: str, trial_id: str, epoch: int) -> None:
+    """Raise the first time a trial reaches the hook epoch; a marker file remembers it across retries."""
+    marker = Path(marker_dir) / f"failed-once-{trial_id}"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        raise InjectedFailure(f"test hook: trial {trial_id} fails once after epoch {epoch}")
+
+
+def trial_id_of(config: Mapping[str, Any], tune_trial_id: str | None) -> str:
+    """A trial's id: the grid point's own id, or ``search-<Tune's trial id>`` for a sampled trial."""
+    return config.get("trial_id") or f"search-{tune_trial_id}"
+
+
+def train_trial(config: dict[str, Any], data: dict[str, Any], trials: Mapping[str, TrainConfig]) -> None:
+    """One Tune trial: look up its ``TrainConfig``, resume from Tune's checkpoint, report every epoch.
+
+    ``config`` is the trial's point of Tune's parameter space: ``trial_id`` (grid) or ``lr``/``lam``
+    (search), ``threads``, and the test hook's ``fail_once_at_epoch`` + ``marker_dir``.
+    """
+    torch.set_num_threads(max(1, int(config.get("threads", 1))))
+    train_config = trials[config.get("trial_id", SEARCH)]
+    sampled = {key: float(config[key]) for key in ("lr", "lam") if key in config}
+    if sampled:
+        train_config = dataclasses.replace(train_config, **sampled)
+    trial_id = trial_id_of(config, tune.get_context().get_trial_id())
+
+    resume = None
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as directory:
+            resume = load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
+
+    def report(metrics: dict[str, float], checkpoint: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            save_checkpoint(checkpoint, os.path.join(directory, CHECKPOINT_FILE))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+        if config.get("fail_once_at_epoch") == metrics["epoch"]:
+            _fail_once(config["marker_dir"], trial_id, metrics["epoch"])
+
+    train(train_config, data, checkpoint=resume, report=report)
+
+
+# -- the Tuner ---------------------------------------------------------------------------------------
+
+
+def storage_location(settings: TrainingSettings, out_dir: str | os.PathLike) -> str:
+    """The Tune storage path: the configured URI/path, else ``<out>/tune`` (absolute, as Tune wants)."""
+    if settings.storage_path:
+        path = settings.storage_path
+        return path if "://" in path else str(Path(path).resolve())
+    return str((Path(out_dir) / "tune").resolve())
+
+
+def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings, marker_dir: str) -> dict[str, Any]:
+    """Tune's parameter space: a grid over readable trial ids, or the lr × λ search distributions."""
+    space: dict[str, Any] = {"threads": max(1, int(settings.cpus_per_trial))}
+    if settings.fail_once_at_epoch is not None:
+        space.update(fail_once_at_epoch=settings.fail_once_at_epoch, marker_dir=marker_dir)
+    if settings.search is None:
+        return {"trial_id": tune.grid_search(list(trials)), **space}
+    search = settings.search
+    return {"lr": tune.loguniform(*search.lr_range), "lam": tune.loguniform(*search.lam_range), **space}
+
+
+def build_tuner(name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings, data: dict[str, Any],
+                out_dir: str | os.PathLike, verbose: int = 1) -> tune.Tuner:
+    """A new Tuner for the study ``name``, or the restored one if it already ran into the same storage.
+
+    ``trials`` maps trial ids to their configs (a search has one entry, :data:`SEARCH`, its base).
+    """
+    # A checkpoint per epoch is deliberate (exact resume); on short CPU epochs Tune warns about it.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    storage = storage_location(settings, out_dir)
+    experiment = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
+    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(train_trial, data=data, trials=dict(trials)), resources)
+    space = param_space(trials, settings, str(Path(out_dir).resolve() / "fault-markers"))
+    if tune.Tuner.can_restore(experiment):
+        return tune.Tuner.restore(experiment, trainable=trainable, param_space=space, resume_unfinished=True,
+                                  resume_errored=True)
+    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE)
+    if settings.search is not None:
+        from ray.tune.schedulers import ASHAScheduler
+
+        search = settings.search
+        epochs = trials[SEARCH].epochs
+        tune_config = tune.TuneConfig(
+            metric=METRIC, mode=MODE, num_samples=search.num_samples,
+            scheduler=ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=search.grace_period,
+                                    reduction_factor=search.reduction_factor),
+        )
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        # The latest two (the latest holds the best weights too); two, not one, so Tune need not snapshot
+        # its experiment state after every epoch of every trial.
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        verbose=verbose,
+    )
+    return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
+
+
+# -- into the store ----------------------------------------------------------------------------------
+
+
+def trial_keys(study: str, trial_id: str, config: TrainConfig) -> dict[str, Any]:
+    """The columns that identify a trial in every table (``raysym.store.TRIAL_KEYS``, plus the bias name)."""
+    return {"study": study, "trial_id": trial_id, "bias": config.bias.name, "model": config.model,
+            "penalty": config.penalty, "lam": float(config.lam), "seed": int(config.seed)}
+
+
+def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[str, Any],
+                models_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write one finished trial: its best-model file, its epochs, then its trials row."""
+    config = TrainConfig.from_dict({**checkpoint["config"], "device": "cpu"})
+    keys = trial_keys(study, trial_id, config)
+    model_path = save_best_model(checkpoint, Path(models_dir) / f"{trial_id}.pt")
+    store.write("epochs", [{**keys, **row} for row in checkpoint["history"]], key=trial_id)
+    row = {
+        **keys,
+        "n_parameters": count_parameters(config.build_model()),
+        "best_epoch": int(checkpoint["best"]["epoch"]),
+        "best_val_loss": float(checkpoint["best"]["val_loss"]),
+        "epochs": int(checkpoint["epoch"]),
+        "model_path": str(model_path.resolve()),
+        "model_preset": config.model_preset,
+        "task": config.task,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "batch_size": config.batch_size,
+        "stopped_early": int(checkpoint["epoch"]) < config.epochs,
+    }
+    store.write("trials", [row], key=trial_id)
+    return row
+
+
+def collect_results(results, store: ResultStore, study: str, models_dir: str | os.PathLike,
+                    skip: set[str] = frozenset()) -> tuple[list[dict[str, Any]], list[str]]:
+    """Store every successful trial of a Tune ``ResultGrid`` not in ``skip`` (already stored trial ids);
+    return (the new trial rows, error messages)."""
+    rows, errors = [], []
+    for result in results:
+        if result.checkpoint is None:
+            errors.append(f"{result.path}: no checkpoint ({result.error or 'no epoch finished'})")
+            continue
+        if result.error is not None:
+            errors.append(f"{result.path}: {result.error}")
+            continue
+        trial_id = trial_id_of(result.config, (result.metrics or {}).get("trial_id"))
+        if trial_id in skip:
+            continue
+        with result.checkpoint.as_directory() as directory:
+            checkpoint = load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
+        rows.append(store_trial(store, study, trial_id, checkpoint, models_dir))
+    for message in errors:
+        log.error("trial failed: %s", message)
+    return rows, errors
+
+
+def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings,
+                       data: dict[str, Any], out_dir: str | os.PathLike, *,
+                       verbose: int = 1) -> tuple[list[dict[str, Any]], list[str]]:
+    """Train every trial of study ``name`` not yet in the store; return (new trial rows, failed trials).
+
+    A grid study whose trials are all stored starts no Tuner at all.
+    """
+    stored = set(store.keys("trials"))
+    if settings.search is None and all(trial_id in stored for trial_id in trials):
+        log.info("every trial of %s is in the store; no training", name)
+        return [], []
+    results = build_tuner(name, trials, settings, data, out_dir, verbose=verbose).fit()
+    return collect_results(results, store, name, Path(out_dir) / "models", skip=stored)

@@ -1,0 +1,73 @@
+"""Stage 1 (raysym.stages.training) without Tune: its settings, its parameter space, trial ids, and how a
+finished trial lands in the store. The Tune path itself runs in tests/test_study_pipeline.py."""
+
+import dataclasses
+
+import pytest
+
+from raysym.errors import ConfigError
+from raysym.stages.training import (
+    SEARCH,
+    SearchSpace,
+    TrainingSettings,
+    param_space,
+    storage_location,
+    store_trial,
+    trial_id_of,
+)
+from raysym.store import ResultStore
+from raysym.training import train
+from raysym.training.checkpoint import load_best_model
+from tests.synthetic import g_vs_w_splits, tiny_config
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"cpus_per_trial": 0}, "cpus per trial must be > 0"),
+    ({"gpus_per_trial": float("nan")}, "GPUs per trial must be >= 0"),
+    ({"max_failures": 1.5}, "max_failures must be an integer"),
+    ({"fail_once_at_epoch": 0}, "fail_once_at_epoch must be a positive integer"),
+    ({"search": {"num_samples": 4}}, "search must be a SearchSpace, got dict"),
+])
+def test_impossible_training_settings_fail_when_made(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainingSettings(**settings)
+
+
+def test_a_search_cannot_wait_longer_than_the_recipe_trains():
+    recipe = dataclasses.replace(tiny_config(0), epochs=2)
+    TrainingSettings(search=SearchSpace(grace_period=2)).check(recipe)
+    with pytest.raises(ConfigError, match="grace period 3 exceeds the 2 epochs"):
+        TrainingSettings(search=SearchSpace(grace_period=3)).check(recipe)
+
+
+def test_grid_space_names_every_trial_and_gpus_put_trials_on_cuda():
+    trials = {"a-s0": tiny_config(0), "a-s1": tiny_config(1)}
+    space = param_space(trials, TrainingSettings(cpus_per_trial=2), "/markers")
+    assert space["trial_id"] == {"grid_search": ["a-s0", "a-s1"]} and space["threads"] == 2
+    assert "fail_once_at_epoch" not in space
+    assert TrainingSettings(gpus_per_trial=0.25).device == "cuda" and TrainingSettings().device == "cpu"
+
+
+def test_a_search_samples_lr_and_lambda_and_its_trials_are_named_by_tune():
+    space = param_space({SEARCH: tiny_config(0)}, TrainingSettings(search=SearchSpace()), "/markers")
+    assert {"lr", "lam"} <= set(space) and "trial_id" not in space
+    assert trial_id_of({"lr": 0.01}, "1a2b_00003") == "search-1a2b_00003"
+    assert trial_id_of({"trial_id": "teacher-s0"}, "1a2b_00000") == "teacher-s0"
+
+
+def test_storage_is_under_the_output_folder_unless_a_path_or_uri_is_given(tmp_path):
+    assert storage_location(TrainingSettings(), tmp_path) == str((tmp_path / "tune").resolve())
+    assert storage_location(TrainingSettings(storage_path="s3://bucket/runs"), tmp_path) == "s3://bucket/runs"
+
+
+def test_a_finished_trial_writes_its_model_file_epochs_and_trial_row(tmp_path):
+    parts = g_vs_w_splits(60)
+    config = tiny_config(3)
+    result = train(config, {"train": parts["train"], "val": parts["val"]})
+    store = ResultStore(tmp_path / "store")
+    row = store_trial(store, "unit", "teacher-s3", result.checkpoint, tmp_path / "models")
+    trials, epochs = store.load("trials"), store.load("epochs")
+    assert list(trials.trial_id) == ["teacher-s3"] and list(epochs.epoch) == [1]
+    assert (row["bias"], row["seed"], row["epochs"], row["stopped_early"]) == ("teacher", 3, 1, False)
+    model, loaded, _ = load_best_model(row["model_path"])
+    assert loaded == config and row["n_parameters"] == sum(p.numel() for p in model.parameters())
