@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     quick = preset("quick")
     ensure_ray()
-    train_data, test_jets = run_jets_stage(quick.data, Path(args.study_out), quick.recipe.task,
-                                           quick.evaluation.tasks, progress=False)
+    train_data, test_jets, _ = run_jets_stage(quick.data, Path(args.study_out), quick.recipe.task,
+                                              quick.evaluation.tasks, progress=False)
     torch.set_num_threads(args.threads)
     lines = ["# Curvature costs, paper-size teacher (1,255,425 parameters)", "",
              f"Measured {datetime.date.today()} on this 2-core CPU, torch {torch.__version__}, {args.threads} threads; "

@@ -32,11 +32,11 @@ def main() -> None:
     config = preset("quick").with_overrides(name="overhead", biases=(Bias(),), seeds=(0,),
                                             recipe={"epochs": args.epochs})
     ensure_ray()
-    train_data, _ = run_jets_stage(config.data, Path(args.data_out), config.recipe.task, config.evaluation.tasks,
-                                   progress=False)
+    train_data, _, data_key = run_jets_stage(config.data, Path(args.data_out), config.recipe.task,
+                                             config.evaluation.tasks, progress=False)
 
     torch.set_num_threads(1)
-    trials = config.trials()
+    trials = config.trials(data_key)
     start = time.perf_counter()
     plain = train(next(iter(trials.values())), train_data)
     plain_wall = time.perf_counter() - start

@@ -8,6 +8,7 @@ the store into pandas first. Each table with at least one file becomes a view of
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 import duckdb
@@ -34,21 +35,41 @@ def _add_view(con: duckdb.DuckDBPyConnection, store: ResultStore, table: str) ->
         con.register(table, store.read(table))
 
 
+def _mentions(sql: str, table: str) -> bool:
+    return re.search(rf'(?<![\w"]){re.escape(table)}(?![\w"])|"{re.escape(table)}"', sql, re.IGNORECASE) is not None
+
+
 def query(path, sql: str) -> pd.DataFrame:
-    """Run ``sql`` over the store at ``path`` (one view per table) and return the result as a frame."""
+    """Run ``sql`` over the store at ``path`` (one view per table) and return the result as a frame.
+
+    A table with an unreadable file gets no view, so queries of the other tables still work; a query
+    that names it is a ``DataError`` naming the file. SQL that DuckDB rejects is a ``ConfigError`` with
+    DuckDB's message; SQL that returns nothing to show (empty, only comments, not a query) is one too.
+    """
     store = ResultStore(path)
     if not store.exists():
         raise DataError(f"result store {store.uri} does not exist")
     tables = store.tables()
     if not tables:
         raise DataError(f"result store {store.uri} has no tables yet")
+    broken = {table: files for table in tables if (files := store.broken_files(table))}
+    for table, files in broken.items():
+        if _mentions(sql, table):
+            raise DataError(f"table {table!r}: file {files[0]} is not a readable Parquet file; remove or replace it"
+                            + (f" (and {len(files) - 1} more)" if len(files) > 1 else ""))
     con = duckdb.connect(":memory:")
     try:
         for table in tables:
-            _add_view(con, store, table)
-        return con.execute(sql).df()
-    except duckdb.Error as err:
-        raise ConfigError(f"SQL error: {err}") from None
+            if table not in broken:
+                _add_view(con, store, table)
+        try:
+            result = con.execute(sql)
+        except duckdb.Error as err:
+            raise ConfigError(f"SQL error: {err}") from None
+        if result is None or result.description is None:
+            raise ConfigError("the SQL returns no rows to show: it is empty, only comments, or not a query "
+                              "(write a SELECT)")
+        return result.df()
     finally:
         con.close()
 

@@ -1,5 +1,10 @@
 """Connecting to Ray once, the same way for every stage (generator, Tune training, analyses).
 
+Without an address raysym starts its own local Ray (``address="local"``), never a cluster this machine
+happened to record last: ``ray.init()`` with no address would join whatever ``ray start`` left in Ray's
+temporary folder, and hang for minutes when that cluster is gone. ``"auto"`` joins the running cluster
+Ray finds; any address is first checked to answer, so a dead one fails in seconds, naming it.
+
 Workers must be able to import raysym: it is installed, and for a source checkout the repository root
 also goes on the workers' PYTHONPATH. Numerical libraries in workers run single-threaded unless a
 stage says otherwise (two busy cores with multi-threaded torch thrash).
@@ -8,9 +13,40 @@ stage says otherwise (two busy cores with multi-threaded torch thrash).
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
+from raysym.errors import ConfigError
+
 _REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Seconds to wait for a cluster's address to accept a connection before calling it dead.
+PROBE_TIMEOUT_S = 3.0
+
+
+def resolve_address(address: str) -> str:
+    """``host:port`` of the cluster ``address`` names (``auto``, ``host:port``, ``ray://host:port``),
+    checked to accept connections; a ``ConfigError`` naming the address otherwise."""
+    client = address.startswith("ray://")
+    if client:
+        target = address.removeprefix("ray://")
+    else:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+
+        try:
+            target = canonicalize_bootstrap_address_or_die(address)
+        except (ConnectionError, ValueError) as err:
+            raise ConfigError(f"Ray address {address!r}: {err}") from None
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"Ray address {address!r} is not host:port")
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as err:
+        found = "" if target == address else f" (found {target})"
+        raise ConfigError(f"no Ray cluster answers at {address!r}{found}: {err.strerror or err}; start one "
+                          "with `ray start --head`, or leave --address out for a local Ray") from None
+    return address if client else target
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
@@ -26,7 +62,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     pythonpath = os.pathsep.join(filter(None, [str(_REPO_ROOT), os.environ.get("PYTHONPATH")]))
     runtime_env = {"env_vars": {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}}
     if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 runtime_env=runtime_env)
     else:
-        ray.init(address=address, runtime_env=runtime_env)
+        ray.init(address=resolve_address(address), runtime_env=runtime_env)
     return True

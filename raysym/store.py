@@ -7,7 +7,8 @@ temporary name in the same folder and then renamed over its final name, so a rea
 file or the new one, never half of either, and a crash leaves only a temporary file that readers skip.
 Writing a key again replaces its file, so a rerun of a stage never duplicates rows.
 
-Every row carries the trial keys (:data:`TRIAL_KEYS`), so any table joins any other. The store goes
+Every row carries the trial keys (:data:`TRIAL_KEYS`), so any table joins any other; every table and
+the types of its columns are declared in :mod:`raysym.tables` and checked on write. The store goes
 through :mod:`pyarrow.fs`, so the same code writes to a local directory or to ``s3://`` on a cluster, and
 DuckDB reads the folders directly for ``raysym query``.
 """
@@ -19,44 +20,25 @@ import re
 import time
 import uuid
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raysym.errors import ConfigError, DataError
+from raysym.tables import BOOL, FLOAT, INT, STR, TRIAL_COLUMNS
+from raysym.tables import TABLES as TABLE_SPECS
 
 #: The columns that identify a trial; every row of every table carries them so tables join.
-TRIAL_KEYS = ("study", "trial_id", "model", "penalty", "lam", "seed")
-
-#: Table name -> columns it requires beyond :data:`TRIAL_KEYS`. Extend with :func:`register_table`.
-TABLES: dict[str, tuple[str, ...]] = {
-    "trials": ("n_parameters", "best_epoch", "best_val_loss", "epochs", "model_path", "model_preset",
-               "task"),
-    "epochs": ("epoch", "train_bce", "train_penalty", "train_loss", "val_loss", "val_bce", "val_penalty",
-               "val_accuracy", "val_roc_auc", "epoch_seconds", "jets_per_second"),
-    "evaluations": ("task", "split", "accuracy", "roc_auc", "n_jets"),
-    "roc": ("task", "split", "fpr", "tpr", "threshold"),
-}
+TRIAL_KEYS: tuple[str, ...] = tuple(TRIAL_COLUMNS)
+#: Table name -> the columns it requires beyond :data:`TRIAL_KEYS` (declared in :mod:`raysym.tables`).
+TABLES: dict[str, tuple[str, ...]] = {name: tuple(spec.required) for name, spec in TABLE_SPECS.items()}
 
 SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_=\-][A-Za-z0-9_=.\-]*")
 _TABLE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
-_STRING_KEYS = ("study", "trial_id", "model", "penalty")
-
-
-def register_table(name: str, columns: tuple[str, ...]) -> None:
-    """Add a table to the schema, for stages that bring their own results (hessian, goldstone, ...).
-
-    Registering the same name with the same columns again is a no-op, so a module may register at import.
-    """
-    if not _TABLE_PATTERN.fullmatch(name):
-        raise ConfigError(f"table name {name!r} must be lower-case letters, digits and _, starting with a letter")
-    columns = tuple(c for c in dict.fromkeys(columns) if c not in TRIAL_KEYS)
-    if name in TABLES and TABLES[name] != columns:
-        raise ConfigError(f"table {name!r} is already registered with columns {TABLES[name]}")
-    TABLES[name] = columns
 
 
 def required_columns(table: str) -> tuple[str, ...]:
@@ -66,8 +48,8 @@ def required_columns(table: str) -> tuple[str, ...]:
 
 
 def _check_table(table: str) -> None:
-    if table not in TABLES:
-        raise ConfigError(f"unknown table {table!r}; known tables: {', '.join(sorted(TABLES))}")
+    if table not in TABLE_SPECS:
+        raise ConfigError(f"unknown table {table!r}; known tables: {', '.join(sorted(TABLE_SPECS))}")
 
 
 def _check_key(key: str) -> None:
@@ -77,10 +59,11 @@ def _check_key(key: str) -> None:
 
 
 def _to_frame(table: str, rows) -> pd.DataFrame:
-    """Validate rows for ``table`` and return them with trial keys in canonical types, keys first.
+    """Validate rows for ``table`` and return them with every declared column in its type, keys first.
 
-    Canonical types (strings for the names, float64 λ, int64 seed) make the same trial compare equal in
-    every table, whichever stage wrote it.
+    Declared types (strings for names, float64 for measurements and λ, int64 for counts and the seed)
+    make the same trial compare equal in every table, whichever stage wrote it, and keep a table
+    readable as one frame; a value that does not fit its column is refused before anything is written.
     """
     frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.reset_index(drop=True)
     if frame.empty:
@@ -92,22 +75,38 @@ def _to_frame(table: str, rows) -> pd.DataFrame:
     if null_keys:
         raise DataError(f"table {table!r}: trial key columns {', '.join(null_keys)} contain nulls")
     frame = frame.copy()
-    for column in _STRING_KEYS:
-        frame[column] = frame[column].astype(str)
-    frame["lam"] = _numeric(table, frame["lam"]).astype("float64")
-    seed = _numeric(table, frame["seed"])
-    if not (seed == seed.round()).all():
-        raise DataError(f"table {table!r}: seed must be whole numbers")
-    frame["seed"] = seed.astype("int64")
+    for column, kind in TABLE_SPECS[table].types.items():
+        if column in frame.columns:
+            frame[column] = _typed(table, frame[column], kind)
     order = list(required_columns(table)) + [c for c in frame.columns if c not in required_columns(table)]
     return frame[order]
 
 
-def _numeric(table: str, column: pd.Series) -> pd.Series:
-    try:
-        return pd.to_numeric(column)
-    except (TypeError, ValueError) as err:
-        raise DataError(f"table {table!r}: column {column.name} must be numeric ({err})") from None
+def _typed(table: str, column: pd.Series, kind: str) -> pd.Series:
+    """``column`` in the declared type, or a ``DataError`` naming the table, column and first bad value."""
+    def refuse(value, wanted: str) -> DataError:
+        value = value.item() if isinstance(value, np.generic) else value
+        return DataError(f"table {table!r}: column {column.name} holds {value!r}, not {wanted}")
+
+    if kind == STR:
+        bad = column[~column.map(lambda v: isinstance(v, str) or v is None)]
+        if len(bad):
+            raise refuse(bad.iloc[0], "text")
+        return column.astype(object)
+    if kind == BOOL:
+        bad = column[~column.map(lambda v: isinstance(v, (bool, np.bool_)))]
+        if len(bad):
+            raise refuse(bad.iloc[0], "true/false")
+        return column.astype(bool)
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = column[(numbers.isna() & column.notna()) | column.map(lambda v: isinstance(v, (bool, np.bool_, str)))]
+    if len(bad):
+        raise refuse(bad.iloc[0], "a number")
+    if kind == FLOAT:
+        return numbers.astype("float64")
+    if numbers.isna().any() or not (numbers == numbers.round()).all():
+        raise refuse(column[numbers.isna() | (numbers != numbers.round())].iloc[0], "a whole number")
+    return numbers.astype("int64")
 
 
 def _to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
@@ -192,7 +191,10 @@ class ResultStore:
         return [i.base_name[: -len(SUFFIX)] for i in self._files(table)]
 
     def load(self, table: str) -> pd.DataFrame:
-        """All rows of ``table`` (the union of columns over its files), or an empty frame with its columns."""
+        """All rows of ``table`` (the union of columns over its files), or an empty frame with its columns.
+
+        A store that does not exist, or a file that is not Parquet, is a ``DataError`` naming it.
+        """
         _check_table(table)
         frame = self.read(table)
         if frame.empty and not len(frame.columns):
@@ -200,21 +202,51 @@ class ResultStore:
         return frame
 
     def read(self, table: str) -> pd.DataFrame:
-        """All rows of any table folder, registered here or not (a later stage's table, say).
+        """All rows of any table folder, declared in :mod:`raysym.tables` or not (an older version's table).
 
         Files are read one by one and concatenated by column name, so files written with different extra
         columns load together; a column a file lacks is missing (NaN) in its rows.
         """
         if not _TABLE_PATTERN.fullmatch(table):
             raise ConfigError(f"table name {table!r} must be lower-case letters, digits and _")
-        frames = [pq.read_table(i.path, filesystem=self.fs).to_pandas() for i in self._files(table)]
+        self.require()
+        frames = [self.read_file(table, info.path) for info in self._files(table)]
         if not frames:
             return pd.DataFrame()
         return pd.concat(frames, ignore_index=True, sort=False)
 
+    def read_file(self, table: str, path: str) -> pd.DataFrame:
+        """One file of ``table``; a file that cannot be read as Parquet is a ``DataError`` naming both."""
+        try:
+            return pq.read_table(path, filesystem=self.fs).to_pandas()
+        except (pa.ArrowException, OSError) as err:
+            raise DataError(f"table {table!r}: file {path} is not a readable Parquet file ({err}); "
+                            "remove or replace it") from None
+
+    def broken_files(self, table: str) -> list[str]:
+        """The files of ``table`` whose Parquet footer cannot be read (a cheap check, no data read)."""
+        broken = []
+        for info in self._files(table):
+            try:
+                pq.read_metadata(info.path, filesystem=self.fs)
+            except (pa.ArrowException, OSError):
+                broken.append(info.path)
+        return broken
+
     def tables(self) -> list[str]:
-        """Table folders holding at least one finished file, sorted; includes tables not registered here."""
+        """Table folders holding at least one finished file, sorted; includes tables not declared here."""
+        self.require()
         return sorted(name for name in self._table_folders() if _TABLE_PATTERN.fullmatch(name) and self._files(name))
+
+    def create(self) -> "ResultStore":
+        """Make the store's root folder (a no-op when it exists); return the store."""
+        self.fs.create_dir(self.root, recursive=True)
+        return self
+
+    def require(self) -> None:
+        """A ``DataError`` naming the store unless its root folder exists (a typo in a path, say)."""
+        if not self.exists():
+            raise DataError(f"result store {self.uri} does not exist")
 
     def exists(self) -> bool:
         """Whether the store's root directory exists."""
@@ -243,9 +275,10 @@ class ResultStore:
 
 def _empty_dtype(column: str) -> str:
     """Dtypes of an empty table's trial keys match those of a written one, so code that concatenates works."""
-    return {"lam": "float64", "seed": "int64"}.get(column, "str" if column in _STRING_KEYS else "object")
+    return {FLOAT: "float64", INT: "int64", BOOL: "bool"}.get(TRIAL_COLUMNS.get(column), "object")
 
 
 def load(path: str | os.PathLike, table: str) -> pd.DataFrame:
-    """All rows of ``table`` in the store at ``path``: ``ResultStore(path).load(table)``."""
+    """All rows of ``table`` in the store at ``path``: ``ResultStore(path).load(table)``; a path that is not
+    a store is a ``DataError`` naming it."""
     return ResultStore(path).load(table)

@@ -4,7 +4,8 @@ Stage 0 makes or reads the jets, stage 1 trains every bias × seed as a Ray Tune
 stage 2 evaluates every best model on the test split of g_vs_w, g_vs_z and g_vs_t as Ray tasks, and
 stage 3 measures each model's Hessian, pseudo-Goldstone scan and pT-smearing robustness. All
 numbers land in one Parquet store (``<out>/store``: open it with pandas or ``raysym query``). Rerunning
-the same command skips what is done and resumes what is not.
+the same command skips what is done and resumes what is not; a rerun with other settings adds new
+results beside the old ones and prints only its own.
 
     python studies/full.py                          # quick preset, CPU, generated jets
     python studies/full.py --preset paper --data DIR --address auto --storage s3://bucket/raysym
@@ -31,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="which study (default quick)")
     parser.add_argument("--data", help="directory of hls4ml jetImage_*.h5 files (default: generate jets)")
     parser.add_argument("--out", type=Path, help="where the study writes (default raysym-runs/PRESET)")
-    parser.add_argument("--address", help="Ray cluster address, e.g. 'auto' (default: a local Ray)")
+    parser.add_argument("--address", help="a running Ray cluster: 'auto' (the one `ray start` made) or host:port "
+                                          "(default: start a local Ray for this run)")
     parser.add_argument("--storage", help="Tune storage path or URI (s3://..., NFS path; default OUT/tune)")
     parser.add_argument("--bias", action="append", metavar="MODEL[:PENALTY[:LAMBDA]]",
                         help="replace the preset's biases (repeatable), e.g. teacher:seal:0.1, dual, invariant")
@@ -87,7 +89,9 @@ def main(argv=None) -> int:
     print("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
     print(f"result store: {outcome.store_path.resolve()}  (pandas: raysym.store.load(path, 'evaluations'); "
           f"SQL: raysym query {outcome.store_path} \"SELECT ...\")\n")
-    print(format_table(performance_table(ResultStore(outcome.store_path), config.name)))
+    # Only this run's settings: the store may also hold trials made with other settings, kept beside.
+    table = performance_table(ResultStore(outcome.store_path), config.name, outcome.trial_ids, config.evaluation.key())
+    print(format_table(table))
     for message in outcome.errors:
         print(f"failed trial: {message}", file=sys.stderr)
     return 1 if outcome.errors else 0

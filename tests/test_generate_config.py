@@ -1,10 +1,12 @@
 """Bad generator settings are rejected with one clear message (raysym.generate.config, command)."""
 
+import json
+
 import pytest
 
 from raysym.cli import main
 from raysym.errors import ConfigError
-from raysym.generate.chunks import generate
+from raysym.generate.chunks import MANIFEST_NAME, chunk_path, generate, prepare_out_dir
 from raysym.generate.config import GeneratorConfig
 
 
@@ -39,3 +41,18 @@ def test_cli_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path, capsys):
     assert code == 2
     assert capsys.readouterr().err.strip() == (
         "raysym generate: error: unknown jet class 'y'; choose from g,q,w,z,t")
+
+
+def test_a_folder_whose_earlier_run_left_no_jets_takes_new_settings(tmp_path):
+    prepare_out_dir(GeneratorConfig(jets_per_class=5, seed=99), tmp_path)  # a run that died before any chunk
+    prepare_out_dir(GeneratorConfig(jets_per_class=5, seed=1), tmp_path)
+    assert json.loads((tmp_path / MANIFEST_NAME).read_text())["seed"] == 1
+    chunk_path(tmp_path, "g", 1, 0).write_bytes(b"")  # now the folder holds jets of seed 1
+    with pytest.raises(ConfigError, match=r"holds jets generated with other settings \(seed differ"):
+        prepare_out_dir(GeneratorConfig(jets_per_class=5, seed=2), tmp_path)
+
+
+def test_cli_names_an_output_directory_that_cannot_be_created(capsys):
+    assert main(["generate", "--out", "/dev/null/jets", "--jets-per-class", "10", "--no-ray"]) == 2
+    assert capsys.readouterr().err.strip().startswith(
+        "raysym generate: error: output directory /dev/null/jets cannot be created: ")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from raysym.data.hls4ml_layout import JET_FEATURE_NAMES, PARTICLE_FEATURE_NAMES, write_hls4ml_file
-from raysym.data.hls4ml_reader import read_hls4ml, resolve_files
+from raysym.data.hls4ml_reader import inspect_hls4ml, read_hls4ml, resolve_files
 from raysym.data.jetset import task_view
 from raysym.errors import ConfigError, DataError
 
@@ -249,3 +249,73 @@ def test_a_task_whose_class_the_file_lacks_is_a_data_error(tmp_path):
     assert len(task_view(jets, "g_vs_w")) == 5
     with pytest.raises(DataError, match="task 'g_vs_z' needs class 'z'.*jetImage_a.h5"):
         task_view(jets, "g_vs_z")
+
+
+# -- the same jets twice, unphysical momenta, impossible sizes -----------------------------------------
+
+def test_a_directory_gives_its_150_particle_files_and_not_the_smaller_versions_of_the_same_jets(tmp_path):
+    write(tmp_path / "jetImage_7_150p_0_10000.h5", seed=1)
+    write(tmp_path / "jetImage_7_30p_0_10000.h5", seed=1)
+    write(tmp_path / "jetImage_gen_w_s0_c0000.h5", seed=2)
+    assert [p.name for p in resolve_files(tmp_path)] == ["jetImage_7_150p_0_10000.h5", "jetImage_gen_w_s0_c0000.h5"]
+    assert len(read_hls4ml(tmp_path)) == 2 * 25
+    assert [p.name for p in resolve_files(tmp_path, particles=30)] == ["jetImage_7_30p_0_10000.h5",
+                                                                     "jetImage_gen_w_s0_c0000.h5"]
+
+
+def test_a_directory_with_only_other_versions_names_what_it_holds(tmp_path):
+    write(tmp_path / "jetImage_7_30p_0_10000.h5")
+    with pytest.raises(DataError, match=r"no 150-particle files \(the files here are 30p\)"):
+        read_hls4ml(tmp_path)
+
+
+def test_a_file_listed_twice_is_refused(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    with pytest.raises(DataError, match="jetImage_a.h5: listed twice"):
+        read_hls4ml([path, tmp_path / "." / "jetImage_a.h5"])
+
+
+def test_two_files_of_the_same_jets_are_refused_before_any_jet_is_read(tmp_path):
+    a = write(tmp_path / "jetImage_a.h5", seed=3)
+    b = write(tmp_path / "jetImage_b.h5", seed=3)
+    with pytest.raises(DataError, match=r"jetImage_b.h5: holds the same jets as .*jetImage_a.h5"):
+        inspect_hls4ml([a, b])
+
+
+def test_a_jet_repeated_inside_the_data_is_refused_naming_both_places(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5", seed=4)
+    with h5py.File(path, "a") as f:
+        f["jetConstituentList"][20] = f["jetConstituentList"][5]
+        f["jets"][20] = f["jets"][5]
+    with pytest.raises(DataError, match=r"jetImage_a.h5: jet 20 is the same jet as jet 5 of .*jetImage_a.h5"):
+        read_hls4ml(path)
+
+
+@pytest.mark.parametrize("energy, wanted", [(-3.0, "E = -3 GeV"), ("half", r"E = [0-9.]+ GeV and \|p\| = ")])
+def test_unphysical_four_momenta_are_refused_naming_the_first_jet(tmp_path, energy, wanted):
+    path = write(tmp_path / "jetImage_a.h5")
+    with h5py.File(path, "a") as f:
+        row = f["jetConstituentList"][9]
+        row[1, 3] = energy if energy != "half" else 0.5 * np.linalg.norm(row[1, :3])
+        f["jetConstituentList"][9] = row
+    with pytest.raises(DataError, match=rf"jetImage_a.h5: jet 9 has an unphysical constituent 1 with {wanted}"):
+        read_hls4ml(path)
+
+
+def test_massless_constituents_at_the_files_rounding_are_physical(tmp_path):
+    momenta = make_momenta(10, seed=5)
+    momenta[..., 3] *= 1 - 1e-6  # E a hair below |p|: float rounding of a massless particle
+    path = write_hls4ml_file(tmp_path / "jetImage_a.h5", momenta, np.arange(10) % 5, compression=None)
+    assert len(read_hls4ml(path)) == 10
+
+
+def test_a_file_declaring_a_billion_jets_it_does_not_hold_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "jetImage_huge.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("jetConstituentList", shape=(10**9, 150, 16), dtype="f8", chunks=(1, 150, 16))
+        f.create_dataset("jets", shape=(10**9, 59), dtype="f8", chunks=(1, 59))
+        f["particleFeatureNames"] = np.array(PARTICLE_FEATURE_NAMES, dtype="S")
+        f["jetFeatureNames"] = np.array(JET_FEATURE_NAMES, dtype="S")
+    with pytest.raises(DataError, match=r"jetImage_huge.h5: jetConstituentList declares 1,000,000,000 jets .* "
+                                        r"stores 0 bytes; the file is incomplete or corrupt"):
+        inspect_hls4ml(path)

@@ -93,3 +93,16 @@ def test_cli_prints_csv(store_path, capsys):
 def test_cli_reports_sql_errors_without_a_traceback(store_path, capsys):
     assert main(["query", str(store_path), "SELEC nonsense"]) == 2
     assert "raysym query: error: SQL error:" in capsys.readouterr().err
+
+
+def test_a_corrupt_file_names_itself_only_in_queries_of_its_table(store_path):
+    (store_path / "evaluations" / "stray.parquet").write_bytes(b"PAR1 garbage PAR1")
+    with pytest.raises(DataError, match=r"table 'evaluations': file .*stray.parquet is not a readable Parquet"):
+        query(store_path, JOIN)
+    assert query(store_path, "SELECT count(*) AS n FROM trials")["n"].tolist() == [4]
+
+
+@pytest.mark.parametrize("sql", ["", "   ", "-- only a comment"])
+def test_empty_or_comment_only_sql_is_a_config_error(store_path, sql):
+    with pytest.raises(ConfigError, match="returns no rows to show: it is empty, only comments"):
+        query(store_path, sql)

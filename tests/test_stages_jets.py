@@ -44,12 +44,22 @@ def test_generated_jets_live_in_a_folder_named_by_count_and_seed(tmp_path):
 
 def test_one_split_gives_training_views_and_test_jets_for_every_task(tmp_path):
     settings = JetSettings(hls4ml_dir=str(hls4ml_folder(tmp_path / "jets")), split_seed=3)
-    train_data, test = run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
+    train_data, test, key = run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
     assert {train_data["train"].task, train_data["val"].task} == {"g_vs_w"}
     assert len(train_data["train"]) > len(train_data["val"]) > 0
     assert set(np.unique(test.label)) == {CLASS_LABELS[c] for c in ("g", "w", "z", "t")}
-    again, test_again = run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
+    again, test_again, key_again = run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
     assert np.array_equal(test_again.p4, test.p4) and np.array_equal(again["train"].y, train_data["train"].y)
+    assert key_again == key
+
+
+def test_the_key_of_the_jets_changes_with_their_content_and_the_split(tmp_path):
+    folder = hls4ml_folder(tmp_path / "jets")
+    key = run_jets_stage(JetSettings(hls4ml_dir=str(folder)), tmp_path / "out", "g_vs_w", TASKS, progress=False).key
+    other_split = JetSettings(hls4ml_dir=str(folder), split_seed=1)
+    assert run_jets_stage(other_split, tmp_path / "out", "g_vs_w", TASKS, progress=False).key != key
+    other_jets = JetSettings(hls4ml_dir=str(hls4ml_folder(tmp_path / "more", n_per_class=61)))
+    assert run_jets_stage(other_jets, tmp_path / "out", "g_vs_w", TASKS, progress=False).key != key
 
 
 def test_a_test_task_without_its_class_fails_before_training(tmp_path):

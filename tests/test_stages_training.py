@@ -65,9 +65,11 @@ def test_a_finished_trial_writes_its_model_file_epochs_and_trial_row(tmp_path):
     config = tiny_config(3)
     result = train(config, {"train": parts["train"], "val": parts["val"]})
     store = ResultStore(tmp_path / "store")
-    row = store_trial(store, "unit", "teacher-s3", result.checkpoint, tmp_path / "models")
+    row = store_trial(store, "unit", "teacher-s3", result.checkpoint, tmp_path / "models", data_key="jets",
+                      experiment="unit-1")
     trials, epochs = store.load("trials"), store.load("epochs")
     assert list(trials.trial_id) == ["teacher-s3"] and list(epochs.epoch) == [1]
     assert (row["bias"], row["seed"], row["epochs"], row["stopped_early"]) == ("teacher", 3, 1, False)
+    assert (row["settings_key"], row["data_key"], row["experiment"]) == (config.settings_key("jets"), "jets", "unit-1")
     model, loaded, _ = load_best_model(row["model_path"])
     assert loaded == config and row["n_parameters"] == sum(p.numel() for p in model.parameters())

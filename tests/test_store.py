@@ -11,7 +11,7 @@ import pytest
 
 from raysym import store as store_module
 from raysym.errors import ConfigError, DataError
-from raysym.store import TABLES, TRIAL_KEYS, ResultStore, load, register_table
+from raysym.store import TABLES, TRIAL_KEYS, ResultStore, load
 
 EXAMPLE_VALUES = {
     "n_parameters": 1234, "best_epoch": 3, "best_val_loss": 0.41, "epochs": 5, "model_path": "/ck/t0.pt",
@@ -74,11 +74,50 @@ def test_files_with_different_extra_columns_load_together(tmp_path):
     assert frame.loc["b", "notes"] == "boosted" and pd.isna(frame.loc["c", "notes"])
 
 
-def test_empty_table_loads_with_its_required_columns(tmp_path):
-    frame = ResultStore(tmp_path / "fresh").load("roc")
+def test_empty_table_of_a_new_store_loads_with_its_required_columns(tmp_path):
+    store = ResultStore(tmp_path / "fresh").create()
+    frame = store.load("roc")
     assert frame.empty and list(frame.columns) == list(TRIAL_KEYS + TABLES["roc"])
-    assert ResultStore(tmp_path / "fresh").tables() == []
-    assert not ResultStore(tmp_path / "fresh").has("roc", "k")
+    assert store.tables() == [] and not store.has("roc", "k")
+
+
+def test_a_store_path_that_does_not_exist_is_an_error_naming_it(tmp_path):
+    with pytest.raises(DataError, match=r"result store .*quikc/store does not exist"):
+        load(tmp_path / "quikc" / "store", "trials")
+    with pytest.raises(DataError, match="does not exist"):
+        ResultStore(tmp_path / "nowhere").tables()
+    assert not ResultStore(tmp_path / "nowhere").has("trials", "k")  # rerun skipping still just asks
+    assert files_in(tmp_path) == []
+
+
+def test_a_corrupt_file_is_an_error_naming_it_and_its_table_and_other_tables_still_load(tmp_path):
+    store = ResultStore(tmp_path)
+    store.write("trials", [row("trials")], key="t0")
+    store.write("roc", [row("roc")], key="t0")
+    (tmp_path / "roc" / "stray.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match=r"table 'roc': file .*stray.parquet is not a readable Parquet file"):
+        store.load("roc")
+    assert len(store.load("trials")) == 1
+    assert store.broken_files("roc") == [str(tmp_path / "roc" / "stray.parquet")]
+
+
+@pytest.mark.parametrize("table,column,value,wanted", [
+    ("trials", "n_parameters", "many", "a number"),
+    ("trials", "epochs", 2.5, "a whole number"),
+    ("evaluations", "roc_auc", "0.9", "a number"),
+    ("evaluations", "task", 3, "text"),
+    ("trials", "stopped_early", "no", "true/false"),
+    ("hessian", "n_hvp", None, "a whole number"),
+])
+def test_a_value_of_the_wrong_type_in_a_declared_column_is_refused_and_writes_nothing(tmp_path, table, column,
+                                                                                     value, wanted):
+    values = {**EXAMPLE_VALUES, "k": 1, "eigenvalue": 3.0, "trace": 9.0, "trace_stderr": 1.0, "n_hvp": 12,
+              "seconds": 1.0, "backend": "lanczos", "eval_set_size": 64, "nu1_path": "/nu1.pt",
+              "settings_key": "abc", "stopped_early": False}
+    bad = {**trial(), **{c: values[c] for c in TABLES[table]}, column: value}
+    with pytest.raises(DataError, match=rf"table '{table}': column {column} holds {value!r}, not {wanted}"):
+        ResultStore(tmp_path).write(table, [bad], key="k")
+    assert files_in(tmp_path) == []
 
 
 def test_missing_required_column_is_a_data_error_naming_it_and_writes_nothing(tmp_path):
@@ -167,24 +206,6 @@ def test_file_uri_store_works_like_a_path(tmp_path):
     ResultStore(uri).write("roc", [row("roc")], key="k")
     assert (tmp_path / "store" / "roc" / "k.parquet").is_file()
     assert ResultStore(tmp_path / "store").load("roc").equals(load(uri, "roc"))
-
-
-@pytest.fixture
-def forget_test_table():
-    yield
-    TABLES.pop("hessian_test", None)
-
-
-def test_register_table_extends_the_schema(tmp_path, forget_test_table):
-    register_table("hessian_test", ("eigenvalue", "rank", "lam"))
-    assert TABLES["hessian_test"] == ("eigenvalue", "rank")
-    register_table("hessian_test", ("eigenvalue", "rank"))
-    with pytest.raises(ConfigError, match="already registered"):
-        register_table("hessian_test", ("other",))
-    with pytest.raises(ConfigError, match="table name"):
-        register_table("Bad-Name", ("x",))
-    ResultStore(tmp_path).write("hessian_test", [{**trial(), "eigenvalue": 3.0, "rank": 0}], key="t0")
-    assert ResultStore(tmp_path).load("hessian_test")["eigenvalue"].tolist() == [3.0]
 
 
 def write_many(path, writer, count):

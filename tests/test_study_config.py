@@ -14,17 +14,15 @@ from raysym.training.config import Bias, TrainConfig
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_and_its_smoke_version_validate(name):
     config = preset(name)
-    if config.training.gpus_per_trial:
-        config = config.with_overrides(training={"gpus_per_trial": 0})
-    assert config.validate() is config
-    assert smoke(config).validate().recipe.epochs == 2
+    assert config.validate(local=False) is config  # on a cluster: the paper preset asks for GPUs
+    assert smoke(config).validate().recipe.epochs == 2  # the smoke version runs on this machine
 
 
 def test_the_paper_preset_trains_every_trial_with_the_recipe_of_glowacki():
     paper = preset("paper")
     recipe = TrainConfig()  # Glowacki §3.3: Adam 0.005 / 5e-4, 100 epochs, paper-size models
     assert [b.name for b in paper.biases] == ["teacher", "teacher-seal-0.1"] and len(paper.seeds) == 3
-    for config in paper.trials().values():
+    for config in paper.trials("jets").values():
         assert (config.lr, config.weight_decay, config.epochs, config.model_preset) == \
             (recipe.lr, recipe.weight_decay, recipe.epochs, recipe.model_preset)
         assert config.device == "cuda"
@@ -32,10 +30,10 @@ def test_the_paper_preset_trains_every_trial_with_the_recipe_of_glowacki():
 
 def test_each_trial_is_the_recipe_with_bias_sizes_and_seed_replaced():
     config = preset("dual").with_overrides(model_options={"dual": {"gate_widths": (4,)}})
-    trials = config.trials()
-    assert sorted(trials) == sorted(f"{b.name}-s{s}" for b in config.biases for s in config.seeds)
+    trials = config.trials("jets")
+    assert len(trials) == len(config.biases) * len(config.seeds)
     for trial_id, trial in trials.items():
-        assert trial_id == f"{trial.bias.name}-s{trial.seed}"
+        assert trial_id == f"{trial.bias.name}-s{trial.seed}-{trial.settings_key('jets')}"
         assert trial.model_options == config.model_options.get(trial.model, {})
         assert trial == config.recipe.for_trial(trial.bias, trial.seed, trial.model_options)
 
@@ -70,7 +68,7 @@ def test_overrides_replace_fields_and_nested_sections():
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"biases": (Bias("teacher", "seal", -0.1),)}, "λ must be >= 0"),
+    ({"biases": (Bias("teacher", "seal", -0.1),)}, "λ must be finite and >= 0"),
     ({"biases": (Bias("teacher", "sael", 0.1),)}, "unknown penalty"),
     ({"biases": (Bias("transformer"),)}, "unknown model kind"),
     ({"biases": (Bias(), Bias())}, "biases given twice"),
@@ -86,6 +84,11 @@ def test_overrides_replace_fields_and_nested_sections():
     ({"name": "my study"}, "study name"),
     ({"training": {"gpus_per_trial": 0.5}}, "no CUDA GPU"),
     ({"training": {"cpus_per_trial": 0}}, "cpus per trial must be > 0"),
+    ({"training": {"cpus_per_trial": 1000}}, "--cpus-per-trial 1000 is more than the .* CPUs of this machine"),
+    ({"training": {"gpus_per_trial": float("nan")}}, "GPUs per trial must be >= 0, got nan"),
+    ({"recipe": {"lr": float("inf")}}, "learning rate must be finite"),
+    ({"biases": (Bias("teacher", "seal", float("inf")),)}, "λ must be finite and >= 0, got inf"),
+    ({"analyses": {"cpus_per_task": 64}}, "analyses cpus_per_task 64 is more than"),
     ({"training": {"max_failures": -1}}, "max_failures must be an integer >= 0"),
     ({"training": {"search": SearchSpace(grace_period=50)}}, "grace period 50 exceeds"),
 ])
@@ -138,3 +141,27 @@ def test_missing_hls4ml_folder_is_rejected_before_ray_starts(monkeypatch, tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"no jetImage_\*.h5 files"):
         preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "empty")}).validate()
+
+
+@pytest.mark.parametrize("out,message", [("a-file", "study output directory .*a-file is an existing file"),
+                                         ("/dev/null/study", "study output directory /dev/null/study cannot be "
+                                                             "created")])
+def test_an_output_folder_that_cannot_be_used_fails_before_ray_starts(out, message, monkeypatch, tmp_path):
+    monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / out if out == "a-file" else out
+    with pytest.raises(ConfigError, match=message):
+        pipeline.run_study(preset("quick"), target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_broken_hls4ml_files_fail_before_ray_starts_and_before_the_output_folder_exists(monkeypatch, tmp_path):
+    from raysym.errors import DataError
+
+    monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    (tmp_path / "jets").mkdir()
+    (tmp_path / "jets" / "jetImage_0_150p_0_10000.h5").write_bytes(b"not hdf5")
+    config = preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "jets")})
+    with pytest.raises(DataError, match="jetImage_0_150p_0_10000.h5: not an HDF5 file"):
+        pipeline.run_study(config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -35,7 +35,8 @@ def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tm
     trials, epochs = store.load("trials"), store.load("epochs")
     evaluations, roc = store.load("evaluations"), store.load("roc")
     assert outcome.trained == 2 and outcome.evaluated == 2 and not outcome.errors
-    assert sorted(trials["trial_id"]) == ["teacher-s0", "teacher-seal-0.1-s0"]
+    assert sorted(t.rsplit("-", 1)[0] for t in trials["trial_id"]) == ["teacher-s0", "teacher-seal-0.1-s0"]
+    assert sorted(outcome.trial_ids) == sorted(trials["trial_id"])
     assert len(epochs) == 2 * config.recipe.epochs and not epochs.duplicated(["trial_id", "epoch"]).any()
     assert len(evaluations) == 2 * 3 and set(evaluations["task"]) == {"g_vs_w", "g_vs_z", "g_vs_t"}
     assert roc.groupby(["trial_id", "task"]).size().min() >= 2
@@ -66,6 +67,40 @@ def test_rerunning_a_finished_study_trains_and_evaluates_nothing(jets_dir, tmp_p
     second = quiet(config, tmp_path)
     assert (first.trained, second.trained, second.evaluated) == (2, 0, 0)
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.parquet")} == files
+
+
+def test_a_rerun_with_other_settings_trains_new_trials_beside_the_old_and_never_shows_their_numbers(jets_dir,
+                                                                                                      tmp_path):
+    config = smoke(preset("quick")).with_overrides(name="changed", data={"hls4ml_dir": jets_dir})
+    first = quiet(config, tmp_path)
+    longer = config.with_overrides(recipe={"epochs": 3})
+    second = quiet(longer, tmp_path)
+    store = ResultStore(second.store_path)
+    trials, evaluations = store.load("trials"), store.load("evaluations")
+    assert (first.trained, second.trained, second.evaluated) == (2, 2, 2)
+    assert not set(first.trial_ids) & set(second.trial_ids) and len(trials) == 4
+    assert sorted(trials.set_index("trial_id").loc[second.trial_ids, "epochs"]) == [3, 3]
+    assert set(evaluations["trial_id"]) == set(first.trial_ids) | set(second.trial_ids)
+    for table in ("hessian", "smearing", "goldstone"):
+        assert set(store.load(table)["trial_id"]) == set(first.trial_ids) | set(second.trial_ids), table
+    # The summary of the new run is made of the new trials only.
+    shown = performance_table(store, config.name, second.trial_ids, longer.evaluation.key())
+    current = evaluations[evaluations["trial_id"].isin(second.trial_ids) & (evaluations["task"] == "g_vs_w")]
+    assert set(shown["seeds"]) == {1}
+    assert sorted(shown[shown["task"] == "g_vs_w"]["roc_auc"]) == sorted(current["roc_auc"])
+    # Back to the first settings: everything is found, nothing is redone.
+    again = quiet(config, tmp_path)
+    assert (again.trained, again.evaluated, again.trial_ids) == (0, 0, first.trial_ids)
+    assert all(n == 0 for n in again.analysed.values())
+
+
+def test_other_evaluation_settings_evaluate_again_without_training(jets_dir, tmp_path):
+    config = smoke(preset("quick")).with_overrides(name="roc", data={"hls4ml_dir": jets_dir})
+    quiet(config, tmp_path)
+    thinner = quiet(config.with_overrides(evaluation={"roc_points": 5}), tmp_path)
+    assert (thinner.trained, thinner.evaluated) == (0, 2)
+    roc = ResultStore(thinner.store_path).load("roc")
+    assert roc.groupby("settings_key")["trial_id"].nunique().tolist() == [2, 2]
 
 
 def test_resuming_restores_the_tuner_and_stores_its_finished_trials_without_retraining(jets_dir, tmp_path):
@@ -105,7 +140,7 @@ def test_full_study_script_smoke_test_prints_the_store_and_the_table(ray_local, 
     assert "2 trial(s) trained, 2 evaluated" in out and str((tmp_path / "store").resolve()) in out
     assert "teacher-seal-0.1" in out and "g_vs_t" in out and "±" in out
     assert full.main(["--smoke-test", "--out", str(tmp_path), "--bias", "teacher:seal:-1"]) == 2
-    assert "λ must be >= 0" in capsys.readouterr().err
+    assert "λ must be finite and >= 0" in capsys.readouterr().err
 
 
 TWO_NODE_STUDY = r"""

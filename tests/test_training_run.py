@@ -72,7 +72,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(data):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"penalty": "seal", "lam": -0.1}, "λ must be >= 0"),
+    ({"penalty": "seal", "lam": -0.1}, "λ must be finite and >= 0"),
     ({"penalty": "sael"}, "unknown penalty 'sael'"),
     ({"batch_size": 0}, "batch_size must be a positive integer"),
     ({"epochs": 0}, "epochs must be a positive integer"),

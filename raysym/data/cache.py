@@ -65,12 +65,17 @@ def default_cache_dir(source: Source, files: list[Path]) -> Path:
     return files[0].parent / CACHE_DIR_NAME
 
 
+def _location(source: Source, cache_dir: str | Path | None, settings: dict) -> tuple[Path, str]:
+    """(cache file, content key) for reading ``source`` with the reader ``settings``."""
+    files = resolve_files(source, settings["particles"])
+    name_key, content_key = cache_keys(files, settings)
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir(source, files)
+    return directory / f"jets-{name_key[:20]}.npz", content_key
+
+
 def cache_path(source: Source, cache_dir: str | Path | None = None, **reader_kwargs) -> Path:
     """Where ``load_jets`` keeps the cached set for these arguments (whether or not it exists)."""
-    files = resolve_files(source)
-    name_key, _ = cache_keys(files, _reader_settings(reader_kwargs))
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir(source, files)
-    return directory / f"jets-{name_key[:20]}.npz"
+    return _location(source, cache_dir, _reader_settings(reader_kwargs))[0]
 
 
 def _load_cached(path: Path, content_key: str) -> JetSet | None:
@@ -111,11 +116,8 @@ def load_jets(source: Source, cache_dir: str | Path | None = None, **reader_kwar
     defaults to ``.raysym-cache`` beside the data. If the cache cannot be written (read-only data
     directory, full disk) the jets are still returned, with a warning.
     """
-    files = resolve_files(source)
     settings = _reader_settings(reader_kwargs)
-    name_key, content_key = cache_keys(files, settings)
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir(source, files)
-    path = directory / f"jets-{name_key[:20]}.npz"
+    path, content_key = _location(source, cache_dir, settings)
     cached = _load_cached(path, content_key)
     if cached is not None:
         log.info("loaded %d jets from cache %s", len(cached), path)

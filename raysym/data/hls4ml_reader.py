@@ -9,6 +9,8 @@ whole archive never sits in memory at float64, and turns every way a file can be
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -30,19 +32,43 @@ JET_NAMES = "jetFeatureNames"
 JET_KINEMATICS = ("j_pt", "j_eta", "j_mass")
 #: Jets read at a time: 2048 × 150 × 4 float64 is ~10 MB, whatever the file's size.
 CHUNK_JETS = 2048
+#: The hls4ml version read by default: 150 constituents per jet (the study keeps the leading 32).
+STORED_PARTICLES = 150
+_PARTICLES_TAG = re.compile(r"_(\d+)p(?=[_.])")
+#: E may fall short of |p| by this fraction (the files' own rounding); more is an unphysical momentum.
+ENERGY_TOLERANCE = 1e-4
+#: A dataset that declares over this many times the bytes it stores is not a real data set.
+MAX_DECLARED_PER_STORED = 1000
 
 Source = str | Path | Sequence[str | Path]
 
 
-def resolve_files(source: Source) -> list[Path]:
-    """The files ``source`` names: every ``jetImage_*.h5`` of a directory in sorted order, one file,
-    or a list of files — resolved to absolute paths. Nothing to read is a ``DataError``."""
+def particle_count(path: Path) -> int | None:
+    """The constituent count a file's name declares (``jetImage_..._150p_...`` → 150), or None."""
+    match = _PARTICLES_TAG.search(path.name)
+    return int(match.group(1)) if match else None
+
+
+def resolve_files(source: Source, particles: int = STORED_PARTICLES) -> list[Path]:
+    """The files ``source`` names, resolved to absolute paths.
+
+    A directory gives its ``jetImage_*.h5`` in sorted order — of the hls4ml versions only the
+    ``particles``-constituent files (``_150p_`` by default; the same jets also come as ``_30p_`` and
+    ``_50p_`` files, and reading both would count every jet twice), plus files without such a tag
+    (generated ones). One file, or a list of files, is taken as given. Nothing to read, or a file listed
+    twice, is a ``DataError``.
+    """
     if isinstance(source, (str, Path)):
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.glob(FILE_PATTERN) if p.is_file())
-            if not files:
+            found = sorted(p for p in path.glob(FILE_PATTERN) if p.is_file())
+            if not found:
                 raise DataError(f"{path}: no {FILE_PATTERN} files in this directory")
+            files = [p for p in found if particle_count(p) in (None, particles)]
+            if not files:
+                counts = sorted({particle_count(p) for p in found})
+                raise DataError(f"{path}: no {particles}-particle files (the files here are "
+                                f"{', '.join(f'{c}p' for c in counts)}); pass particles=N to read another version")
             return [p.resolve() for p in files]
         candidates = [path]
     else:
@@ -54,7 +80,11 @@ def resolve_files(source: Source) -> list[Path]:
             raise DataError(f"{path}: no such file or directory")
         if not path.is_file():
             raise DataError(f"{path}: not a regular file")
-    return [p.resolve() for p in candidates]
+    resolved = [p.resolve() for p in candidates]
+    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if twice:
+        raise DataError(f"{twice[0]}: listed twice; every file may be read once")
+    return resolved
 
 
 def describe_source(source: Source, files: Sequence[Path]) -> str:
@@ -175,6 +205,19 @@ def _check_momenta(momenta: np.ndarray, offset: int, path: Path) -> None:
                     f"(first: jet {offset + int(bad[0])})")
 
 
+def _check_physical(momenta: np.ndarray, offset: int, path: Path) -> None:
+    """Every constituent must have E >= 0 and E >= |p| (to :data:`ENERGY_TOLERANCE`): a massless or
+    massive particle. Anything else would reach the features as a silently clipped log E."""
+    energy, momentum = momenta[..., 3], np.linalg.norm(momenta[..., :3], axis=-1)
+    bad = (energy < 0) | (energy < momentum * (1 - ENERGY_TOLERANCE))
+    if bad.any():
+        jet, constituent = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{path}: jet {offset + jet} has an unphysical constituent {constituent} with "
+                        f"E = {energy[jet, constituent]:.6g} GeV and |p| = {momentum[jet, constituent]:.6g} GeV "
+                        f"(E must be >= |p| >= 0); {int(bad.any(axis=1).sum())} such jet(s) in jets "
+                        f"{offset}..{offset + len(momenta) - 1}")
+
+
 def _leading(momenta: np.ndarray, n_keep: int, offset: int, path: Path) -> tuple[np.ndarray, ...]:
     """The ``n_keep`` leading constituents by pT of (jets, stored, [px, py, pz, e]), zero-padded.
 
@@ -234,6 +277,7 @@ def _read_file(f: h5py.File, layout: _Layout, n_read: int, n_keep: int, path: Pa
         except (OSError, ValueError) as err:
             raise DataError(f"{path}: cannot read jets {start}..{stop - 1} ({err})") from err
         _check_momenta(momenta, start, path)
+        _check_physical(momenta, start, path)
         out["p4"][rows], out["mask"][rows] = _leading(momenta, n_keep, start, path)
         out["label"][rows] = _labels(jet_block[:, list(layout.label_cols)], start, path)
         kinematics = jet_block[:, list(layout.kinematics_cols)]
@@ -244,43 +288,101 @@ def _read_file(f: h5py.File, layout: _Layout, n_read: int, n_keep: int, path: Pa
             out[name][rows] = kinematics[:, i]
 
 
-def read_hls4ml(source: Source, n_constituents: int = N_CONSTITUENTS,
-                max_jets: int | None = None) -> JetSet:
+def read_hls4ml(source: Source, n_constituents: int = N_CONSTITUENTS, max_jets: int | None = None,
+                particles: int = STORED_PARTICLES) -> JetSet:
     """Read hls4ml-layout files into one ``JetSet`` (docs/methods.md §1.1–1.2).
 
-    ``source`` is a directory (all ``jetImage_*.h5`` in it, sorted by name), one file, or a list of
-    files, read in that order. Each jet keeps its ``n_constituents`` leading constituents by pT as
-    (E, px, py, pz) float32 with ``mask = pT > 0``; the label comes from the one-hot j_g..j_t columns
-    and the jet pT, η and mass from ``jets``. ``max_jets`` stops after that many jets. Any malformed
-    input raises one ``DataError`` naming the file and the problem.
+    ``source`` is a directory (its ``jetImage_*.h5`` of the ``particles``-constituent version, sorted
+    by name, see :func:`resolve_files`), one file, or a list of files, read in that order. Each jet keeps
+    its ``n_constituents`` leading constituents by pT as (E, px, py, pz) float32 with ``mask = pT > 0``;
+    the label comes from the one-hot j_g..j_t columns and the jet pT, η and mass from ``jets``.
+    ``max_jets`` stops after that many jets. Every file is checked (:func:`inspect_hls4ml`) before any
+    data is read; any malformed input — a bad layout, NaN or unphysical momenta, the same jets twice —
+    raises one ``DataError`` naming the file and the problem.
+    """
+    plan = inspect_hls4ml(source, n_constituents, max_jets, particles)
+    out = _allocate(sum(n_read for _, _, n_read in plan), n_constituents)
+    at, starts = 0, []
+    for path, layout, n_read in plan:
+        with _open(path) as f:
+            _read_file(f, layout, n_read, n_constituents, path, out, at)
+        starts.append(at)
+        at += n_read
+    _check_unique_jets(out, [path for path, _, _ in plan], starts)
+    return JetSet(**out, source=describe_source(source, [path for path, _, _ in plan]))
+
+
+def inspect_hls4ml(source: Source, n_constituents: int = N_CONSTITUENTS, max_jets: int | None = None,
+                   particles: int = STORED_PARTICLES) -> list[tuple[Path, "_Layout", int]]:
+    """Check every file of ``source`` without reading its jets: (file, layout, jets to read) per file.
+
+    Opens each file's headers only, so it is cheap enough to run before any work starts: the layout by
+    name, the jet counts, that each file stores the data it declares and that the whole set fits in
+    this machine's memory, and that no two files start with the same jets (the same data twice).
     """
     if not isinstance(n_constituents, (int, np.integer)) or n_constituents < 1:
         raise ConfigError(f"n_constituents must be a positive integer, got {n_constituents!r}")
     if max_jets is not None and (not isinstance(max_jets, (int, np.integer)) or max_jets < 1):
         raise ConfigError(f"max_jets must be a positive integer or None, got {max_jets!r}")
-    files = resolve_files(source)
-    plan = _plan(files, max_jets)
-    out = _allocate(sum(n_read for _, _, n_read in plan), n_constituents)
-    at = 0
-    for path, layout, n_read in plan:
-        with _open(path) as f:
-            _read_file(f, layout, n_read, n_constituents, path, out, at)
-        at += n_read
-    return JetSet(**out, source=describe_source(source, files))
-
-
-def _plan(files: Sequence[Path], max_jets: int | None) -> list[tuple[Path, _Layout, int]]:
-    """Check every file's layout before reading any data, and decide how many jets each gives."""
-    plan, total = [], 0
+    files = resolve_files(source, particles)
+    plan, total, first_jets = [], 0, {}
     for path in files:
         if max_jets is not None and total >= max_jets:
             break
         with _open(path) as f:
             layout = _layout(f, path)
+            _check_declared(f, path)
+            head = f[JETS][: min(8, layout.n_jets)].tobytes()
+        if head and head in first_jets:
+            raise DataError(f"{path}: holds the same jets as {first_jets[head]} (their first jets are "
+                            "identical); read each data set once")
+        first_jets[head] = path
         n_read = layout.n_jets if max_jets is None else min(layout.n_jets, max_jets - total)
         plan.append((path, layout, n_read))
         total += n_read
+    _check_memory(total, n_constituents, describe_source(source, files))
     return plan
+
+
+def _check_declared(f: h5py.File, path: Path) -> None:
+    """A dataset must store a plausible share of what its shape declares: a file that declares 10⁹ jets
+    but holds a few kB (a broken writer, a truncated copy) is refused before anything is allocated."""
+    for name in (CONSTITUENTS, JETS):
+        dataset = f[name]
+        declared = int(np.prod(dataset.shape, dtype=np.int64)) * dataset.dtype.itemsize
+        stored = dataset.id.get_storage_size()
+        if declared and stored * MAX_DECLARED_PER_STORED < declared:
+            raise DataError(f"{path}: {name} declares {dataset.shape[0]:,} jets ({declared / 1e9:.3g} GB) but "
+                            f"stores {stored:,} bytes; the file is incomplete or corrupt")
+
+
+def _check_memory(n_jets: int, n_constituents: int, source: str) -> None:
+    """The jets must fit into this machine's memory (as the reader holds them), with room to spare."""
+    needed = n_jets * (n_constituents * 17 + 13)  # float32 p4 + bool mask per constituent; label, jet pT/η/m
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not every system reports it
+        return
+    if needed > available:
+        raise DataError(f"{source}: {n_jets:,} jets need {needed / 1e9:.3g} GB in memory, more than the "
+                        f"{available / 1e9:.3g} GB free on this machine; read fewer files or pass max_jets")
+
+
+def _check_unique_jets(out: dict[str, np.ndarray], files: Sequence[Path], starts: Sequence[int]) -> None:
+    """No jet may appear twice (the same data under two names): jets are told apart by their leading
+    constituent, jet pT and label, which two different jets never share exactly."""
+    if len(out["label"]) < 2:
+        return
+    key = np.zeros(len(out["label"]), dtype=[("p", "<f4", 4), ("pt", "<f4"), ("label", "i1")])
+    key["p"], key["pt"], key["label"] = out["p4"][:, 0], out["jet_pt"], out["label"]
+    order = np.argsort(key.view(np.void(key.dtype.itemsize)).ravel(), kind="stable")
+    same = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if same.size:
+        first, second = sorted((int(order[same[0]]), int(order[same[0] + 1])))
+        where = [(files[i], row - starts[i]) for row in (first, second)
+                 for i in [int(np.searchsorted(starts, row, side="right")) - 1]]
+        raise DataError(f"{where[1][0]}: jet {where[1][1]} is the same jet as jet {where[0][1]} of "
+                        f"{where[0][0]}; read each jet once")
 
 
 def _allocate(n_jets: int, n_constituents: int) -> dict[str, np.ndarray]:
@@ -292,4 +394,3 @@ def _allocate(n_jets: int, n_constituents: int) -> dict[str, np.ndarray]:
         "jet_eta": np.zeros(n_jets, dtype=np.float32),
         "jet_mass": np.zeros(n_jets, dtype=np.float32),
     }
-

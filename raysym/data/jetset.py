@@ -9,6 +9,7 @@ train/val/test split live here too, because they are operations on the set, not 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
@@ -130,6 +131,19 @@ class JetSet:
                 indices = indices.astype(np.intp)
         return dataclasses.replace(self, **{name: getattr(self, name)[indices]
                                             for name in self._per_jet_names()})
+
+    def fingerprint(self) -> str:
+        """A hash of every jet's momenta, mask, label and jet kinematics, in order.
+
+        Part of the identity of anything trained or measured on these jets: the same files read again,
+        or the same generated jets, give the same fingerprint; one changed momentum gives another.
+        """
+        digest = hashlib.blake2b(digest_size=8)
+        for name in self._per_jet_names():
+            value = np.ascontiguousarray(getattr(self, name))
+            digest.update(f"{name}{value.dtype}{value.shape}".encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()
 
     def class_counts(self) -> dict[str, int]:
         """Jets per class name, every class listed (zero where absent)."""

@@ -23,6 +23,7 @@ from raysym.fanout import fan_out
 from raysym.generate.config import GeneratorConfig
 from raysym.generate.events import JetSample, make_jets
 from raysym.generate.processes import PROCESSES, chunk_seeds
+from raysym.paths import writable_dir
 from raysym.ray_session import ensure_ray
 
 #: Written next to the files: the settings that made them, so a rerun cannot mix two runs.
@@ -69,16 +70,25 @@ def generate_chunk(config: GeneratorConfig, class_name: str, chunk: int, out_dir
     return write_chunk_file(path, sample, PROCESSES[class_name].label)
 
 
+def _chunk_files(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob("jetImage_gen_*.h5"))
+
+
 def prepare_out_dir(config: GeneratorConfig, out_dir: str | Path) -> Path:
-    """Create ``out_dir`` and record the settings, or check that earlier files used the same ones."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"output directory {out_dir} is an existing file")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Create ``out_dir`` and record the settings, or check that earlier files used the same ones.
+
+    The manifest only guards jets: a folder whose earlier run left a manifest but no chunk file (it died
+    before its first chunk) takes the new settings.
+    """
+    out_dir = writable_dir(out_dir)
     manifest = json.loads(json.dumps(config.manifest()))
     path = out_dir / MANIFEST_NAME
-    if path.exists():
-        previous = json.loads(path.read_text())
+    if path.exists() and _chunk_files(out_dir):
+        try:
+            previous = json.loads(path.read_text())
+        except ValueError:
+            raise ConfigError(f"{path} is not a readable generator manifest, and {out_dir} holds generated "
+                              "jets; choose another output directory") from None
         if previous != manifest:
             changed = sorted(k for k in set(previous) | set(manifest) if previous.get(k) != manifest.get(k))
             raise ConfigError(f"{out_dir} holds jets generated with other settings ({', '.join(changed)} "

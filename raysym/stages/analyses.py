@@ -33,16 +33,11 @@ from raysym.stages.analysis_jobs import (
     probe_groups,
     run_job,
 )
-from raysym.store import TRIAL_KEYS, ResultStore, register_table
+from raysym.store import TRIAL_KEYS, ResultStore
 
 __all__ = ["AnalysisSettings", "run_analysis_stage"]
 
 log = logging.getLogger(__name__)
-
-register_table("hessian", ("k", "eigenvalue", "trace", "trace_stderr", "n_hvp", "seconds", "backend",
-                           "eval_set_size", "nu1_path", "settings_key"))
-register_table("goldstone", ("direction", "epsilon", "loss", "r_mean", "r_std", "settings_key"))
-register_table("smearing", ("sigma", "task", "roc_auc", "accuracy", "settings_key"))
 
 
 def _resources(settings: AnalysisSettings) -> dict[str, float]:

@@ -9,7 +9,6 @@ about Ray or the store. :class:`AnalysisSettings` is the whole description of th
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -31,15 +30,11 @@ from raysym.hessian import (
     training_loss_closure,
 )
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues, pyhessian_trace
+from raysym.settings_key import settings_key
 from raysym.training.checkpoint import load_best_model
 
 HESSIAN_BACKENDS = ("lanczos", "pyhessian")
 TRACE_METHODS = ("hutchinson", "hutch++")
-
-
-def settings_digest(*values: Any) -> str:
-    """A short hash of settings values: results made with other values get another key."""
-    return hashlib.sha1(repr(values).encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -102,15 +97,15 @@ class AnalysisSettings:
 
     def hessian_key(self) -> str:
         """A short hash of every setting that changes the Hessian numbers (rerun skipping)."""
-        return settings_digest(self.hessian_backend, self.hessian_jets, self.hessian_batch_size, self.hessian_seed,
+        return settings_key(self.hessian_backend, self.hessian_jets, self.hessian_batch_size, self.hessian_seed,
                                self.top_k, self.lanczos_steps, self.eigen_restarts, self.trace_probes,
                                self.trace_method)
 
     def goldstone_key(self) -> str:
-        return settings_digest(self.hessian_key(), self.goldstone_eps_max, self.goldstone_points, self.goldstone_jets)
+        return settings_key(self.hessian_key(), self.goldstone_eps_max, self.goldstone_points, self.goldstone_jets)
 
     def smearing_key(self) -> str:
-        return settings_digest(tuple(float(s) for s in self.smearing_sigmas), self.smearing_seed)
+        return settings_key(tuple(float(s) for s in self.smearing_sigmas), self.smearing_seed)
 
 
 EIGEN, TRACE, SMEARING, GOLDSTONE = "eigen", "trace", "smearing", "goldstone"

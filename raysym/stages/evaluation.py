@@ -23,6 +23,7 @@ from raysym.errors import ConfigError, DataError, positive_int
 from raysym.fanout import current_node_id, fan_out
 from raysym.metrics import classification_metrics, roc_curve
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
+from raysym.settings_key import settings_key
 from raysym.store import TRIAL_KEYS
 from raysym.training.checkpoint import load_best_model
 
@@ -53,6 +54,10 @@ class EvaluationSettings:
             raise ConfigError(f"an ROC curve needs at least its two endpoints, got roc_points={self.roc_points!r}")
         if not (self.cpus_per_task > 0 and math.isfinite(self.cpus_per_task)):
             raise ConfigError(f"evaluation: cpus per task must be > 0, got {self.cpus_per_task}")
+
+    def key(self) -> str:
+        """A short hash of the settings that change the rows (not the CPUs that compute them)."""
+        return settings_key(self.tasks, self.batch_size, self.roc_points)
 
 
 def thin_roc(fpr: np.ndarray, tpr: np.ndarray, threshold: np.ndarray,
@@ -158,12 +163,13 @@ def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: Evalu
     read: shared storage on a cluster, a local path on one machine). ``test_jets`` is a ``JetSet`` or its
     object ref; it goes into the object store once for all tasks. Each trial is one task
     (``settings.cpus_per_task`` CPUs; SPREAD over the nodes when ``spread``); as each finishes, its ROC
-    rows and then its evaluation rows (with a ``node_id`` column) are written under key = trial_id.
-    Evaluations are written last, so ``store.has("evaluations", trial_id)`` means the trial is complete
-    and a rerun skips it.
+    rows and then its evaluation rows (with ``node_id`` and ``settings_key`` columns) are written under key
+    ``<trial_id>-<settings.key()>``. Evaluations are written last, so their file means the trial is
+    complete with these settings and a rerun skips it; other settings evaluate it again, beside the old.
     """
     _check_trials(trials)
-    todo = [row for row in trials.to_dict("records") if not store.has("evaluations", str(row["trial_id"]))]
+    key = settings.key()
+    todo = [row for row in trials.to_dict("records") if not store.has("evaluations", f"{row['trial_id']}-{key}")]
     if not todo:
         return pd.DataFrame()
     if use_ray:
@@ -178,11 +184,10 @@ def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: Evalu
     new = []
     for trial, (rows, roc, node_id) in results:
         keys = {k: trial[k] for k in TRIAL_KEYS}
-        key = str(trial["trial_id"])
         if not rows:  # every task skipped (skip_missing): nothing to store, so a rerun tries again
             continue
-        store.write("roc", _with_keys(roc, keys), key=key)
-        evaluations = _with_keys(rows, keys, node_id=node_id)
-        store.write("evaluations", evaluations, key=key)
+        store.write("roc", _with_keys(roc, keys, settings_key=key), key=f"{trial['trial_id']}-{key}")
+        evaluations = _with_keys(rows, keys, node_id=node_id, settings_key=key)
+        store.write("evaluations", evaluations, key=f"{trial['trial_id']}-{key}")
         new.append(evaluations)
     return pd.concat(new, ignore_index=True) if new else pd.DataFrame()

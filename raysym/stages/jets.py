@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from raysym.data.cache import load_jets
-from raysym.data.hls4ml_reader import resolve_files
+from raysym.data.hls4ml_reader import inspect_hls4ml
 from raysym.data.jetset import TASKS, JetSet, TaskJets, split
 from raysym.errors import ConfigError
 from raysym.generate.chunks import generate
 from raysym.generate.config import GeneratorConfig
+from raysym.settings_key import settings_key
 
 #: Fewest generated jets per class a study accepts: fewer cannot put every class into train, val and test.
 MIN_JETS_PER_CLASS = 10
@@ -47,9 +48,10 @@ class JetSettings:
 
     def check(self, tasks: Sequence[str]) -> None:
         """Fail now, not after a cluster starts, if the jets cannot serve ``tasks``: hls4ml files that are
-        missing, or generator settings without a class the tasks need."""
+        missing or malformed (every header is checked, no jets are read), or generator settings without a
+        class the tasks need."""
         if self.hls4ml_dir is not None:
-            resolve_files(self.hls4ml_dir)
+            inspect_hls4ml(self.hls4ml_dir)
             return
         missing = sorted({c for task in tasks for c in TASKS[task]} - set(self.generator.classes))
         if missing:
@@ -72,14 +74,26 @@ def study_jets(settings: JetSettings, out_dir: str | Path, *, address: str | Non
     return load_jets(paths, cache_dir=folder / ".raysym-cache")
 
 
+class StudyJets(NamedTuple):
+    """What stage 0 hands on: the training task's train/val views, every task's test jets, and the key
+    of the jets and their split (part of every trial's identity)."""
+
+    train_data: dict[str, TaskJets]
+    test: JetSet
+    key: str
+
+
 def run_jets_stage(settings: JetSettings, out_dir: str | Path, task: str, eval_tasks: Sequence[str], *,
-                   address: str | None = None, progress: bool = True) -> tuple[dict[str, TaskJets], JetSet]:
-    """Stage 0: (train/val views of the training ``task``, the test jets of every task).
+                   address: str | None = None, progress: bool = True) -> StudyJets:
+    """Stage 0: the jets split once for all tasks, as :class:`StudyJets`.
 
     The split is made once for all tasks, so the test jets of ``g_vs_w`` are the same whichever task a
-    model trained on; a test task without both of its classes fails here, before training.
+    model trained on; a test task without both of its classes fails here, before training. The key covers
+    the jets' content (not their file names) and the split seed.
     """
-    parts = split(study_jets(settings, out_dir, address=address, progress=progress), seed=settings.split_seed)
+    jets = study_jets(settings, out_dir, address=address, progress=progress)
+    parts = split(jets, seed=settings.split_seed)
     for name in eval_tasks:
         parts["test"].for_task(name)
-    return {name: parts[name].for_task(task) for name in ("train", "val")}, parts["test"]
+    train_data = {name: parts[name].for_task(task) for name in ("train", "val")}
+    return StudyJets(train_data, parts["test"], settings_key(jets.fingerprint(), settings.split_seed))

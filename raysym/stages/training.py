@@ -30,6 +30,7 @@ from ray import tune
 
 from raysym.errors import ConfigError, positive_int
 from raysym.models.registry import count_parameters
+from raysym.settings_key import canonical, settings_key
 from raysym.store import ResultStore
 from raysym.training import TrainConfig, train
 from raysym.training.checkpoint import load_checkpoint, save_best_model, save_checkpoint
@@ -179,7 +180,7 @@ def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings, m
 
 def build_tuner(name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings, data: dict[str, Any],
                 out_dir: str | os.PathLike, verbose: int = 1) -> tune.Tuner:
-    """A new Tuner for the study ``name``, or the restored one if it already ran into the same storage.
+    """A new Tuner for the experiment ``name``, or the restored one if it already ran into the same storage.
 
     ``trials`` maps trial ids to their configs (a search has one entry, :data:`SEARCH`, its base).
     """
@@ -226,8 +227,12 @@ def trial_keys(study: str, trial_id: str, config: TrainConfig) -> dict[str, Any]
 
 
 def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[str, Any],
-                models_dir: str | os.PathLike) -> dict[str, Any]:
-    """Write one finished trial: its best-model file, its epochs, then its trials row."""
+                models_dir: str | os.PathLike, *, data_key: str, experiment: str) -> dict[str, Any]:
+    """Write one finished trial: its best-model file, its epochs, then its trials row.
+
+    The row carries the trial's settings key (of its own config, so a search trial's sampled lr and λ
+    count), the key of its jets and the Tune experiment that trained it.
+    """
     config = TrainConfig.from_dict({**checkpoint["config"], "device": "cpu"})
     keys = trial_keys(study, trial_id, config)
     model_path = save_best_model(checkpoint, Path(models_dir) / f"{trial_id}.pt")
@@ -245,13 +250,16 @@ def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[
         "weight_decay": config.weight_decay,
         "batch_size": config.batch_size,
         "stopped_early": int(checkpoint["epoch"]) < config.epochs,
+        "settings_key": config.settings_key(data_key),
+        "data_key": data_key,
+        "experiment": experiment,
     }
     store.write("trials", [row], key=trial_id)
     return row
 
 
-def collect_results(results, store: ResultStore, study: str, models_dir: str | os.PathLike,
-                    skip: set[str] = frozenset()) -> tuple[list[dict[str, Any]], list[str]]:
+def collect_results(results, store: ResultStore, study: str, models_dir: str | os.PathLike, *, data_key: str,
+                    experiment: str, skip: set[str] = frozenset()) -> tuple[list[dict[str, Any]], list[str]]:
     """Store every successful trial of a Tune ``ResultGrid`` not in ``skip`` (already stored trial ids);
     return (the new trial rows, error messages)."""
     rows, errors = [], []
@@ -267,22 +275,40 @@ def collect_results(results, store: ResultStore, study: str, models_dir: str | o
             continue
         with result.checkpoint.as_directory() as directory:
             checkpoint = load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
-        rows.append(store_trial(store, study, trial_id, checkpoint, models_dir))
+        rows.append(store_trial(store, study, trial_id, checkpoint, models_dir, data_key=data_key,
+                                experiment=experiment))
     for message in errors:
         log.error("trial failed: %s", message)
     return rows, errors
 
 
+def experiment_name(name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings, data_key: str) -> str:
+    """The Tune experiment of a run of study ``name``: named by what it trains, so a rerun with the same
+    trials restores it and a rerun with other settings never restores a run of other trials.
+
+    A grid run is keyed by its trial ids (which carry their settings keys); a search by its base trial's
+    key and the search space.
+    """
+    if settings.search is None:
+        return f"{name}-{settings_key(*sorted(trials))}"
+    return f"{name}-search-{settings_key(trials[SEARCH].settings_key(data_key), canonical(settings.search))}"
+
+
 def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings,
-                       data: dict[str, Any], out_dir: str | os.PathLike, *,
+                       data: dict[str, Any], out_dir: str | os.PathLike, *, data_key: str,
                        verbose: int = 1) -> tuple[list[dict[str, Any]], list[str]]:
     """Train every trial of study ``name`` not yet in the store; return (new trial rows, failed trials).
 
-    A grid study whose trials are all stored starts no Tuner at all.
+    A grid run trains only the trials the store lacks, and starts no Tuner when it lacks none; trials
+    made with other settings have other ids and stay in the store untouched.
     """
     stored = set(store.keys("trials"))
-    if settings.search is None and all(trial_id in stored for trial_id in trials):
-        log.info("every trial of %s is in the store; no training", name)
-        return [], []
-    results = build_tuner(name, trials, settings, data, out_dir, verbose=verbose).fit()
-    return collect_results(results, store, name, Path(out_dir) / "models", skip=stored)
+    if settings.search is None:
+        trials = {trial_id: config for trial_id, config in trials.items() if trial_id not in stored}
+        if not trials:
+            log.info("every trial of %s is in the store; no training", name)
+            return [], []
+    experiment = experiment_name(name, trials, settings, data_key)
+    results = build_tuner(experiment, trials, settings, data, out_dir, verbose=verbose).fit()
+    return collect_results(results, store, name, Path(out_dir) / "models", data_key=data_key, experiment=experiment,
+                           skip=stored)

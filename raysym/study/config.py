@@ -12,6 +12,7 @@ sections or the machine, and runs before Ray starts, so a typo costs a second, n
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -60,19 +61,25 @@ class StudyConfig:
         and so does a section's section (``data={"generator": {"jets_per_class": 100}}``)."""
         return _replace(self, overrides, "study")
 
-    def trial_id(self, bias: Bias, seed: int) -> str:
-        """Deterministic id of a grid trial: the same study, bias and seed always name the same trial."""
-        return f"{bias.name}-s{seed}"
-
-    def trials(self) -> dict[str, TrainConfig]:
+    def trials(self, data_key: str) -> dict[str, TrainConfig]:
         """Every trial's ``TrainConfig`` by trial id: the recipe per bias × seed, or for a search its one
-        base trial (:data:`~raysym.stages.training.SEARCH`, whose lr and λ Tune samples)."""
+        base trial (:data:`~raysym.stages.training.SEARCH`, whose lr and λ Tune samples).
+
+        A grid trial's id is ``<bias>-s<seed>-<key>``: readable, and with the key of every setting that
+        changes its result and of the jets (``data_key``, from stage 0), so a rerun with other settings
+        or other jets makes new trials beside the old ones instead of finding the old ones done.
+        """
         device = self.training.device
         search = self.training.search
         if search is not None:
             bias = Bias(search.model, search.penalty, search.lam_range[0])
             return {SEARCH: self._trial(bias, self.seeds[0], device)}
-        return {self.trial_id(b, s): self._trial(b, s, device) for b in self.biases for s in self.seeds}
+        trials = {}
+        for bias in self.biases:
+            for seed in self.seeds:
+                config = self._trial(bias, seed, device)
+                trials[f"{bias.name}-s{seed}-{config.settings_key(data_key)}"] = config
+        return trials
 
     def _trial(self, bias: Bias, seed: int, device: str) -> TrainConfig:
         return self.recipe.for_trial(bias, seed, self.model_options.get(bias.model, {}), device=device)
@@ -97,15 +104,33 @@ class StudyConfig:
             if len(set(names)) != len(names):
                 raise ConfigError(f"biases given twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
         self.training.check(self.recipe)
-        if self.training.gpus_per_trial > 0 and local:
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ConfigError(f"{self.training.gpus_per_trial} GPU(s) per trial asked for, but this machine has "
-                                  "no CUDA GPU; use --gpus-per-trial 0, or --address of a GPU cluster")
-        for config in self.trials().values():  # builds and so checks every trial's settings
+        if local:
+            self._check_machine()
+        for config in self.trials(data_key="").values():  # builds and so checks every trial's settings
             model_config(config.model, config.model_preset, **config.model_options)
         return self
+
+
+    def _check_machine(self) -> None:
+        """On a local Ray, no trial or task may ask for more CPUs or GPUs than this machine has: Ray would
+        queue it forever."""
+        cpus = os.cpu_count() or 1
+        asked = {"--cpus-per-trial": self.training.cpus_per_trial,
+                 "evaluation cpus_per_task": self.evaluation.cpus_per_task,
+                 "analyses cpus_per_task": self.analyses.cpus_per_task}
+        for name, value in asked.items():
+            if value > cpus:
+                raise ConfigError(f"{name} {value:g} is more than the {cpus} CPUs of this machine; use at most "
+                                  f"{cpus}, or --address of a cluster that has them")
+        gpus = self.training.gpus_per_trial
+        if gpus > 0:
+            import torch
+
+            available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if gpus > available:
+                raise ConfigError(f"{gpus:g} GPU(s) per trial asked for, but this machine has "
+                                  f"{available or 'no'} CUDA GPU{'s' if available != 1 else ''}; use "
+                                  "--gpus-per-trial 0, or --address of a GPU cluster")
 
 
 def _replace(section: Any, overrides: Mapping[str, Any], where: str) -> Any:

@@ -16,18 +16,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
+from raysym.paths import writable_dir
 from raysym.ray_session import ensure_ray
 from raysym.stages.analyses import run_analysis_stage
 from raysym.stages.evaluation import run_evaluation_stage
 from raysym.stages.jets import run_jets_stage
-from raysym.stages.training import run_training_stage
+from raysym.stages.training import experiment_name, run_training_stage
 from raysym.store import ResultStore
 from raysym.study.config import StudyConfig
 
 
 @dataclass
 class StudyOutcome:
-    """What a run of the study did: where the store is, seconds per stage, counts, failed trials."""
+    """What a run of the study did: where the store is, seconds per stage, counts, failed trials, and the
+    trials of this run's settings (the store may hold others)."""
 
     store_path: Path
     seconds: dict[str, float] = field(default_factory=dict)
@@ -35,41 +39,56 @@ class StudyOutcome:
     evaluated: int = 0
     analysed: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    trial_ids: list[str] = field(default_factory=list)
 
 
-def _study_trials(config: StudyConfig, store: ResultStore):
+def current_trials(config: StudyConfig, store: ResultStore, data_key: str) -> pd.DataFrame:
+    """The stored trials of this study with its current settings: the grid's trial ids, or the trials of
+    the current search experiment."""
     trials = store.load("trials")
-    return trials[trials["study"] == config.name]
+    trials = trials[trials["study"] == config.name]
+    planned = config.trials(data_key)
+    if config.training.search is None:
+        return trials[trials["trial_id"].isin(list(planned))]
+    if "experiment" not in trials:
+        return trials.iloc[:0]
+    return trials[trials["experiment"] == experiment_name(config.name, planned, config.training, data_key)]
 
 
 def run_study(config: StudyConfig, out_dir: str | Path, *, address: str | None = None, verbose: int = 1,
               progress: bool = True) -> StudyOutcome:
-    """Run (or resume) ``config`` writing under ``out_dir``; validated before Ray starts."""
+    """Run (or resume) ``config`` writing under ``out_dir``; everything checkable is checked before Ray starts.
+
+    A rerun with the same settings redoes nothing; with other settings (recipe, model sizes, jets, split,
+    evaluation or analysis settings) it adds new results beside the old ones, and the outcome lists only
+    the trials of the current settings.
+    """
     config.validate(local=address is None)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(out_dir / "store")
+    out_dir = writable_dir(out_dir, "study output directory")
+    store = ResultStore(out_dir / "store").create()
     outcome = StudyOutcome(store_path=out_dir / "store")
     ensure_ray(address)
 
     start = time.perf_counter()
-    train_data, test_jets = run_jets_stage(config.data, out_dir, config.recipe.task, config.evaluation.tasks,
-                                           address=address, progress=progress)
+    jets = run_jets_stage(config.data, out_dir, config.recipe.task, config.evaluation.tasks, address=address,
+                          progress=progress)
     outcome.seconds["data"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    rows, outcome.errors = run_training_stage(store, config.name, config.trials(), config.training, train_data,
-                                              out_dir, verbose=verbose)
+    rows, outcome.errors = run_training_stage(store, config.name, config.trials(jets.key), config.training,
+                                              jets.train_data, out_dir, data_key=jets.key, verbose=verbose)
     outcome.trained = len(rows)
     outcome.seconds["training"] = time.perf_counter() - start
+    trials = current_trials(config, store, jets.key)
+    outcome.trial_ids = sorted(trials["trial_id"])
 
     start = time.perf_counter()
-    new = run_evaluation_stage(store, _study_trials(config, store), test_jets, config.evaluation, progress=progress)
+    new = run_evaluation_stage(store, trials, jets.test, config.evaluation, progress=progress)
     outcome.evaluated = 0 if len(new) == 0 else new["trial_id"].nunique()
     outcome.seconds["evaluation"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    outcome.analysed = run_analysis_stage(store, _study_trials(config, store), train_data["train"], test_jets,
-                                          config.analyses, task=config.recipe.task, progress=progress)
+    outcome.analysed = run_analysis_stage(store, trials, jets.train_data["train"], jets.test, config.analyses,
+                                          task=config.recipe.task, progress=progress)
     outcome.seconds["analyses"] = time.perf_counter() - start
     return outcome

@@ -3,15 +3,27 @@ Table 1), read back from the store so it shows exactly what a user would query."
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import pandas as pd
 
 from raysym.store import ResultStore
 
 
-def performance_table(store: ResultStore, study: str) -> pd.DataFrame:
-    """One row per (bias, task): seeds, accuracy mean/std, ROC-AUC mean/std (test split)."""
+def performance_table(store: ResultStore, study: str, trial_ids: Iterable[str] | None = None,
+                      evaluation_key: str | None = None) -> pd.DataFrame:
+    """One row per (bias, task): seeds, accuracy mean/std, ROC-AUC mean/std (test split).
+
+    ``trial_ids`` and ``evaluation_key`` keep only the trials and evaluation settings of the current run
+    (a store may also hold runs with other settings); None keeps everything of the study.
+    """
     evaluations = store.load("evaluations")
-    evaluations = evaluations[(evaluations["study"] == study) & (evaluations["split"] == "test")]
+    keep = (evaluations["study"] == study) & (evaluations["split"] == "test")
+    if trial_ids is not None:
+        keep &= evaluations["trial_id"].isin(list(trial_ids))
+    if evaluation_key is not None and "settings_key" in evaluations:
+        keep &= evaluations["settings_key"] == evaluation_key
+    evaluations = evaluations[keep]
     trials = store.load("trials")
     if not evaluations.empty:
         evaluations = evaluations.drop(columns=["bias"], errors="ignore").merge(

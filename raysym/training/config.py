@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -13,6 +14,7 @@ from raysym.errors import ConfigError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE
 from raysym.models.registry import build_model
 from raysym.penalties import PENALTIES
+from raysym.settings_key import canonical, settings_key
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,17 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.penalty not in PENALTIES:
             raise ConfigError(f"unknown penalty {self.penalty!r}; choose one of {', '.join(PENALTIES)}")
-        if not self.lam >= 0:  # also catches NaN
-            raise ConfigError(f"penalty weight λ must be >= 0, got {self.lam}")
+        if not (self.lam >= 0 and math.isfinite(self.lam)):  # also catches NaN
+            raise ConfigError(f"penalty weight λ must be finite and >= 0, got {self.lam}")
         if self.penalty == "none" and self.lam != 0:
             raise ConfigError(f"penalty 'none' has nothing to weight: use λ = 0, not {self.lam}")
         check_task(self.task)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             positive_int(name, getattr(self, name))
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr}")
-        if not self.weight_decay >= 0:
-            raise ConfigError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"learning rate must be finite and > 0, got {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"weight decay must be finite and >= 0, got {self.weight_decay}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         object.__setattr__(self, "model_options", dict(self.model_options))
@@ -110,6 +112,11 @@ class TrainConfig:
         return dataclasses.replace(self, model=bias.model, penalty=bias.penalty, lam=bias.lam,
                                    penalty_options=dict(bias.penalty_options), seed=seed,
                                    model_options=dict(model_options or {}), **changes)
+
+    def settings_key(self, data_key: str) -> str:
+        """The identity of this run's result: every setting but the device, and the jets it trains on
+        (``data_key``). Two runs with equal keys end in the same weights (on the CPU)."""
+        return settings_key(canonical({**self.to_dict(), "device": None}), data_key)
 
     def build_model(self) -> torch.nn.Module:
         """The model of this run, initialised from its seed (so every run of a seed starts equal)."""

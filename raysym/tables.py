@@ -1,0 +1,74 @@
+"""Every table raysym writes, declared in one place: the columns each needs and the type of each column
+it knows.
+
+The store (:mod:`raysym.store`) checks every write against this list, so a stage cannot store a table
+nobody declared, leave out a column its readers rely on, or put text where numbers belong (a column of
+the wrong type would make the whole table unreadable as one DataFrame later). A table may carry extra
+columns beyond these (a new metric); only the declared ones are required or typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+STR, INT, FLOAT, BOOL = "str", "int", "float", "bool"
+
+#: The columns that identify a trial; every row of every table carries them so tables join.
+TRIAL_COLUMNS: Mapping[str, str] = {"study": STR, "trial_id": STR, "model": STR, "penalty": STR, "lam": FLOAT,
+                                    "seed": INT}
+
+
+@dataclass(frozen=True)
+class Table:
+    """The columns a table must have (after the trial keys) and the typed columns it may have."""
+
+    required: Mapping[str, str]
+    optional: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def types(self) -> dict[str, str]:
+        return {**TRIAL_COLUMNS, **self.required, **self.optional}
+
+
+_METRICS = {name: FLOAT for name in ("train_bce", "train_penalty", "train_loss", "val_loss", "val_bce", "val_penalty",
+                                     "val_accuracy", "val_roc_auc", "epoch_seconds", "jets_per_second")}
+
+TABLES: dict[str, Table] = {
+    # One row per trial: what was trained and where its best model is (raysym.stages.training).
+    "trials": Table(
+        required={"n_parameters": INT, "best_epoch": INT, "best_val_loss": FLOAT, "epochs": INT, "model_path": STR,
+                  "model_preset": STR, "task": STR},
+        optional={"bias": STR, "lr": FLOAT, "weight_decay": FLOAT, "batch_size": INT, "stopped_early": BOOL,
+                  "settings_key": STR, "data_key": STR, "experiment": STR},
+    ),
+    # One row per trial and epoch (raysym.stages.training).
+    "epochs": Table(required={"epoch": INT, **_METRICS}, optional={"bias": STR, "best_epoch": INT}),
+    # One row per trial and task: test-set performance (raysym.stages.evaluation).
+    "evaluations": Table(
+        required={"task": STR, "split": STR, "accuracy": FLOAT, "roc_auc": FLOAT, "n_jets": INT},
+        optional={"bias": STR, "bce": FLOAT, "n_signal": INT, "n_background": INT, "node_id": STR,
+                  "settings_key": STR},
+    ),
+    # The thinned ROC curve of each trial and task (raysym.stages.evaluation).
+    "roc": Table(required={"task": STR, "split": STR, "fpr": FLOAT, "tpr": FLOAT, "threshold": FLOAT},
+                 optional={"bias": STR, "settings_key": STR}),
+    # One row per trial and eigenvalue index k: λk, Tr(H) and their costs (raysym.stages.analyses).
+    "hessian": Table(
+        required={"k": INT, "eigenvalue": FLOAT, "trace": FLOAT, "trace_stderr": FLOAT, "n_hvp": INT,
+                  "seconds": FLOAT, "backend": STR, "eval_set_size": INT, "nu1_path": STR, "settings_key": STR},
+        optional={"bias": STR, "n_probes": INT, "eigen_hvp": INT, "trace_hvp": INT, "restarts": INT,
+                  "trace_method": STR},
+    ),
+    # Loss and R(ε) along ν1 and a random direction (raysym.stages.analyses).
+    "goldstone": Table(
+        required={"direction": STR, "epsilon": FLOAT, "loss": FLOAT, "r_mean": FLOAT, "r_std": FLOAT,
+                  "settings_key": STR},
+        optional={"bias": STR},
+    ),
+    # ROC-AUC and accuracy versus pT smearing σ (raysym.stages.analyses).
+    "smearing": Table(
+        required={"sigma": FLOAT, "task": STR, "roc_auc": FLOAT, "accuracy": FLOAT, "settings_key": STR},
+        optional={"bias": STR, "n_jets": INT},
+    ),
+}
