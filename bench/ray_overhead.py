@@ -18,7 +18,7 @@ import torch
 
 from raysym.ray_session import ensure_ray
 from raysym.stages.jets import run_jets_stage
-from raysym.stages.training import build_tuner
+from raysym.stages.training import training_tuner
 from raysym.study.presets import preset
 from raysym.training import Bias, train
 
@@ -44,7 +44,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        results = build_tuner(config.name, trials, config.training, train_data, out, verbose=0).fit()
+        results = training_tuner(config.name, trials, config.training, train_data, out, verbose=0).fit()
         tune_wall = time.perf_counter() - start
         frame = results[0].metrics_dataframe
     tune_rate = frame["jets_per_second"].iloc[1:].mean()

@@ -66,6 +66,22 @@ TABLES: dict[str, Table] = {
                   "settings_key": STR},
         optional={"bias": STR},
     ),
+    # One row per distilled student and epoch (0: the untrained student), keyed by the teacher's trial
+    # keys plus student_seed (raysym.stages.distillation).
+    "distillation": Table(
+        required={"student_id": STR, "student_seed": INT, "epoch": INT, "train_mse": FLOAT, "val_mse": FLOAT,
+                  "settings_key": STR},
+        optional={"bias": STR, "best_epoch": INT, "epoch_seconds": FLOAT, "jets_per_second": FLOAT},
+    ),
+    # One row per distilled student: its final and best val MSE against the teacher and its own test-set
+    # accuracy and ROC-AUC on every task (raysym.stages.distillation).
+    "students": Table(
+        required={"student_id": STR, "student_seed": INT, "final_val_mse": FLOAT, "best_val_mse": FLOAT,
+                  "best_epoch": INT, "epochs": INT, "n_parameters": INT, "model_path": STR, "settings_key": STR},
+        optional={"bias": STR, "teacher_trial_id": STR, "student_model": STR, "student_preset": STR,
+                  **{f"{metric}_{task}": FLOAT for metric in ("accuracy", "roc_auc")
+                     for task in ("g_vs_w", "g_vs_z", "g_vs_t")}},
+    ),
     # ROC-AUC and accuracy versus pT smearing σ (raysym.stages.analyses).
     "smearing": Table(
         required={"sigma": FLOAT, "task": STR, "roc_auc": FLOAT, "accuracy": FLOAT, "settings_key": STR},

@@ -2,7 +2,8 @@
 
 Stage 0 makes or reads the jets, stage 1 trains every bias × seed as a Ray Tune grid (or a search),
 stage 2 evaluates every best model on the test split of g_vs_w, g_vs_z and g_vs_t as Ray tasks, and
-stage 3 measures each model's Hessian, pseudo-Goldstone scan and pT-smearing robustness. All
+stage 3 measures each model's Hessian, pseudo-Goldstone scan and pT-smearing robustness, and stage 4
+distils every teacher into a fixed student (a second Tune run). All
 numbers land in one Parquet store (``<out>/store``: open it with pandas or ``raysym query``). Rerunning
 the same command skips what is done and resumes what is not; a rerun with other settings adds new
 results beside the old ones and prints only its own.
@@ -23,7 +24,7 @@ from raysym.errors import ConfigError, DataError
 from raysym.study.config import StudyConfig
 from raysym.study.pipeline import run_study
 from raysym.study.presets import PRESETS, preset, smoke
-from raysym.study.summary import format_table, performance_table
+from raysym.study.summary import distillation_table, format_distillation_table, format_table, performance_table
 from raysym.training.config import Bias
 
 
@@ -84,14 +85,18 @@ def main(argv=None) -> int:
         return 2
     from raysym.store import ResultStore
 
-    print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated this run; "
+    print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated, "
+          f"{outcome.distilled} student(s) distilled this run; "
           "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")
     print("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
     print(f"result store: {outcome.store_path.resolve()}  (pandas: raysym.store.load(path, 'evaluations'); "
           f"SQL: raysym query {outcome.store_path} \"SELECT ...\")\n")
     # Only this run's settings: the store may also hold trials made with other settings, kept beside.
-    table = performance_table(ResultStore(outcome.store_path), config.name, outcome.trial_ids, config.evaluation.key())
-    print(format_table(table))
+    store = ResultStore(outcome.store_path)
+    print(format_table(performance_table(store, config.name, outcome.trial_ids, config.evaluation.key())))
+    if config.distillation.enabled:
+        print("\ndistillation (student vs teacher logits, Glowacki §3.5):")
+        print(format_distillation_table(distillation_table(store, config.name, outcome.student_ids)))
     for message in outcome.errors:
         print(f"failed trial: {message}", file=sys.stderr)
     return 1 if outcome.errors else 0

@@ -92,4 +92,5 @@ def trained_study(out, n_models=4):
         path = save_best_model(result.checkpoint, out / f"t{seed}.pt")
         rows.append({"study": "unit", "trial_id": f"t{seed}", "model": "teacher", "penalty": "none",
                      "lam": 0.0, "seed": seed, "model_path": str(path)})
-    return {"dir": out, "trials": pd.DataFrame(rows), "test": parts["test"], "train": data["train"]}
+    return {"dir": out, "trials": pd.DataFrame(rows), "test": parts["test"], "train": data["train"],
+            "val": data["val"]}

@@ -6,15 +6,8 @@ import dataclasses
 import pytest
 
 from raysym.errors import ConfigError
-from raysym.stages.training import (
-    SEARCH,
-    SearchSpace,
-    TrainingSettings,
-    param_space,
-    storage_location,
-    store_trial,
-    trial_id_of,
-)
+from raysym.stages.training import SEARCH, SearchSpace, TrainingSettings, param_space, store_trial
+from raysym.stages.tune_trials import storage_location, trial_id_of
 from raysym.store import ResultStore
 from raysym.training import train
 from raysym.training.checkpoint import load_best_model
@@ -42,14 +35,14 @@ def test_a_search_cannot_wait_longer_than_the_recipe_trains():
 
 def test_grid_space_names_every_trial_and_gpus_put_trials_on_cuda():
     trials = {"a-s0": tiny_config(0), "a-s1": tiny_config(1)}
-    space = param_space(trials, TrainingSettings(cpus_per_trial=2), "/markers")
+    space = param_space(trials, TrainingSettings(cpus_per_trial=2), "/out")
     assert space["trial_id"] == {"grid_search": ["a-s0", "a-s1"]} and space["threads"] == 2
     assert "fail_once_at_epoch" not in space
     assert TrainingSettings(gpus_per_trial=0.25).device == "cuda" and TrainingSettings().device == "cpu"
 
 
 def test_a_search_samples_lr_and_lambda_and_its_trials_are_named_by_tune():
-    space = param_space({SEARCH: tiny_config(0)}, TrainingSettings(search=SearchSpace()), "/markers")
+    space = param_space({SEARCH: tiny_config(0)}, TrainingSettings(search=SearchSpace()), "/out")
     assert {"lr", "lam"} <= set(space) and "trial_id" not in space
     assert trial_id_of({"lr": 0.01}, "1a2b_00003") == "search-1a2b_00003"
     assert trial_id_of({"trial_id": "teacher-s0"}, "1a2b_00000") == "teacher-s0"

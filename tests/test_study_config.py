@@ -89,6 +89,9 @@ def test_overrides_replace_fields_and_nested_sections():
     ({"recipe": {"lr": float("inf")}}, "learning rate must be finite"),
     ({"biases": (Bias("teacher", "seal", float("inf")),)}, "λ must be finite and >= 0, got inf"),
     ({"analyses": {"cpus_per_task": 64}}, "analyses cpus_per_task 64 is more than"),
+    ({"distillation": {"recipe": {"epochs": -1}}}, "distillation epochs must be a positive integer, got -1"),
+    ({"distillation": {"recipe": {"model_preset": "huge"}}}, "unknown model preset 'huge'"),
+    ({"distillation": {"teachers": "worst"}}, "distillation teachers must be 'all' or 'best'"),
     ({"training": {"max_failures": -1}}, "max_failures must be an integer >= 0"),
     ({"training": {"search": SearchSpace(grace_period=50)}}, "grace period 50 exceeds"),
 ])

@@ -12,7 +12,7 @@ from raysym.generate.config import GeneratorConfig
 from raysym.store import ResultStore
 from raysym.study.pipeline import run_study
 from raysym.study.presets import preset, smoke
-from raysym.study.summary import performance_table
+from raysym.study.summary import distillation_table, performance_table
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +45,20 @@ def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tm
     joined = evaluations.merge(trials, on=["study", "trial_id", "model", "penalty", "lam", "seed"])
     assert len(joined) == len(evaluations)
     assert set(performance_table(store, config.name)["bias"]) == {"teacher", "teacher-seal-0.1"}
+    # Stage 4: one student per teacher, its epochs 0..n once each, joinable to the trials.
+    students, distillation = store.load("students"), store.load("distillation")
+    assert outcome.distilled == 2 and sorted(students["student_id"]) == sorted(outcome.student_ids)
+    epochs_per_student = distillation.groupby("student_id")["epoch"].apply(list).tolist()
+    assert epochs_per_student == [list(range(config.distillation.recipe.epochs + 1))] * 2
+    assert len(students.merge(trials, on=["study", "trial_id", "model", "penalty", "lam", "seed"])) == 2
+    assert students["roc_auc_g_vs_t"].notna().all() and (students["final_val_mse"] >= 0).all()
+    assert set(distillation_table(store, config.name)["bias"]) == {"teacher", "teacher-seal-0.1"}
 
 
 def test_a_trial_failing_mid_run_is_retried_and_nothing_is_duplicated(jets_dir, tmp_path):
     config = smoke(preset("quick")).with_overrides(
         name="faulty", recipe={"epochs": 3}, training={"fail_once_at_epoch": 2, "max_failures": 2},
-        data={"hls4ml_dir": jets_dir})
+        data={"hls4ml_dir": jets_dir}, distillation={"enabled": False})
     outcome = quiet(config, tmp_path)
     store = ResultStore(outcome.store_path)
     epochs = store.load("epochs")
@@ -71,7 +79,8 @@ def test_rerunning_a_finished_study_trains_and_evaluates_nothing(jets_dir, tmp_p
 
 def test_a_rerun_with_other_settings_trains_new_trials_beside_the_old_and_never_shows_their_numbers(jets_dir,
                                                                                                       tmp_path):
-    config = smoke(preset("quick")).with_overrides(name="changed", data={"hls4ml_dir": jets_dir})
+    config = smoke(preset("quick")).with_overrides(name="changed", data={"hls4ml_dir": jets_dir},
+                                                   distillation={"enabled": False})
     first = quiet(config, tmp_path)
     longer = config.with_overrides(recipe={"epochs": 3})
     second = quiet(longer, tmp_path)
@@ -95,7 +104,8 @@ def test_a_rerun_with_other_settings_trains_new_trials_beside_the_old_and_never_
 
 
 def test_other_evaluation_settings_evaluate_again_without_training(jets_dir, tmp_path):
-    config = smoke(preset("quick")).with_overrides(name="roc", data={"hls4ml_dir": jets_dir})
+    config = smoke(preset("quick")).with_overrides(name="roc", data={"hls4ml_dir": jets_dir},
+                                                   distillation={"enabled": False})
     quiet(config, tmp_path)
     thinner = quiet(config.with_overrides(evaluation={"roc_points": 5}), tmp_path)
     assert (thinner.trained, thinner.evaluated) == (0, 2)
@@ -104,7 +114,8 @@ def test_other_evaluation_settings_evaluate_again_without_training(jets_dir, tmp
 
 
 def test_resuming_restores_the_tuner_and_stores_its_finished_trials_without_retraining(jets_dir, tmp_path):
-    config = smoke(preset("quick")).with_overrides(name="restored", data={"hls4ml_dir": jets_dir})
+    config = smoke(preset("quick")).with_overrides(name="restored", data={"hls4ml_dir": jets_dir},
+                                                   distillation={"enabled": False})
     quiet(config, tmp_path)
     # Lose the trials table (as if the driver died between training and storing): the rerun must
     # restore the Tune experiment, not train again.
@@ -117,7 +128,7 @@ def test_resuming_restores_the_tuner_and_stores_its_finished_trials_without_retr
 
 
 def test_search_study_samples_lr_and_lambda_with_asha_into_the_same_store(jets_dir, tmp_path):
-    config = smoke(preset("asha")).with_overrides(data={"hls4ml_dir": jets_dir})
+    config = smoke(preset("asha")).with_overrides(data={"hls4ml_dir": jets_dir}, distillation={"enabled": False})
     outcome = quiet(config, tmp_path)
     trials = ResultStore(outcome.store_path).load("trials")
     search = config.training.search
@@ -137,7 +148,7 @@ def test_full_study_script_smoke_test_prints_the_store_and_the_table(ray_local, 
     spec.loader.exec_module(full)
     assert full.main(["--smoke-test", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "2 trial(s) trained, 2 evaluated" in out and str((tmp_path / "store").resolve()) in out
+    assert "2 trial(s) trained, 2 evaluated, 2 student(s) distilled" in out and str((tmp_path / "store").resolve()) in out
     assert "teacher-seal-0.1" in out and "g_vs_t" in out and "±" in out
     assert full.main(["--smoke-test", "--out", str(tmp_path), "--bias", "teacher:seal:-1"]) == 2
     assert "λ must be finite and >= 0" in capsys.readouterr().err
@@ -155,7 +166,7 @@ out = sys.argv[1]
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
 cluster.add_node(num_cpus=1)
 try:
-    config = smoke(preset("quick")).with_overrides(name="two-nodes", seeds=(0, 1))
+    config = smoke(preset("quick")).with_overrides(name="two-nodes", seeds=(0, 1), distillation={"enabled": False})
     outcome = run_study(config, out, address=cluster.address, verbose=0, progress=False)
     evaluations = ResultStore(outcome.store_path).load("evaluations")
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])

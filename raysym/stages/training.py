@@ -8,10 +8,12 @@ every epoch with ``tune.report(metrics, checkpoint=tune.Checkpoint)``, restore f
 local folder by default, any pyarrow URI (s3://, an NFS path) on clusters. Rerunning a study restores
 the Tuner from storage, so finished trials are not trained again and unfinished ones resume.
 
-The trainable is a thin layer over :func:`raysym.training.train`. From each finished trial's last
-checkpoint, whose history holds every epoch exactly once (also for a trial that failed and resumed,
-where Tune saw some epochs twice), the stage writes the best-model file, the ``epochs`` rows and then the
-``trials`` row: a trial row means its model file and epochs are there.
+The trainable is a thin layer over :func:`raysym.training.train` (the Tune plumbing it shares with the
+distillation stage is in :mod:`raysym.stages.tune_trials`). From each finished trial's last checkpoint,
+whose history holds every epoch exactly once (also for a trial that failed and resumed, where Tune saw
+some epochs twice), the stage writes the best-model file, the ``epochs`` rows and then the ``trials`` row:
+a trial row means its model file and epochs are there. Trial ids carry a key of their settings and jets
+(:meth:`raysym.study.config.StudyConfig.trials`), so other settings train other trials.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import dataclasses
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -31,15 +32,22 @@ from ray import tune
 from raysym.errors import ConfigError, positive_int
 from raysym.models.registry import count_parameters
 from raysym.settings_key import canonical, settings_key
+from raysym.stages.tune_trials import (
+    base_space,
+    build_tuner,
+    epoch_reporter,
+    finished_checkpoints,
+    restored_checkpoint,
+    trial_id_of,
+)
 from raysym.store import ResultStore
 from raysym.training import TrainConfig, train
-from raysym.training.checkpoint import load_checkpoint, save_best_model, save_checkpoint
+from raysym.training.checkpoint import save_best_model
 
 log = logging.getLogger(__name__)
 
 #: Metric and direction Tune uses to rank trials and for ASHA: the validation objective (Glowacki §3.3).
 METRIC, MODE = "val_loss", "min"
-CHECKPOINT_FILE = "checkpoint.pt"
 #: The trial id of a search study's base settings (its trials are named by Tune).
 SEARCH = "search"
 
@@ -106,25 +114,7 @@ class TrainingSettings:
             raise ConfigError(f"search grace period {self.search.grace_period} exceeds the {recipe.epochs} epochs")
 
 
-# -- the trainable -----------------------------------------------------------------------------------
-
-
-class InjectedFailure(RuntimeError):
-    """Raised once by the fault-injection test hook; Tune's FailureConfig retries the trial."""
-
-
-def _fail_once(marker_dir: str, trial_id: str, epoch: int) -> None:
-    """Raise the first time a trial reaches the hook epoch; a marker file remembers it across retries."""
-    marker = Path(marker_dir) / f"failed-once-{trial_id}"
-    if not marker.exists():
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-        raise InjectedFailure(f"test hook: trial {trial_id} fails once after epoch {epoch}")
-
-
-def trial_id_of(config: Mapping[str, Any], tune_trial_id: str | None) -> str:
-    """A trial's id: the grid point's own id, or ``search-<Tune's trial id>`` for a sampled trial."""
-    return config.get("trial_id") or f"search-{tune_trial_id}"
+# -- the trainable and the Tuner ----------------------------------------------------------------------
 
 
 def train_trial(config: dict[str, Any], data: dict[str, Any], trials: Mapping[str, TrainConfig]) -> None:
@@ -139,82 +129,35 @@ def train_trial(config: dict[str, Any], data: dict[str, Any], trials: Mapping[st
     if sampled:
         train_config = dataclasses.replace(train_config, **sampled)
     trial_id = trial_id_of(config, tune.get_context().get_trial_id())
-
-    resume = None
-    restored = tune.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as directory:
-            resume = load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
-
-    def report(metrics: dict[str, float], checkpoint: dict[str, Any]) -> None:
-        with tempfile.TemporaryDirectory() as directory:
-            save_checkpoint(checkpoint, os.path.join(directory, CHECKPOINT_FILE))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-        if config.get("fail_once_at_epoch") == metrics["epoch"]:
-            _fail_once(config["marker_dir"], trial_id, metrics["epoch"])
-
-    train(train_config, data, checkpoint=resume, report=report)
+    train(train_config, data, checkpoint=restored_checkpoint(), report=epoch_reporter(config, trial_id))
 
 
-# -- the Tuner ---------------------------------------------------------------------------------------
-
-
-def storage_location(settings: TrainingSettings, out_dir: str | os.PathLike) -> str:
-    """The Tune storage path: the configured URI/path, else ``<out>/tune`` (absolute, as Tune wants)."""
-    if settings.storage_path:
-        path = settings.storage_path
-        return path if "://" in path else str(Path(path).resolve())
-    return str((Path(out_dir) / "tune").resolve())
-
-
-def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings, marker_dir: str) -> dict[str, Any]:
+def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings,
+                out_dir: str | os.PathLike) -> dict[str, Any]:
     """Tune's parameter space: a grid over readable trial ids, or the lr × λ search distributions."""
-    space: dict[str, Any] = {"threads": max(1, int(settings.cpus_per_trial))}
-    if settings.fail_once_at_epoch is not None:
-        space.update(fail_once_at_epoch=settings.fail_once_at_epoch, marker_dir=marker_dir)
+    space = base_space(settings, out_dir)
     if settings.search is None:
         return {"trial_id": tune.grid_search(list(trials)), **space}
     search = settings.search
     return {"lr": tune.loguniform(*search.lr_range), "lam": tune.loguniform(*search.lam_range), **space}
 
 
-def build_tuner(name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings, data: dict[str, Any],
-                out_dir: str | os.PathLike, verbose: int = 1) -> tune.Tuner:
-    """A new Tuner for the experiment ``name``, or the restored one if it already ran into the same storage.
-
-    ``trials`` maps trial ids to their configs (a search has one entry, :data:`SEARCH`, its base).
-    """
-    # A checkpoint per epoch is deliberate (exact resume); on short CPU epochs Tune warns about it.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    storage = storage_location(settings, out_dir)
-    experiment = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
-    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
-    trainable = tune.with_resources(tune.with_parameters(train_trial, data=data, trials=dict(trials)), resources)
-    space = param_space(trials, settings, str(Path(out_dir).resolve() / "fault-markers"))
-    if tune.Tuner.can_restore(experiment):
-        return tune.Tuner.restore(experiment, trainable=trainable, param_space=space, resume_unfinished=True,
-                                  resume_errored=True)
+def training_tuner(name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings, data: dict[str, Any],
+                   out_dir: str | os.PathLike, verbose: int = 1) -> tune.Tuner:
+    """The Tuner of experiment ``name`` over ``trials`` (a search has one entry, :data:`SEARCH`, its base):
+    a grid, or ASHA over the lr × λ search, ranked by the validation objective."""
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE)
     if settings.search is not None:
         from ray.tune.schedulers import ASHAScheduler
 
         search = settings.search
-        epochs = trials[SEARCH].epochs
         tune_config = tune.TuneConfig(
             metric=METRIC, mode=MODE, num_samples=search.num_samples,
-            scheduler=ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=search.grace_period,
+            scheduler=ASHAScheduler(time_attr="epoch", max_t=trials[SEARCH].epochs, grace_period=search.grace_period,
                                     reduction_factor=search.reduction_factor),
         )
-    run_config = tune.RunConfig(
-        name=name,
-        storage_path=storage,
-        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        # The latest two (the latest holds the best weights too); two, not one, so Tune need not snapshot
-        # its experiment state after every epoch of every trial.
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        verbose=verbose,
-    )
-    return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
+    return build_tuner(name, train_trial, param_space(trials, settings, out_dir), settings, out_dir,
+                       tune_config=tune_config, verbose=verbose, data=data, trials=dict(trials))
 
 
 # -- into the store ----------------------------------------------------------------------------------
@@ -262,21 +205,9 @@ def collect_results(results, store: ResultStore, study: str, models_dir: str | o
                     experiment: str, skip: set[str] = frozenset()) -> tuple[list[dict[str, Any]], list[str]]:
     """Store every successful trial of a Tune ``ResultGrid`` not in ``skip`` (already stored trial ids);
     return (the new trial rows, error messages)."""
-    rows, errors = [], []
-    for result in results:
-        if result.checkpoint is None:
-            errors.append(f"{result.path}: no checkpoint ({result.error or 'no epoch finished'})")
-            continue
-        if result.error is not None:
-            errors.append(f"{result.path}: {result.error}")
-            continue
-        trial_id = trial_id_of(result.config, (result.metrics or {}).get("trial_id"))
-        if trial_id in skip:
-            continue
-        with result.checkpoint.as_directory() as directory:
-            checkpoint = load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
-        rows.append(store_trial(store, study, trial_id, checkpoint, models_dir, data_key=data_key,
-                                experiment=experiment))
+    finished, errors = finished_checkpoints(results, skip)
+    rows = [store_trial(store, study, trial_id, checkpoint, models_dir, data_key=data_key, experiment=experiment)
+            for trial_id, checkpoint in finished]
     for message in errors:
         log.error("trial failed: %s", message)
     return rows, errors
@@ -309,6 +240,6 @@ def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, Train
             log.info("every trial of %s is in the store; no training", name)
             return [], []
     experiment = experiment_name(name, trials, settings, data_key)
-    results = build_tuner(experiment, trials, settings, data, out_dir, verbose=verbose).fit()
+    results = training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose).fit()
     return collect_results(results, store, name, Path(out_dir) / "models", data_key=data_key, experiment=experiment,
                            skip=stored)

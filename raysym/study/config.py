@@ -4,7 +4,8 @@ A study is a grid of *biases* — (model kind, penalty, λ) — times seeds (Glo
 than copies, the settings of each stage: the jets (``data``, with the generator's own
 :class:`~raysym.generate.config.GeneratorConfig`), the training ``recipe`` (a
 :class:`~raysym.training.config.TrainConfig`; each trial is the recipe with its bias, sizes and seed
-replaced), how the training stage runs (``training``), the evaluation and the analyses. Each section
+replaced), how the training stage runs (``training``), the evaluation, the analyses and the distillation
+of every teacher into a student (``distillation``, with its own fixed ``DistillConfig`` recipe). Each section
 checks its own fields when it is built; :meth:`StudyConfig.validate` adds only the checks that need two
 sections or the machine, and runs before Ray starts, so a typo costs a second, not a cluster allocation.
 """
@@ -20,6 +21,7 @@ from typing import Any, Mapping
 from raysym.errors import ConfigError
 from raysym.models.registry import model_config
 from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.distillation import DistillationSettings
 from raysym.stages.evaluation import EvaluationSettings
 from raysym.stages.jets import JetSettings
 from raysym.stages.training import SEARCH, TrainingSettings
@@ -50,6 +52,7 @@ class StudyConfig:
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     analyses: AnalysisSettings = AnalysisSettings()
+    distillation: DistillationSettings = DistillationSettings()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_options", {k: dict(v) for k, v in dict(self.model_options).items()})
@@ -108,6 +111,7 @@ class StudyConfig:
             self._check_machine()
         for config in self.trials(data_key="").values():  # builds and so checks every trial's settings
             model_config(config.model, config.model_preset, **config.model_options)
+        self.distillation.students(self.model_options, self.recipe.task)  # the student's sizes with the overrides
         return self
 
 

@@ -5,7 +5,9 @@
    with their best-model files;
 2. evaluation (:mod:`raysym.stages.evaluation`): every best model on every task's test jets;
 3. analyses (:mod:`raysym.stages.analyses`): the Hessian spectrum and trace, the pseudo-Goldstone scan
-   along ν1 and the pT smearing sweep.
+   along ν1 and the pT smearing sweep;
+4. distillation (:mod:`raysym.stages.distillation`): every teacher distilled into a fixed student, a
+   second Tune run.
 
 Every number lands in the Parquet store at ``<out>/store``; ``StudyOutcome`` says what ran and how long.
 """
@@ -21,6 +23,7 @@ import pandas as pd
 from raysym.paths import writable_dir
 from raysym.ray_session import ensure_ray
 from raysym.stages.analyses import run_analysis_stage
+from raysym.stages.distillation import run_distillation_stage
 from raysym.stages.evaluation import run_evaluation_stage
 from raysym.stages.jets import run_jets_stage
 from raysym.stages.training import experiment_name, run_training_stage
@@ -40,6 +43,8 @@ class StudyOutcome:
     analysed: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     trial_ids: list[str] = field(default_factory=list)
+    distilled: int = 0
+    student_ids: list[str] = field(default_factory=list)
 
 
 def current_trials(config: StudyConfig, store: ResultStore, data_key: str) -> pd.DataFrame:
@@ -91,4 +96,15 @@ def run_study(config: StudyConfig, out_dir: str | Path, *, address: str | None =
     outcome.analysed = run_analysis_stage(store, trials, jets.train_data["train"], jets.test, config.analyses,
                                           task=config.recipe.task, progress=progress)
     outcome.seconds["analyses"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if config.distillation.enabled and trials.empty:
+        outcome.errors.append("distillation: no finished teacher to distil (every training trial failed)")
+    elif config.distillation.enabled:
+        distilled = run_distillation_stage(store, config.name, trials, config.distillation, config.model_options,
+                                           config.training, jets.train_data, jets.key, jets.test, config.evaluation,
+                                           out_dir, verbose=verbose, progress=progress)
+        outcome.distilled, outcome.student_ids = distilled.trained, distilled.student_ids
+        outcome.errors += distilled.errors
+    outcome.seconds["distillation"] = time.perf_counter() - start
     return outcome

@@ -34,10 +34,14 @@ def no_best() -> dict[str, Any]:
     return {"epoch": -1, "val_loss": float("inf"), "model": None}
 
 
-def training_checkpoint(config: TrainConfig, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def training_checkpoint(config, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                         shuffle: torch.Generator, penalty_generator: torch.Generator | None,
                         best: dict[str, Any], history: list[dict[str, float]]) -> dict[str, Any]:
-    """The checkpoint after ``epoch`` epochs: enough to resume bitwise and to rebuild the best model."""
+    """The checkpoint after ``epoch`` epochs: enough to resume bitwise and to rebuild the best model.
+
+    ``config`` is the run's settings (a ``TrainConfig``, or a ``DistillConfig`` for a student): anything
+    with ``to_dict``, ``from_dict`` and ``same_run``.
+    """
     return {
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
@@ -54,7 +58,7 @@ def training_checkpoint(config: TrainConfig, epoch: int, model: torch.nn.Module,
     }
 
 
-def restore(checkpoint: dict[str, Any], config: TrainConfig, model: torch.nn.Module,
+def restore(checkpoint: dict[str, Any], config, model: torch.nn.Module,
             optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
             penalty_generator: torch.Generator | None) -> tuple[int, dict[str, Any], list[dict[str, float]]]:
     """Put a run back where ``checkpoint`` left it; return (epochs done, best record, history).
@@ -62,7 +66,7 @@ def restore(checkpoint: dict[str, Any], config: TrainConfig, model: torch.nn.Mod
     The weights, Adam's moments and every random stream are set in place; a checkpoint of another run
     configuration (other than its device) is refused.
     """
-    if not TrainConfig.from_dict(checkpoint["config"]).same_run(config):
+    if not type(config).from_dict(checkpoint["config"]).same_run(config):
         raise ConfigError("the checkpoint belongs to a different run configuration; refusing to resume")
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
@@ -103,22 +107,24 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return _read(path, "training checkpoint", CHECKPOINT_KEYS)
 
 
-def best_model(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The lowest-validation-loss weights of a training checkpoint, with the config that built them.
+def best_model(checkpoint: dict[str, Any], config: TrainConfig | None = None) -> dict[str, Any]:
+    """The lowest-validation-loss weights of a training checkpoint, with a ``TrainConfig`` that builds them.
 
     This small dict is what the evaluation and analysis stages load: they need the model, not the
-    optimiser or random states.
+    optimiser or random states. ``config`` replaces the checkpoint's own settings when those are not a
+    ``TrainConfig`` (a distilled student's).
     """
     best = checkpoint["best"]
     if best.get("model") is None:
         raise DataError("the training checkpoint holds no best weights yet (no epoch finished)")
-    return {"format": CHECKPOINT_FORMAT, "config": checkpoint["config"], "best_epoch": best["epoch"],
+    settings = checkpoint["config"] if config is None else config.to_dict()
+    return {"format": CHECKPOINT_FORMAT, "config": settings, "best_epoch": best["epoch"],
             "val_loss": best["val_loss"], "model": best["model"]}
 
 
-def save_best_model(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path:
+def save_best_model(checkpoint: dict[str, Any], path: str | os.PathLike, config: TrainConfig | None = None) -> Path:
     """Write :func:`best_model` of ``checkpoint`` to ``path`` atomically."""
-    return save_checkpoint(best_model(checkpoint), path)
+    return save_checkpoint(best_model(checkpoint, config), path)
 
 
 def load_best_model(path: str | os.PathLike, device: str = "cpu"):
