@@ -6,12 +6,16 @@ or Ray node ids differ between any two runs and are left out; everything else mu
 (floats compared bitwise, NaN equal to NaN). Rows are matched by each table's key columns, not by the
 order they were written in.
 
-    python bench/compare_stores.py BEFORE/store AFTER/store [--out bench/results/FILE.md]
+    python bench/compare_stores.py BEFORE/store AFTER/store [--out bench/results/FILE.md] [--ignore-keys]
+
+``--ignore-keys`` compares stores made before and after trial ids gained their settings key
+(``teacher-s0`` vs ``teacher-s0-1a2b3c4d5e``): the key suffixes are stripped and the key columns left out.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +26,9 @@ from raysym.store import ResultStore
 #: Columns that change from run to run without any number changing.
 VOLATILE = frozenset({"epoch_seconds", "jets_per_second", "seconds", "node_id", "model_path", "checkpoint_path",
                       "nu1_path"})
+#: Columns that only name settings (compared only without --ignore-keys).
+KEY_COLUMNS = frozenset({"settings_key", "data_key", "experiment"})
+_KEY_SUFFIX = re.compile(r"-[0-9a-f]{10}$")
 #: The columns that identify a row of each table (beyond the study).
 ROW_KEYS = {"trials": ["trial_id"], "epochs": ["trial_id", "epoch"], "evaluations": ["trial_id", "task"],
             "roc": ["trial_id", "task", "fpr", "tpr"], "hessian": ["trial_id", "k"],
@@ -46,9 +53,25 @@ def compare_table(before: pd.DataFrame, after: pd.DataFrame, table: str) -> dict
             "one_side": one_side, "values": len(before) * len(shared)}
 
 
-def compare(before: str, after: str) -> list[dict]:
+def _without_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.drop(columns=[c for c in KEY_COLUMNS if c in frame.columns and c != "settings_key"])
+    if "trial_id" in frame:
+        frame = frame.assign(trial_id=frame["trial_id"].map(lambda t: _KEY_SUFFIX.sub("", t)))
+    return frame
+
+
+def compare(before: str, after: str, ignore_keys: bool = False, tables: list[str] | None = None) -> list[dict]:
     a, b = ResultStore(before), ResultStore(after)
-    return [compare_table(a.read(t), b.read(t), t) for t in sorted(set(a.tables()) | set(b.tables()))]
+    names = tables or sorted(set(a.tables()) | set(b.tables()))
+    results = []
+    for table in names:
+        x, y = a.read(table), b.read(table)
+        if ignore_keys:
+            x, y = _without_keys(x), _without_keys(y)
+            if table in ("trials", "evaluations", "roc"):  # settings keys these tables did not carry before
+                x, y = (f.drop(columns=["settings_key"], errors="ignore") for f in (x, y))
+        results.append(compare_table(x, y, table))
+    return results
 
 
 def report(results: list[dict], before: str, after: str) -> str:
@@ -68,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("before")
     parser.add_argument("after")
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--ignore-keys", action="store_true", help="strip settings keys from trial ids first")
+    parser.add_argument("--tables", nargs="+", help="only these tables (default: every table of either store)")
     args = parser.parse_args(argv)
-    results = compare(args.before, args.after)
+    results = compare(args.before, args.after, args.ignore_keys, args.tables)
     text = report(results, args.before, args.after)
     print(text)
     if args.out:

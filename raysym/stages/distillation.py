@@ -175,9 +175,9 @@ def distillation_tuner(name: str, students: list[Student], training: TrainingSet
     space = {"trial_id": tune.grid_search([s.student_id for s in students]), **base_space(training, out_dir)}
     plan = {s.student_id: (s.config, str(s.teacher["trial_id"])) for s in students}
     needed = {teacher for _, teacher in plan.values()}
-    return build_tuner(name, distill_trial, space, training, out_dir, tune_config=tune.TuneConfig(metric="val_mse",
-                       mode="min"), verbose=verbose, data=data, students=plan,
-                       logits={t: logits[t] for t in needed})
+    return build_tuner(name, distill_trial, space, training, out_dir,
+                       tune_config=tune.TuneConfig(metric="val_mse", mode="min"), verbose=verbose, data=data,
+                       students=plan, logits={t: logits[t] for t in needed})
 
 
 # -- into the store --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ The run settings are duck-typed: anything with ``cpus_per_trial``, ``gpus_per_tr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -96,6 +97,10 @@ def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, 
     if tune.Tuner.can_restore(experiment):
         return tune.Tuner.restore(experiment, trainable=trainable, param_space=space, resume_unfinished=True,
                                   resume_errored=True)
+    # Trials of one stage ask for the same resources, so a finished trial's worker process can run the
+    # next: its imports (torch, raysym) and start-up are paid once per worker, not once per trial. The runs
+    # seed everything they draw from, so a reused process gives the same numbers.
+    tune_config = dataclasses.replace(tune_config, reuse_actors=True)
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,
