@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "raysym.generate.command",
     "raysym.models.command",
     "raysym.query",
+    "raysym.report.command",
 )
 
 

@@ -42,9 +42,10 @@ _TABLE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def required_columns(table: str) -> tuple[str, ...]:
-    """The trial keys followed by the table's own required columns."""
+    """The table's keys (the trial keys, or the study for a table that is not per trial) followed by its own
+    required columns."""
     _check_table(table)
-    return TRIAL_KEYS + TABLES[table]
+    return tuple(TABLE_SPECS[table].keys) + TABLES[table]
 
 
 def _check_table(table: str) -> None:
@@ -71,7 +72,7 @@ def _to_frame(table: str, rows) -> pd.DataFrame:
     missing = [c for c in required_columns(table) if c not in frame.columns]
     if missing:
         raise DataError(f"table {table!r}: missing required columns {', '.join(missing)}")
-    null_keys = [c for c in TRIAL_KEYS if frame[c].isna().any()]
+    null_keys = [c for c in TABLE_SPECS[table].keys if frame[c].isna().any()]
     if null_keys:
         raise DataError(f"table {table!r}: trial key columns {', '.join(null_keys)} contain nulls")
     frame = frame.copy()

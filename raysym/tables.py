@@ -21,20 +21,35 @@ TRIAL_COLUMNS: Mapping[str, str] = {"study": STR, "trial_id": STR, "model": STR,
 
 @dataclass(frozen=True)
 class Table:
-    """The columns a table must have (after the trial keys) and the typed columns it may have."""
+    """The columns a table must have (after the trial keys, unless it is not per trial) and the typed
+    columns it may have."""
 
     required: Mapping[str, str]
     optional: Mapping[str, str] = field(default_factory=dict)
+    per_trial: bool = True
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """The identifying columns every row carries: the trial keys, or just the study."""
+        return dict(TRIAL_COLUMNS) if self.per_trial else {"study": STR}
 
     @property
     def types(self) -> dict[str, str]:
-        return {**TRIAL_COLUMNS, **self.required, **self.optional}
+        return {**self.keys, **self.required, **self.optional}
 
 
 _METRICS = {name: FLOAT for name in ("train_bce", "train_penalty", "train_loss", "val_loss", "val_bce", "val_penalty",
                                      "val_accuracy", "val_roc_auc", "epoch_seconds", "jets_per_second")}
 
 TABLES: dict[str, Table] = {
+    # One row per study run: its whole configuration, where its jets came from, and which trials,
+    # students and settings keys it produced, so figures and the report pick out that run (raysym.study).
+    "studies": Table(
+        required={"run_key": STR, "config_json": STR, "data_source": STR, "data_key": STR, "trial_ids": STR,
+                  "student_ids": STR, "keys_json": STR},
+        optional={"jets_json": STR, "finished_at": FLOAT},
+        per_trial=False,
+    ),
     # One row per trial: what was trained and where its best model is (raysym.stages.training).
     "trials": Table(
         required={"n_parameters": INT, "best_epoch": INT, "best_val_loss": FLOAT, "epochs": INT, "model_path": STR,
@@ -60,6 +75,9 @@ TABLES: dict[str, Table] = {
         optional={"bias": STR, "n_probes": INT, "eigen_hvp": INT, "trace_hvp": INT, "restarts": INT,
                   "trace_method": STR},
     ),
+    # The Hessian's eigenvalue density by stochastic Lanczos quadrature, on a grid (raysym.stages.analyses).
+    "spectrum": Table(required={"eigenvalue": FLOAT, "density": FLOAT, "settings_key": STR},
+                      optional={"bias": STR, "sigma": FLOAT, "n_probes": INT, "n_nodes": INT}),
     # Loss and R(ε) along ν1 and a random direction (raysym.stages.analyses).
     "goldstone": Table(
         required={"direction": STR, "epsilon": FLOAT, "loss": FLOAT, "r_mean": FLOAT, "r_std": FLOAT,

@@ -21,10 +21,12 @@ import sys
 from pathlib import Path
 
 from raysym.errors import ConfigError, DataError
+from raysym.report.command import write_report
+from raysym.report.contents import summary_lines
+from raysym.report.selection import select_run
 from raysym.study.config import StudyConfig
 from raysym.study.pipeline import run_study
 from raysym.study.presets import PRESETS, preset, smoke
-from raysym.study.summary import distillation_table, format_distillation_table, format_table, performance_table
 from raysym.training.config import Bias
 
 
@@ -83,20 +85,19 @@ def main(argv=None) -> int:
     except (ConfigError, DataError) as err:
         print(f"studies/full.py: error: {err}", file=sys.stderr)
         return 2
-    from raysym.store import ResultStore
-
     print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated, "
           f"{outcome.distilled} student(s) distilled this run; "
           "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")
     print("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
     print(f"result store: {outcome.store_path.resolve()}  (pandas: raysym.store.load(path, 'evaluations'); "
           f"SQL: raysym query {outcome.store_path} \"SELECT ...\")\n")
-    # Only this run's settings: the store may also hold trials made with other settings, kept beside.
-    store = ResultStore(outcome.store_path)
-    print(format_table(performance_table(store, config.name, outcome.trial_ids, config.evaluation.key())))
-    if config.distillation.enabled:
-        print("\ndistillation (student vs teacher logits, Glowacki §3.5):")
-        print(format_distillation_table(distillation_table(store, config.name, outcome.student_ids)))
+    if outcome.run_key is not None:
+        written = write_report(outcome.store_path, out / "report", config.name, outcome.run_key)
+        for line in written.skipped:
+            print(line)
+        print(f"figures and report ({written.seconds:.1f} s): {(out / 'report' / 'report.html').resolve()}\n")
+        # Only this run's settings: the store may also hold trials made with other settings, kept beside.
+        print("\n".join(summary_lines(select_run(outcome.store_path, config.name, outcome.run_key))))
     for message in outcome.errors:
         print(f"failed trial: {message}", file=sys.stderr)
     return 1 if outcome.errors else 0

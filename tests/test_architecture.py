@@ -19,7 +19,7 @@ LAYERS = {
     "data": 1, "generate": 2,
     "models": 3, "penalties": 3,
     "training": 4, "hessian": 4, "analyses": 4,
-    "stages": 5,
+    "stages": 5, "report": 5,
     "study": 6,
     "cli": 7,
 }

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,6 +17,7 @@ SETTINGS = AnalysisSettings(hessian_jets=64, hessian_batch_size=24, lanczos_step
                             trace_probes=6, probes_per_task=2, goldstone_points=5, goldstone_jets=32,
                             smearing_sigmas=(0.0, 0.1, 0.3))
 NUMBERS = {"hessian": ["trial_id", "k", "eigenvalue", "trace", "trace_stderr", "n_hvp"],
+           "spectrum": ["trial_id", "eigenvalue", "density"],
            "goldstone": ["trial_id", "direction", "epsilon", "loss", "r_mean", "r_std"],
            "smearing": ["trial_id", "sigma", "roc_auc", "accuracy"]}
 
@@ -43,7 +45,7 @@ def serial(study, tmp_path_factory):
 
 def test_every_model_gets_hessian_goldstone_and_smearing_rows(serial, study):
     store, counts = serial
-    assert counts == {"hessian": 2, "smearing": 2, "goldstone": 2}
+    assert counts == {"hessian": 2, "smearing": 2, "goldstone": 2, "spectrum": 2}
     hessian = store.load("hessian")
     assert len(hessian) == 2 and (hessian["eval_set_size"] == 64).all() and (hessian["n_probes"] == 6).all()
     assert (hessian["eigen_hvp"] == 2 * 8).all() and (hessian["trace_hvp"] == 6).all()
@@ -83,13 +85,13 @@ def test_rerun_skips_stored_analyses_and_new_settings_add_new_rows(study, tmp_pa
     assert sum(again.values()) == 0 and {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.parquet")} == files
     more_probes = dataclasses.replace(SETTINGS, trace_probes=8)
     _, changed = run(study, tmp_path, more_probes, use_ray=False)
-    assert changed == {"hessian": 2, "goldstone": 2}  # smearing settings unchanged: skipped
+    assert changed == {"hessian": 2, "goldstone": 2, "spectrum": 2}  # smearing settings unchanged: skipped
     assert store.load("hessian")["settings_key"].nunique() == 2
 
 
 def test_pyhessian_backend_agrees_with_lanczos_on_lambda1(study, tmp_path):
     settings = dataclasses.replace(SETTINGS, hessian_backend="pyhessian", lanczos_steps=200, goldstone=False,
-                                   smearing=False)
+                                   smearing=False, spectrum=False)
     pyhessian, _ = run(study, tmp_path / "py", settings, use_ray=False)
     ours, _ = run(study, tmp_path / "ours", dataclasses.replace(settings, hessian_backend="lanczos",
                                                                 lanczos_steps=40), use_ray=False)
@@ -107,3 +109,22 @@ def test_hutch_plus_plus_trace_method_runs_as_one_task_per_model(serial, study, 
     # indefinite Hessians, so the traces may be negative).
     plain = serial[0].load("hessian").set_index("trial_id")
     assert ((plus["trace"] - plain["trace"]).abs() <= 3 * (plus["trace_stderr"] ** 2 + plain["trace_stderr"] ** 2) ** 0.5).all()
+
+
+def test_the_spectrum_is_a_normalised_density_from_the_lambda1_runs_at_no_extra_hvp(serial):
+    store, _ = serial
+    spectrum, hessian = store.load("spectrum"), store.load("hessian").set_index("trial_id")
+    for trial_id, curve in spectrum.groupby("trial_id"):
+        assert len(curve) == SETTINGS.spectrum_points and (curve["density"] >= 0).all()
+        assert np.trapezoid(curve["density"], curve["eigenvalue"]) == pytest.approx(1.0, abs=1e-3)
+        assert curve["n_nodes"].iloc[0] == hessian.loc[trial_id, "eigen_hvp"]  # one node per Lanczos step
+        assert curve["eigenvalue"].max() > hessian.loc[trial_id, "eigenvalue"]  # λ1 lies inside the grid
+
+
+def test_separate_slq_probes_give_the_spectrum_as_one_task_per_probe(study, tmp_path):
+    settings = dataclasses.replace(SETTINGS, spectrum_probes=3, spectrum_steps=12, goldstone=False, smearing=False)
+    store, counts = run(study, tmp_path, settings, use_ray=False)
+    spectrum = store.load("spectrum")
+    assert counts["spectrum"] == 2 and (spectrum["n_probes"] == 3).all() and (spectrum["n_nodes"] == 36).all()
+    for _, curve in spectrum.groupby("trial_id"):
+        assert np.trapezoid(curve["density"], curve["eigenvalue"]) == pytest.approx(1.0, abs=1e-3)

@@ -9,10 +9,11 @@ import pytest
 
 from raysym.generate.chunks import generate
 from raysym.generate.config import GeneratorConfig
+from raysym.report import summaries
+from raysym.report.selection import select_run
 from raysym.store import ResultStore
 from raysym.study.pipeline import run_study
 from raysym.study.presets import preset, smoke
-from raysym.study.summary import distillation_table, performance_table
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tm
     # Every table joins on the trial keys.
     joined = evaluations.merge(trials, on=["study", "trial_id", "model", "penalty", "lam", "seed"])
     assert len(joined) == len(evaluations)
-    assert set(performance_table(store, config.name)["bias"]) == {"teacher", "teacher-seal-0.1"}
+    run = select_run(outcome.store_path, config.name, outcome.run_key)
+    assert set(summaries.performance(run)["bias"]) == {"teacher", "teacher-seal-0.1"}
     # Stage 4: one student per teacher, its epochs 0..n once each, joinable to the trials.
     students, distillation = store.load("students"), store.load("distillation")
     assert outcome.distilled == 2 and sorted(students["student_id"]) == sorted(outcome.student_ids)
@@ -52,7 +54,7 @@ def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tm
     assert epochs_per_student == [list(range(config.distillation.recipe.epochs + 1))] * 2
     assert len(students.merge(trials, on=["study", "trial_id", "model", "penalty", "lam", "seed"])) == 2
     assert students["roc_auc_g_vs_t"].notna().all() and (students["final_val_mse"] >= 0).all()
-    assert set(distillation_table(store, config.name)["bias"]) == {"teacher", "teacher-seal-0.1"}
+    assert set(run.table("students")["bias"]) == {"teacher", "teacher-seal-0.1"}
 
 
 def test_a_trial_failing_mid_run_is_retried_and_nothing_is_duplicated(jets_dir, tmp_path):
@@ -93,10 +95,10 @@ def test_a_rerun_with_other_settings_trains_new_trials_beside_the_old_and_never_
     for table in ("hessian", "smearing", "goldstone"):
         assert set(store.load(table)["trial_id"]) == set(first.trial_ids) | set(second.trial_ids), table
     # The summary of the new run is made of the new trials only.
-    shown = performance_table(store, config.name, second.trial_ids, longer.evaluation.key())
+    shown = summaries.performance(select_run(second.store_path, config.name, second.run_key))
     current = evaluations[evaluations["trial_id"].isin(second.trial_ids) & (evaluations["task"] == "g_vs_w")]
-    assert set(shown["seeds"]) == {1}
-    assert sorted(shown[shown["task"] == "g_vs_w"]["roc_auc"]) == sorted(current["roc_auc"])
+    auc = shown[(shown["task"] == "g_vs_w") & (shown["metric"] == "roc_auc")]
+    assert set(shown["n"]) == {1} and sorted(auc["mean"]) == sorted(current["roc_auc"])
     # Back to the first settings: everything is found, nothing is redone.
     again = quiet(config, tmp_path)
     assert (again.trained, again.evaluated, again.trial_ids) == (0, 0, first.trial_ids)
@@ -149,8 +151,15 @@ def test_full_study_script_smoke_test_prints_the_store_and_the_table(ray_local, 
     assert full.main(["--smoke-test", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "2 trial(s) trained, 2 evaluated, 2 student(s) distilled" in out
-    assert str((tmp_path / "store").resolve()) in out and "final val MSE" in out
-    assert "teacher-seal-0.1" in out and "g_vs_t" in out and "±" in out
+    assert str((tmp_path / "store").resolve()) in out and "distillation MSE" in out
+    assert "Parity in distribution" in out and str((tmp_path / "report" / "report.html").resolve()) in out
+    # Every figure its tables allow (a smoke study scans no λ), and the report's three tables.
+    figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
+    assert figures == sorted(f"{n}.png" for n in ("roc", "training", "goldstone", "smearing", "distillation",
+                                                  "curvature"))
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert all(f"Table {n}" in report for n in (1, 2, 3)) and (tmp_path / "report" / "report.html").is_file()
+    assert "teacher-seal-0.1" in out and "g_vs_t" in out and "ROC-AUC" in out
     assert full.main(["--smoke-test", "--out", str(tmp_path), "--bias", "teacher:seal:-1"]) == 2
     assert "λ must be finite and >= 0" in capsys.readouterr().err
 

@@ -7,7 +7,7 @@ and the estimators below use nothing else. :mod:`raysym.hessian.pyhessian_backen
 """
 
 from raysym.hessian.closure import LossClosure, bce_loss, evaluation_subset, training_loss_closure
-from raysym.hessian.density import DensityResult, slq_density
+from raysym.hessian.density import DensityResult, slq_density, slq_probe
 from raysym.hessian.hvp import HessianOperator, hvp
 from raysym.hessian.lanczos import lanczos_top_eigenpairs
 from raysym.hessian.power import power_iteration
@@ -17,5 +17,5 @@ from raysym.hessian.trace import HutchinsonSamples, combine, hutch_plus_plus, hu
 __all__ = [
     "DensityResult", "EigenResult", "HessianOperator", "HutchinsonSamples", "LossClosure", "TraceEstimate",
     "bce_loss", "combine", "evaluation_subset", "hutch_plus_plus", "hutchinson_samples", "hutchinson_trace",
-    "hvp", "lanczos_top_eigenpairs", "power_iteration", "slq_density", "training_loss_closure",
+    "hvp", "lanczos_top_eigenpairs", "power_iteration", "slq_density", "slq_probe", "training_loss_closure",
 ]

@@ -70,6 +70,17 @@ class DensityResult:
         return grid, phi / (len(self.nodes) * sigma * math.sqrt(2 * math.pi))
 
 
+def slq_probe(source: LossClosure | HessianOperator, probe: int, steps: int, seed: int = 0,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(nodes, weights) of one SLQ probe: ``steps`` Lanczos steps from Rademacher probe ``probe`` of
+    ``seed`` — the same vector as Hutchinson probe ``probe``, whatever process computes it."""
+    positive_int("steps", steps)
+    op = as_operator(source)
+    alphas, betas, _, _, _ = lanczos_run(op, rademacher(op, seed, probe), steps)
+    theta, s = torch.linalg.eigh(_tridiagonal(alphas, betas))
+    return theta, s[0] ** 2
+
+
 def slq_density(source: LossClosure | HessianOperator, n_probes: int = 4, steps: int = 80,
                 seed: int = 0) -> DensityResult:
     """SLQ nodes and weights from ``n_probes`` Rademacher probes of ``steps`` Lanczos steps each."""
@@ -77,10 +88,6 @@ def slq_density(source: LossClosure | HessianOperator, n_probes: int = 4, steps:
         positive_int(name, value)
     op = as_operator(source)
     start_time, start_hvp = time.perf_counter(), op.n_hvp
-    nodes, weights = [], []
-    for probe in range(n_probes):
-        alphas, betas, _, _, _ = lanczos_run(op, rademacher(op, seed, probe), steps)
-        theta, s = torch.linalg.eigh(_tridiagonal(alphas, betas))
-        nodes.append(theta)
-        weights.append(s[0] ** 2)
-    return DensityResult(nodes, weights, op.n_params, op.n_hvp - start_hvp, time.perf_counter() - start_time, seed)
+    probes = [slq_probe(op, probe, steps, seed) for probe in range(n_probes)]
+    return DensityResult([n for n, _ in probes], [w for _, w in probes], op.n_params, op.n_hvp - start_hvp,
+                         time.perf_counter() - start_time, seed)

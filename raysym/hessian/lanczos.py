@@ -135,4 +135,5 @@ def lanczos_top_eigenpairs(source: LossClosure | HessianOperator, k: int = 1, ma
     return EigenResult(
         eigenvalues=theta[wanted].clone(), eigenvectors=vectors, n_hvp=op.n_hvp - start_hvp,
         seconds=time.perf_counter() - start_time, converged=converged, iterations=len(alphas),
-        residuals=beta * s[-1, wanted].abs(), seed=seed, method=f"lanczos-{which}")
+        residuals=beta * s[-1, wanted].abs(), seed=seed, method=f"lanczos-{which}",
+        quadrature=(theta.clone(), (s[0] ** 2).clone()))

@@ -14,6 +14,8 @@ class EigenResult:
     ``eigenvalues`` (k,) float64; ``eigenvectors`` (k, n_params) unit vectors in the parameters' dtype,
     flat in ``closure.params`` order; ``residuals`` (k,) ‖Hν − λν‖ estimates (NaN where not known);
     ``converged`` whether every requested pair met the tolerance; ``iterations`` Krylov / power steps.
+    ``quadrature`` (nodes, weights): for Lanczos, the Gauss quadrature of the spectral measure seen from
+    the (random) start vector — one stochastic-Lanczos-quadrature probe of the density, at no extra HVP.
     """
 
     eigenvalues: torch.Tensor
@@ -25,6 +27,7 @@ class EigenResult:
     residuals: torch.Tensor
     seed: int
     method: str
+    quadrature: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def top(self) -> float:

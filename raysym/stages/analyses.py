@@ -5,8 +5,9 @@ The work is cut into small seeded jobs (:mod:`raysym.stages.analysis_jobs`, whic
 :class:`AnalysisSettings`) and fanned out as Ray tasks (:func:`raysym.fanout.fan_out`): independent
 Lanczos restarts and groups of Hutchinson probes of all models run side by side, so more workers finish
 sooner while the numbers stay the same. The Goldstone scan needs ν1 and runs second. Results go to the
-store tables ``hessian``, ``goldstone`` and ``smearing``, keyed by trial and a hash of the settings, so a
-rerun with the same settings skips what is stored; ν1 is saved beside the model file.
+store tables ``hessian``, ``spectrum`` (the SLQ eigenvalue density on a grid), ``goldstone`` and
+``smearing``, keyed by trial and a hash of the settings, so a rerun with the same settings skips what is
+stored; ν1 is saved beside the model file.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import torch
 
 from raysym.data.jetset import JetSet, TaskJets
 from raysym.fanout import fan_out
-from raysym.hessian import combine
+from raysym.hessian import DensityResult, combine
 from raysym.hessian.results import TraceEstimate
 from raysym.stages.analysis_jobs import (
     EIGEN,
     GOLDSTONE,
     SMEARING,
+    SPECTRUM,
     TRACE,
     AnalysisSettings,
     Job,
@@ -49,20 +51,43 @@ def _keys(row: pd.Series) -> dict[str, Any]:
 
 
 def _phase_one_jobs(store: ResultStore, trials: pd.DataFrame, settings: AnalysisSettings) -> list[Job]:
-    """Eigen restarts, trace probe groups and smearing sweeps not yet in the store."""
+    """Eigen restarts, trace probe groups, spectrum probes and smearing sweeps not yet in the store."""
     jobs = []
     pyhessian = settings.hessian_backend == "pyhessian"
     for _, trial in trials.iterrows():
         tid, path = trial["trial_id"], trial["model_path"]
-        if settings.hessian and not store.has("hessian", f"{tid}-{settings.hessian_key()}"):
+        hessian = settings.hessian and not store.has("hessian", f"{tid}-{settings.hessian_key()}")
+        spectrum = _wants_spectrum(store, tid, settings)
+        if hessian or (spectrum and settings.spectrum_probes == 0):  # the λ1 runs are the spectrum's probes
             restarts = 1 if pyhessian else settings.eigen_restarts
             jobs += [Job(tid, path, EIGEN, r) for r in range(restarts)]
+        if hessian:
             whole = pyhessian or settings.trace_method == "hutch++"
             groups = [()] if whole else probe_groups(settings.trace_probes, settings.probes_per_task)
             jobs += [Job(tid, path, TRACE, g) for g in groups]
+        if spectrum and settings.spectrum_probes > 0:
+            jobs += [Job(tid, path, SPECTRUM, probe) for probe in range(settings.spectrum_probes)]
         if settings.smearing and not store.has("smearing", f"{tid}-{settings.smearing_key()}"):
             jobs.append(Job(tid, path, SMEARING))
     return jobs
+
+
+def _wants_spectrum(store: ResultStore, trial_id: str, settings: AnalysisSettings) -> bool:
+    return settings.hessian and settings.spectrum and not store.has("spectrum", f"{trial_id}-{settings.spectrum_key()}")
+
+
+def _spectrum_rows(trial: pd.Series, probes: list[dict], settings: AnalysisSettings) -> list[dict]:
+    """The SLQ eigenvalue density of one trial on a grid, from its probes' quadratures (docs/methods.md §6.2)."""
+    nodes = [torch.tensor(p["result"]["quadrature"][0], dtype=torch.float64) for p in probes]
+    weights = [torch.tensor(p["result"]["quadrature"][1], dtype=torch.float64) for p in probes]
+    result = DensityResult(nodes, weights, probes[0]["result"]["n_params"],
+                           sum(p["result"]["n_hvp"] for p in probes), sum(p["seconds"] for p in probes),
+                           settings.hessian_seed)
+    sigma = result.default_sigma()
+    grid, density = result.density(result.grid(points=settings.spectrum_points, sigma=sigma), sigma)
+    return [{**_keys(trial), "eigenvalue": float(t), "density": float(d), "sigma": sigma, "n_probes": len(probes),
+             "n_nodes": sum(len(n) for n in nodes), "settings_key": settings.spectrum_key()}
+            for t, d in zip(grid, density)]
 
 
 def _hessian_rows(trial: pd.Series, eigen: list[dict], traces: list, settings: AnalysisSettings,
@@ -90,7 +115,7 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
                        progress: bool = True, use_ray: bool = True) -> dict[str, int]:
     """Run every analysis missing from the store for ``trials``; return how many trials each table gained."""
     if trials.empty:
-        return {"hessian": 0, "smearing": 0, "goldstone": 0}
+        return {"hessian": 0, "smearing": 0, "goldstone": 0, "spectrum": 0}
     by_id = {row["trial_id"]: row for _, row in trials.iterrows()}
     args: tuple = (train_jets, test_jets, task, settings)
     if use_ray:
@@ -112,13 +137,19 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
             parts[job.trial_id][job.kind].append(outcome)
     for trial_id, done in parts.items():
         trial = by_id[trial_id]
-        rows, nu1 = _hessian_rows(trial, done[EIGEN], done[TRACE], settings, eval_size)
-        nu1_path = Path(trial["model_path"]).with_name(f"{trial_id}.nu1-{settings.hessian_key()}.pt")
-        torch.save(nu1, nu1_path)
-        for row in rows:
-            row["nu1_path"] = str(nu1_path)
-        store.write("hessian", rows, key=f"{trial_id}-{settings.hessian_key()}")
-        counts["hessian"] += 1
+        if done[TRACE]:
+            rows, nu1 = _hessian_rows(trial, done[EIGEN], done[TRACE], settings, eval_size)
+            nu1_path = Path(trial["model_path"]).with_name(f"{trial_id}.nu1-{settings.hessian_key()}.pt")
+            torch.save(nu1, nu1_path)
+            for row in rows:
+                row["nu1_path"] = str(nu1_path)
+            store.write("hessian", rows, key=f"{trial_id}-{settings.hessian_key()}")
+            counts["hessian"] += 1
+        if _wants_spectrum(store, trial_id, settings):
+            probes = done[SPECTRUM] if settings.spectrum_probes else done[EIGEN]
+            store.write("spectrum", _spectrum_rows(trial, probes, settings),
+                        key=f"{trial_id}-{settings.spectrum_key()}")
+            counts["spectrum"] += 1
     counts["goldstone"] = _goldstone_phase(store, by_id, settings, args, spread, progress, use_ray)
     return dict(counts)
 

@@ -27,6 +27,7 @@ from raysym.hessian import (
     hutch_plus_plus,
     hutchinson_samples,
     lanczos_top_eigenpairs,
+    slq_probe,
     training_loss_closure,
 )
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues, pyhessian_trace
@@ -68,6 +69,13 @@ class AnalysisSettings:
     smearing: bool = True
     smearing_sigmas: tuple[float, ...] = DEFAULT_SIGMAS
     smearing_seed: int = 0
+    #: The eigenvalue density by stochastic Lanczos quadrature: with ``spectrum_probes`` = 0 the λ1 Lanczos
+    #: runs themselves are its probes (one per restart, no extra HVP, as many nodes as those runs took
+    #: steps); otherwise that many extra probes of ``spectrum_steps`` steps each, one task per probe.
+    spectrum: bool = True
+    spectrum_probes: int = 0
+    spectrum_steps: int = 80
+    spectrum_points: int = 200
     cpus_per_task: float = 1.0
 
     def __post_init__(self) -> None:
@@ -75,7 +83,7 @@ class AnalysisSettings:
             raise ConfigError(f"analyses: hessian backend must be one of {', '.join(HESSIAN_BACKENDS)}, "
                               f"got {self.hessian_backend!r}")
         for name in ("hessian_jets", "hessian_batch_size", "top_k", "lanczos_steps", "eigen_restarts", "trace_probes",
-                     "probes_per_task", "goldstone_jets"):
+                     "probes_per_task", "goldstone_jets", "spectrum_steps", "spectrum_points"):
             positive_int(f"analyses: {name}", getattr(self, name))
         if self.trace_method not in TRACE_METHODS:
             raise ConfigError(f"analyses: trace method must be one of {', '.join(TRACE_METHODS)}, "
@@ -84,6 +92,12 @@ class AnalysisSettings:
             raise ConfigError("analyses: hutch++ needs a budget of trace_probes >= 3 HVPs")
         if self.trace_probes < 2:
             raise ConfigError("analyses: a trace with a standard error needs trace_probes >= 2")
+        if isinstance(self.spectrum_probes, bool) or not isinstance(self.spectrum_probes, int) \
+                or self.spectrum_probes < 0:
+            raise ConfigError(f"analyses: spectrum_probes must be an integer >= 0, got {self.spectrum_probes!r}")
+        if self.spectrum and self.spectrum_probes == 0 and self.hessian_backend != "lanczos":
+            raise ConfigError("analyses: the spectrum from the λ1 runs needs the lanczos backend; "
+                              "set spectrum_probes > 0 for separate SLQ probes")
         if self.top_k > self.lanczos_steps:
             raise ConfigError(f"analyses: top_k {self.top_k} needs at least as many Lanczos steps")
         try:
@@ -107,8 +121,11 @@ class AnalysisSettings:
     def smearing_key(self) -> str:
         return settings_key(tuple(float(s) for s in self.smearing_sigmas), self.smearing_seed)
 
+    def spectrum_key(self) -> str:
+        return settings_key(self.hessian_key(), self.spectrum_probes, self.spectrum_steps, self.spectrum_points)
 
-EIGEN, TRACE, SMEARING, GOLDSTONE = "eigen", "trace", "smearing", "goldstone"
+
+EIGEN, TRACE, SMEARING, GOLDSTONE, SPECTRUM = "eigen", "trace", "smearing", "goldstone", "spectrum"
 
 
 @dataclass(frozen=True)
@@ -149,8 +166,18 @@ def eigen_job(model_path: str, restart: int, train_jets: TaskJets, settings: Ana
         return {"eigenvalues": [float(v) for v in result.eigenvalues], "nu1": result.eigenvectors[0].float(),
                 "n_hvp": result.n_hvp, "seconds": result.seconds, "restart": restart}
     result = lanczos_top_eigenpairs(closure, k=settings.top_k, max_iter=settings.lanczos_steps, seed=restart)
+    nodes, weights = result.quadrature
     return {"eigenvalues": [float(v) for v in result.eigenvalues], "nu1": result.eigenvectors[0].float(),
-            "n_hvp": result.n_hvp, "seconds": result.seconds, "restart": restart}
+            "n_hvp": result.n_hvp, "seconds": result.seconds, "restart": restart,
+            "quadrature": (nodes.tolist(), weights.tolist()), "n_params": closure.n_params}
+
+
+def spectrum_job(model_path: str, probe: int, train_jets: TaskJets, settings: AnalysisSettings) -> dict[str, Any]:
+    """One stochastic-Lanczos-quadrature probe of the Hessian's eigenvalue density."""
+    model, _, _ = load_best_model(model_path)
+    closure = hessian_closure(model, train_jets, settings)
+    nodes, weights = slq_probe(closure, probe, settings.spectrum_steps, seed=settings.hessian_seed)
+    return {"quadrature": (nodes.tolist(), weights.tolist()), "n_hvp": len(nodes), "n_params": closure.n_params}
 
 
 def trace_job(model_path: str, probes: tuple[int, ...], train_jets: TaskJets, settings: AnalysisSettings):
@@ -192,6 +219,8 @@ def run_job(job: Job, train_jets: TaskJets, test_jets: JetSet, task: str, settin
         result = smearing_job(job.model_path, test_jets, task, settings)
     elif job.kind == GOLDSTONE:
         result = goldstone_job(job.model_path, job.part, train_jets, settings)
+    elif job.kind == SPECTRUM:
+        result = spectrum_job(job.model_path, job.part, train_jets, settings)
     else:
         raise ConfigError(f"unknown analysis job kind {job.kind!r}")
     return {"result": result, "seconds": time.perf_counter() - start}

@@ -14,6 +14,7 @@ Every number lands in the Parquet store at ``<out>/store``; ``StudyOutcome`` say
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import pandas as pd
 
 from raysym.paths import writable_dir
 from raysym.ray_session import ensure_ray
+from raysym.settings_key import canonical, settings_key
 from raysym.stages.analyses import run_analysis_stage
 from raysym.stages.distillation import run_distillation_stage
 from raysym.stages.evaluation import run_evaluation_stage
@@ -45,6 +47,7 @@ class StudyOutcome:
     trial_ids: list[str] = field(default_factory=list)
     distilled: int = 0
     student_ids: list[str] = field(default_factory=list)
+    run_key: str | None = None
 
 
 def current_trials(config: StudyConfig, store: ResultStore, data_key: str) -> pd.DataFrame:
@@ -107,4 +110,40 @@ def run_study(config: StudyConfig, out_dir: str | Path, *, address: str | None =
         outcome.distilled, outcome.student_ids = distilled.trained, distilled.student_ids
         outcome.errors += distilled.errors
     outcome.seconds["distillation"] = time.perf_counter() - start
+    outcome.run_key = record_run(store, config, jets, outcome)
     return outcome
+
+
+def run_keys(config: StudyConfig) -> dict[str, str]:
+    """The settings keys that pick this run's rows out of tables shared with other runs."""
+    analyses = config.analyses
+    return {"evaluation": config.evaluation.key(), "hessian": analyses.hessian_key(),
+            "goldstone": analyses.goldstone_key(), "smearing": analyses.smearing_key(),
+            "spectrum": analyses.spectrum_key()}
+
+
+def describe_jets(config: StudyConfig, jets) -> str:
+    """Where the study's jets came from, in words: the hls4ml folder, or the generator and its settings."""
+    if config.data.hls4ml_dir is not None:
+        return f"hls4ml files in {Path(config.data.hls4ml_dir).resolve()}"
+    return f"generated here (Pythia 8 + FastJet + parametric detector): {canonical(config.data.generator)}"
+
+
+def record_run(store: ResultStore, config: StudyConfig, jets, outcome: StudyOutcome) -> str | None:
+    """The ``studies`` row of this run: its configuration, its jets and what it produced; returns its key.
+    Written once per settings, and only for a run in which nothing failed (a rerun that completes it
+    writes it)."""
+    if outcome.errors:
+        return None
+    config_json = canonical(config)
+    run_key = settings_key(config_json, jets.key)
+    if store.has("studies", f"{config.name}-{run_key}"):
+        return run_key
+    counts = {"train": len(jets.train_data["train"]), "val": len(jets.train_data["val"]),
+              "test_by_class": jets.test.class_counts()}
+    row = {"study": config.name, "run_key": run_key, "config_json": config_json,
+           "data_source": describe_jets(config, jets), "data_key": jets.key, "jets_json": json.dumps(counts),
+           "trial_ids": json.dumps(outcome.trial_ids), "student_ids": json.dumps(outcome.student_ids),
+           "keys_json": json.dumps(run_keys(config)), "finished_at": time.time()}
+    store.write("studies", [row], key=f"{config.name}-{run_key}")
+    return run_key

@@ -52,7 +52,8 @@ PRESETS: dict[str, StudyConfig] = {
         training=TrainingSettings(cpus_per_trial=4, gpus_per_trial=1.0),
         evaluation=EvaluationSettings(cpus_per_task=2),
         analyses=AnalysisSettings(hessian_jets=4096, hessian_batch_size=1024, lanczos_steps=60, eigen_restarts=2,
-                                  trace_probes=100, probes_per_task=10, goldstone_jets=4096, cpus_per_task=2),
+                                  trace_probes=100, probes_per_task=10, goldstone_jets=4096, spectrum_probes=2,
+                                  cpus_per_task=2),
         # The paper's 487,665-parameter student, three student seeds per teacher.
         distillation=DistillationSettings(student_seeds=(0, 1, 2)),
     ),

@@ -1,0 +1,8 @@
+"""Figures and the report of a study, made from its result store alone (docs/methods.md §7).
+
+:mod:`.selection` picks one study run's rows out of the store, :mod:`.summaries` turns them into the
+numbers the paper reports (means and spreads over seeds, ratios, rejections, effects), :mod:`.verdicts`
+compares each of the paper's findings with them by a stated rule, :mod:`.figures` draws the seaborn
+figures, :mod:`.document` writes ``report.md`` and a self-contained ``report.html``, and :mod:`.command`
+is ``raysym plot`` and ``raysym report``.
+"""

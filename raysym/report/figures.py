@@ -1,0 +1,236 @@
+"""The study's figures, drawn with seaborn from one run's rows (docs/methods.md §6; Glowacki Figs. 4–9).
+
+One style for all: seaborn's white grid, its colour-blind-safe palette with one fixed colour per bias
+across every figure, axis labels with their symbols and units, legends naming bias and λ. Lines are the
+mean over seeds (the median seed for ROC curves) with a band from the lowest to the highest seed. Each
+figure function returns a matplotlib ``Figure``; :data:`FIGURES` says which tables each one needs, so a
+missing table skips its figure instead of drawing an empty one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from raysym.report import summaries  # noqa: E402
+from raysym.report.selection import StudyRun  # noqa: E402
+
+TASK_TITLES = {"g_vs_w": "g vs W (in distribution)", "g_vs_z": "g vs Z (near OOD)", "g_vs_t": "g vs top (far OOD)"}
+#: A band from the lowest to the highest seed.
+BAND = ("pi", 100)
+
+
+def style() -> None:
+    """The one style of every figure."""
+    sns.set_theme(style="whitegrid", palette="colorblind", context="paper", font_scale=1.1)
+
+
+def palette(run: StudyRun) -> dict[str, tuple]:
+    """One colour per bias, the same in every figure of the run."""
+    biases = sorted(run.table("trials")["bias"].unique()) if run.has("trials") else []
+    for name in run.tables:
+        if "bias" in run.table(name):
+            biases = sorted(set(biases) | set(run.table(name)["bias"].dropna()))
+    return dict(zip(biases, sns.color_palette("colorblind", max(len(biases), 1))))
+
+
+def _figure(panels: int, width: float = 4.2, height: float = 3.4):
+    fig, axes = plt.subplots(1, panels, figsize=(width * panels, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _legend(fig, axes) -> None:
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False,
+                   bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.1 if handles else 0, 1, 1))
+
+
+def roc_curves(run: StudyRun) -> plt.Figure:
+    """Background rejection 1/ε_B against signal efficiency ε_S per task (Glowacki Figs. 4 and 8): the
+    median-AUC seed's curve per bias, the band spanning every seed."""
+    colours, roc, evaluations = palette(run), run.table("roc"), run.table("evaluations")
+    tasks = [t for t in TASK_TITLES if t in set(roc["task"])]
+    fig, axes = _figure(len(tasks))
+    grid = np.linspace(0.05, 1.0, 96)
+    for ax, task in zip(axes, tasks):
+        for bias, part in roc[roc["task"] == task].groupby("bias", sort=True):
+            aucs = evaluations[(evaluations["task"] == task) & (evaluations["bias"] == bias)].sort_values("roc_auc")
+            median = aucs["trial_id"].iloc[(len(aucs) - 1) // 2] if len(aucs) else part["trial_id"].iloc[0]
+            curves = []
+            for _, curve in part.groupby("trial_id"):
+                curve = curve.sort_values(["tpr", "fpr"])
+                fpr = np.interp(grid, curve["tpr"], curve["fpr"])
+                curves.append(np.divide(1.0, fpr, out=np.full_like(fpr, np.nan), where=fpr > 0))  # no background left
+            if len(curves) > 1:
+                ax.fill_between(grid, np.min(curves, axis=0), np.max(curves, axis=0), color=colours[bias], alpha=0.2,
+                                linewidth=0)
+            line = part[(part["trial_id"] == median) & (part["fpr"] > 0)].sort_values(["tpr", "fpr"])
+            ax.plot(line["tpr"], 1 / line["fpr"], color=colours[bias], label=bias)
+        ax.set_yscale("log")
+        ax.set(xlabel="signal efficiency ε_S", ylabel="background rejection 1/ε_B", title=TASK_TITLES[task],
+               xlim=(0, 1))
+    _legend(fig, axes)
+    return fig
+
+
+def training_curves(run: StudyRun) -> plt.Figure:
+    """Validation loss and ROC-AUC per epoch per bias, mean over seeds with the seed band."""
+    colours, epochs = palette(run), run.table("epochs")
+    fig, axes = _figure(2)
+    for ax, (column, label) in zip(axes, (("val_loss", "validation loss (BCE + λ·penalty)"),
+                                          ("val_roc_auc", "validation ROC-AUC"))):
+        sns.lineplot(data=epochs, x="epoch", y=column, hue="bias", palette=colours, errorbar=BAND, ax=ax)
+        ax.set(xlabel="epoch", ylabel=label)
+    _legend(fig, axes)
+    return fig
+
+
+def goldstone(run: StudyRun) -> plt.Figure:
+    """The pseudo-Goldstone scan (Glowacki Figs. 5 and 6): the loss and R(ε) along ν1 (solid) and along a
+    random unit direction (dashed), mean over seeds with the seed band."""
+    colours, scan = palette(run), run.table("goldstone")
+    fig, axes = _figure(2)
+    for ax, (column, label) in zip(axes, (("loss", "training loss L(θ + εν) (BCE)"),
+                                          ("r_mean", "R(ε) = f(x) / f(g·x), mean over jets"))):
+        sns.lineplot(data=scan, x="epsilon", y=column, hue="bias", style="direction", palette=colours, errorbar=BAND,
+                     style_order=["nu1", "random"], ax=ax)
+        ax.set(xlabel="ε (step along the unit direction ν)", ylabel=label)
+    _legend(fig, axes)
+    return fig
+
+
+def smearing(run: StudyRun) -> plt.Figure:
+    """Test ROC-AUC against the pT smearing width σ (Glowacki Fig. 7), mean over seeds with the band."""
+    colours, sweep = palette(run), run.table("smearing")
+    fig, axes = _figure(1, width=5.0)
+    sns.lineplot(data=sweep, x="sigma", y="roc_auc", hue="bias", palette=colours, errorbar=BAND, marker="o", ax=axes[0])
+    task = TASK_TITLES.get(str(sweep["task"].iloc[0]), str(sweep["task"].iloc[0]))
+    axes[0].set(xlabel="pT smearing σ (p′T = pT (1 + σε))", ylabel=f"test ROC-AUC, {task}")
+    _legend(fig, axes)
+    return fig
+
+
+def distillation(run: StudyRun) -> plt.Figure:
+    """The student's validation MSE against its teacher per epoch (Glowacki Fig. 9), mean over teachers and
+    student seeds with the band."""
+    colours, curves = palette(run), run.table("distillation")
+    fig, axes = _figure(1, width=5.0)
+    sns.lineplot(data=curves, x="epoch", y="val_mse", hue="bias", palette=colours, errorbar=BAND, ax=axes[0])
+    axes[0].set(xlabel="distillation epoch", ylabel="validation MSE, (s(x) − t(x))² of the logits", yscale="log")
+    _legend(fig, axes)
+    return fig
+
+
+def curvature(run: StudyRun) -> plt.Figure:
+    """λ1 and Tr(H) per bias (each seed, the trace with its Hutchinson standard error, and the mean ± sd over
+    seeds), and each trial's eigenvalue density from stochastic Lanczos quadrature when stored."""
+    colours, rows = palette(run), summaries.curvature(run)
+    panels = 3 if run.has("spectrum") else 2
+    fig, axes = _figure(panels)
+    biases = sorted(rows["bias"].unique())
+    for ax, (column, label) in zip(axes, (("lambda1", "λ1 (top Hessian eigenvalue)"), ("trace", "Tr(H)"))):
+        for x, bias in enumerate(biases):
+            part = rows[rows["bias"] == bias]
+            errors = part["trace_stderr"] if column == "trace" else None
+            ax.errorbar(np.full(len(part), x) + np.linspace(-0.12, 0.12, len(part)), part[column], yerr=errors,
+                        fmt="o", color=colours[bias], label=bias, alpha=0.8)
+            spread = summaries.Spread.of(part[column])
+            if spread.n > 1:
+                ax.errorbar([x + 0.3], [spread.mean], yerr=[spread.sd], fmt="D", color=colours[bias], capsize=4)
+        ax.set_xticks(range(len(biases)), biases, rotation=20, ha="right")
+        ax.set(ylabel=label)
+    if panels == 3:
+        for (bias, trial), curve in run.table("spectrum").groupby(["bias", "trial_id"]):
+            axes[2].plot(curve["eigenvalue"], curve["density"], color=colours[bias], alpha=0.8, label=bias)
+        axes[2].set(xlabel="Hessian eigenvalue λ", ylabel="spectral density φ(λ) (SLQ)", yscale="log")
+        axes[2].set_ylim(bottom=max(axes[2].get_ylim()[1] * 1e-5, 1e-12))
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 4), frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def scanned_penalties(run: StudyRun) -> list[str]:
+    """Penalties with at least two distinct λ > 0 among the trials: the studies that get a λ-scan panel."""
+    if not run.has("trials"):
+        return []
+    trials = run.table("trials")
+    constrained = trials[trials["lam"] > 0]
+    counts = constrained.groupby("penalty")["lam"].nunique()
+    return sorted(counts[counts >= 2].index)
+
+
+def lambda_scan(run: StudyRun) -> plt.Figure:
+    """ID and OOD ROC-AUC, λ1, Tr(H) and the final distillation MSE against λ (log axis), one line per
+    penalty with the seed band; the unconstrained teacher as a dashed level with its band."""
+    penalties = scanned_penalties(run)
+    trials = run.table("trials")
+    panels: list[tuple[str, pd.DataFrame, str]] = []
+    if run.has("evaluations"):
+        evaluations = run.table("evaluations")
+        for task in TASK_TITLES:
+            part = evaluations[evaluations["task"] == task]
+            if len(part):
+                panels.append((f"test ROC-AUC, {TASK_TITLES[task]}", part.rename(columns={"roc_auc": "value"}), task))
+    if run.has("hessian"):
+        rows = summaries.curvature(run)
+        panels.append(("λ1", rows.rename(columns={"lambda1": "value"}), "lambda1"))
+        panels.append(("Tr(H)", rows.rename(columns={"trace": "value"}), "trace"))
+    if run.has("students"):
+        panels.append(("final distillation val MSE", run.table("students").rename(columns={"final_val_mse": "value"}),
+                       "mse"))
+    fig, axes = _figure(len(panels), width=3.6)
+    scan_colours = dict(zip(penalties, sns.color_palette("colorblind", len(penalties) + 1)[1:]))
+    for ax, (label, frame, _) in zip(axes, panels):
+        frame = frame.drop(columns=["lam", "penalty"], errors="ignore").merge(
+            trials[["trial_id", "lam", "penalty"]], on="trial_id")
+        scan = frame[frame["penalty"].isin(penalties)]
+        sns.lineplot(data=scan, x="lam", y="value", hue="penalty", palette=scan_colours, errorbar=BAND, marker="o",
+                     ax=ax)
+        baseline = frame[frame["penalty"] == "none"]["value"]
+        if len(baseline):
+            ax.axhline(baseline.mean(), color="0.3", linestyle="--", label="unconstrained")
+            ax.axhspan(baseline.min(), baseline.max(), color="0.3", alpha=0.1, linewidth=0)
+        ax.set(xscale="log", xlabel="penalty weight λ", ylabel=label)
+    _legend(fig, axes)
+    return fig
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure: its file name, the tables it needs, what it shows, and the function that draws it."""
+
+    name: str
+    tables: tuple[str, ...]
+    caption: str
+    draw: Callable[[StudyRun], plt.Figure]
+    when: Callable[[StudyRun], bool] = lambda run: True
+
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("roc", ("roc", "evaluations"), "ROC curves in and out of distribution (Glowacki Figs. 4 and 8)",
+               roc_curves),
+    FigureSpec("training", ("epochs",), "Validation loss and ROC-AUC per epoch", training_curves),
+    FigureSpec("goldstone", ("goldstone",), "Loss and R(ε) along ν1 and a random direction (Figs. 5 and 6)",
+               goldstone),
+    FigureSpec("smearing", ("smearing",), "ROC-AUC against pT smearing (Fig. 7)", smearing),
+    FigureSpec("distillation", ("distillation",), "Distillation MSE per epoch (Fig. 9)", distillation),
+    FigureSpec("curvature", ("hessian",), "λ1, Tr(H) and the Hessian eigenvalue density", curvature),
+    FigureSpec("lambda_scan", ("trials",), "λ scan: performance, curvature and compressibility against λ",
+               lambda_scan, when=lambda run: bool(scanned_penalties(run))),
+)
