@@ -71,7 +71,9 @@ def test_a_trial_failing_mid_run_is_retried_and_nothing_is_duplicated(jets_dir, 
 
 
 def test_rerunning_a_finished_study_trains_and_evaluates_nothing(jets_dir, tmp_path):
-    config = smoke(preset("quick")).with_overrides(name="twice", data={"hls4ml_dir": jets_dir})
+    # Distillation's rerun is tested in tests/test_stages_distillation.py.
+    config = smoke(preset("quick")).with_overrides(name="twice", data={"hls4ml_dir": jets_dir},
+                                                   distillation={"enabled": False})
     first = quiet(config, tmp_path)
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.parquet")}
     second = quiet(config, tmp_path)
