@@ -154,10 +154,12 @@ def curvature(run: StudyRun) -> plt.Figure:
         ax.set_xticks(range(len(biases)), biases, rotation=20, ha="right")
         ax.set(ylabel=label)
     if panels == 3:
-        for (bias, trial), curve in run.table("spectrum").groupby(["bias", "trial_id"]):
+        spectrum = run.table("spectrum")
+        for (bias, trial), curve in spectrum.groupby(["bias", "trial_id"]):
             axes[2].plot(curve["eigenvalue"], curve["density"], color=colours[bias], alpha=0.8, label=bias)
-        axes[2].set(xlabel="Hessian eigenvalue λ", ylabel="spectral density φ(λ) (SLQ)", yscale="log")
-        axes[2].set_ylim(bottom=max(axes[2].get_ylim()[1] * 1e-5, 1e-12))
+        top = 2 * float(spectrum["density"].max())
+        axes[2].set(xlabel="Hessian eigenvalue λ", ylabel="spectral density φ(λ) (SLQ)", yscale="log",
+                    ylim=(top * 1e-8, top))  # outliers carry weight ~ 1/n_params
     handles, labels = axes[0].get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(len(unique), 4), frameon=False)
