@@ -54,8 +54,42 @@ class Bias:
         return cls(parts[0], parts[1] if len(parts) > 1 else "none", lam)
 
 
+class RunSettings:
+    """What every run's settings share (a teacher's ``TrainConfig``, a student's ``DistillConfig``): a plain
+    dict form for checkpoints, equality up to the device, a key of everything that changes the result, and
+    the seeded model. Subclasses are frozen dataclasses with ``model``, ``model_preset``,
+    ``model_options``, ``seed`` and ``device`` fields."""
+
+    #: How an error about unknown settings names them.
+    KIND = "run"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]):
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown {cls.KIND} setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def same_run(self, other) -> bool:
+        """Whether ``other`` describes the same run, allowing only a different device."""
+        return dataclasses.replace(self, device="cpu") == dataclasses.replace(other, device="cpu")
+
+    def settings_key(self, context: str) -> str:
+        """The identity of this run's result: every setting but the device, and ``context`` (the key of the
+        jets a teacher trains on, the teacher a student learns from). Equal keys, equal weights (on the CPU)."""
+        return settings_key(canonical({**self.to_dict(), "device": None}), context)
+
+    def build_model(self) -> torch.nn.Module:
+        """The model of this run, initialised from its seed (so every run of a seed starts equal)."""
+        torch.manual_seed(self.seed)
+        return build_model(self.model, self.model_preset, **self.model_options).to(self.device)
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunSettings):
     """One run: the bias (model kind, penalty, λ), the seed, and the recipe of Glowacki §3.3.
 
     Adam with learning rate 0.005 and weight decay 0.0005, 100 epochs, and the weights of the epoch
@@ -81,6 +115,8 @@ class TrainConfig:
     lr: float = 0.005
     weight_decay: float = 0.0005
     device: str = "cpu"
+
+    KIND = "training"
 
     def __post_init__(self) -> None:
         if self.penalty not in PENALTIES:
@@ -112,28 +148,3 @@ class TrainConfig:
         return dataclasses.replace(self, model=bias.model, penalty=bias.penalty, lam=bias.lam,
                                    penalty_options=dict(bias.penalty_options), seed=seed,
                                    model_options=dict(model_options or {}), **changes)
-
-    def settings_key(self, data_key: str) -> str:
-        """The identity of this run's result: every setting but the device, and the jets it trains on
-        (``data_key``). Two runs with equal keys end in the same weights (on the CPU)."""
-        return settings_key(canonical({**self.to_dict(), "device": None}), data_key)
-
-    def build_model(self) -> torch.nn.Module:
-        """The model of this run, initialised from its seed (so every run of a seed starts equal)."""
-        torch.manual_seed(self.seed)
-        return build_model(self.model, self.model_preset, **self.model_options).to(self.device)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}")
-        return cls(**values)
-
-    def same_run(self, other: "TrainConfig") -> bool:
-        """Whether ``other`` describes the same run, allowing only a different device."""
-        return dataclasses.replace(self, device="cpu") == dataclasses.replace(other, device="cpu")

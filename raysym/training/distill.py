@@ -11,7 +11,6 @@ the student's steps. Epoch 0 in the history is the untrained student, the start 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,10 +24,9 @@ from raysym.batch import batches
 from raysym.data.jetset import TaskJets, check_task
 from raysym.errors import ConfigError, DataError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
-from raysym.models.registry import build_model, model_config
-from raysym.settings_key import canonical, settings_key
+from raysym.models.registry import model_config
 from raysym.training.checkpoint import load_best_model, restore, training_checkpoint, weights
-from raysym.training.config import TrainConfig
+from raysym.training.config import RunSettings, TrainConfig
 
 Report = Callable[[dict[str, float], dict[str, Any]], None]
 
@@ -37,7 +35,7 @@ _SHUFFLE_STREAM = 1
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(RunSettings):
     """The student and its recipe: one fixed setting for every teacher, so MSEs compare teachers.
 
     Glowacki fixes the student (487,665 parameters: the ``paper`` preset's ``student``) and its
@@ -58,6 +56,8 @@ class DistillConfig:
     weight_decay: float = 0.0
     device: str = "cpu"
 
+    KIND = "distillation"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_options", dict(self.model_options))
         model_config(self.model, self.model_preset, **self.model_options)  # unknown kind, preset or size
@@ -70,29 +70,6 @@ class DistillConfig:
             raise ConfigError(f"distillation weight decay must be finite and >= 0, got {self.weight_decay}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"student seed must be a non-negative integer, got {self.seed!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "DistillConfig":
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown distillation setting(s): {', '.join(unknown)}")
-        return cls(**values)
-
-    def same_run(self, other: "DistillConfig") -> bool:
-        """Whether ``other`` describes the same run, allowing only a different device."""
-        return dataclasses.replace(self, device="cpu") == dataclasses.replace(other, device="cpu")
-
-    def settings_key(self, teacher: str) -> str:
-        """The identity of a student: every setting but the device, and the teacher it learns from."""
-        return settings_key(canonical({**self.to_dict(), "device": None}), teacher)
-
-    def build_model(self) -> torch.nn.Module:
-        """The student, initialised from its seed."""
-        torch.manual_seed(self.seed)
-        return build_model(self.model, self.model_preset, **self.model_options).to(self.device)
 
     def as_train_config(self) -> TrainConfig:
         """The student as a ``TrainConfig``: what its best-model file needs so that the evaluation stage
