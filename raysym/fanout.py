@@ -41,6 +41,16 @@ def current_node_id() -> str | None:
     return ray.get_runtime_context().get_node_id()
 
 
+def share(value: Any, use_ray: bool = True) -> Any:
+    """``value`` in Ray's object store (once, for every task that gets it as an argument), or as it is
+    without Ray or when it already is an object ref."""
+    if not use_ray:
+        return value
+    import ray
+
+    return value if isinstance(value, ray.ObjectRef) else ray.put(value)
+
+
 def _task_options(resources: Mapping[str, Any] | None, spread: bool) -> dict[str, Any]:
     """Ray ``.options`` for one task: its resources, and SPREAD scheduling when asked.
 

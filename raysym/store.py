@@ -35,6 +35,12 @@ TRIAL_KEYS: tuple[str, ...] = tuple(TRIAL_COLUMNS)
 #: Table name -> the columns it requires beyond :data:`TRIAL_KEYS` (declared in :mod:`raysym.tables`).
 TABLES: dict[str, tuple[str, ...]] = {name: tuple(spec.required) for name, spec in TABLE_SPECS.items()}
 
+def row_keys(row) -> dict:
+    """The trial keys (and the bias name, where it has one) of a trials-table row: what every row a stage
+    writes about that trial starts with, so it joins the other tables."""
+    return {k: row[k] for k in (*TRIAL_KEYS, "bias") if k in row}
+
+
 SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_=\-][A-Za-z0-9_=.\-]*")

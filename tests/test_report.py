@@ -124,7 +124,7 @@ def test_curvature_points_are_the_stored_eigenvalues_and_traces(known):
 
 
 def test_report_tables_hold_the_stored_numbers_and_the_paper_beside_them(known, tmp_path):
-    written = write_report(known, tmp_path)
+    written = write_report(select_run(known), tmp_path)
     md = (tmp_path / "report.md").read_text()
     accuracy = summaries.Spread.of([0.80, 0.82, 0.81]).text(4)
     assert f"| g_vs_w | teacher | 3 | {accuracy} | 0.9100 ± 0.0100 | 0.9424 ± 0.0024 | 0.9875 ± 0.0005 |" in md
@@ -147,7 +147,7 @@ def test_verdicts_follow_the_rule_from_the_numbers(known):
 
 def test_a_missing_table_skips_only_its_figure_with_a_line_naming_it(tmp_path):
     path = write_known_store(tmp_path / "store", skip=("goldstone",))
-    written = write_report(path, tmp_path / "report")
+    written = write_report(select_run(path), tmp_path / "report")
     assert written.skipped == ["goldstone: skipped, no goldstone table for study known"]
     names = sorted(p.name for p in (tmp_path / "report" / "figures").iterdir())
     assert "goldstone.png" not in names and "roc.png" in names and "curvature.pdf" in names
@@ -157,7 +157,7 @@ def test_a_missing_table_skips_only_its_figure_with_a_line_naming_it(tmp_path):
 
 def test_a_missing_or_empty_store_is_an_error_naming_the_path(tmp_path):
     with pytest.raises(DataError, match=r"result store .*nowhere does not exist"):
-        write_report(tmp_path / "nowhere", tmp_path / "out")
+        write_report(select_run(tmp_path / "nowhere"), tmp_path / "out")
     ResultStore(tmp_path / "empty").create()
     with pytest.raises(DataError, match=r"result store .*empty holds no study"):
         write_figures(select_run(tmp_path / "empty"), tmp_path / "out")
@@ -176,7 +176,7 @@ class _Tags(HTMLParser):
 
 
 def test_the_html_report_parses_embeds_every_figure_and_references_nothing_outside(known, tmp_path):
-    written = write_report(known, tmp_path)
+    written = write_report(select_run(known), tmp_path)
     page = (tmp_path / "report.html").read_text()
     tags = _Tags()
     tags.feed(page)

@@ -57,14 +57,12 @@ def write_figures(run: StudyRun, out_dir: str | os.PathLike) -> Written:
     return written
 
 
-def write_report(store: str | os.PathLike, out_dir: str | os.PathLike, study: str | None = None,
-                 run_key: str | None = None) -> Written:
-    """Figures, ``report.md`` and ``report.html`` of one study run, into ``out_dir``."""
+def write_report(run: StudyRun, out_dir: str | os.PathLike) -> Written:
+    """Figures, ``report.md`` and ``report.html`` of one study run (:func:`select_run`), into ``out_dir``."""
     from raysym.report.contents import report_blocks
     from raysym.report.document import html_page, markdown
 
     start = time.perf_counter()
-    run = select_run(store, study, run_key)
     written = write_figures(run, out_dir)
     blocks = report_blocks(run, written.figures, written.skipped)
     md, page = written.folder / "report.md", written.folder / "report.html"
@@ -91,9 +89,9 @@ def run_plot(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from raysym.report.contents import verdict_lines
 
-    written = write_report(args.store, args.out or Path(args.store).parent / "report", args.study)
-    _print(written)
-    for line in verdict_lines(select_run(args.store, args.study)):
+    run = select_run(args.store, args.study)
+    _print(write_report(run, args.out or Path(args.store).parent / "report"))
+    for line in verdict_lines(run):
         print(line)
     return 0
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import torch
 
 from raysym.data.jetset import JetSet, TaskJets
-from raysym.fanout import fan_out
+from raysym.fanout import fan_out, share
 from raysym.hessian import DensityResult, combine
 from raysym.hessian.results import TraceEstimate
 from raysym.stages.analysis_jobs import (
@@ -35,7 +34,7 @@ from raysym.stages.analysis_jobs import (
     probe_groups,
     run_job,
 )
-from raysym.store import TRIAL_KEYS, ResultStore
+from raysym.store import ResultStore, row_keys
 
 __all__ = ["AnalysisSettings", "run_analysis_stage"]
 
@@ -44,10 +43,6 @@ log = logging.getLogger(__name__)
 
 def _resources(settings: AnalysisSettings) -> dict[str, float]:
     return {"num_cpus": settings.cpus_per_task}
-
-
-def _keys(row: pd.Series) -> dict[str, Any]:
-    return {k: row[k] for k in (*TRIAL_KEYS, "bias") if k in row}
 
 
 def _phase_one_jobs(store: ResultStore, trials: pd.DataFrame, settings: AnalysisSettings) -> list[Job]:
@@ -85,7 +80,7 @@ def _spectrum_rows(trial: pd.Series, probes: list[dict], settings: AnalysisSetti
                            settings.hessian_seed)
     sigma = result.default_sigma()
     grid, density = result.density(result.grid(points=settings.spectrum_points, sigma=sigma), sigma)
-    return [{**_keys(trial), "eigenvalue": float(t), "density": float(d), "sigma": sigma, "n_probes": len(probes),
+    return [{**row_keys(trial), "eigenvalue": float(t), "density": float(d), "sigma": sigma, "n_probes": len(probes),
              "n_nodes": sum(len(n) for n in nodes), "settings_key": settings.spectrum_key()}
             for t, d in zip(grid, density)]
 
@@ -101,7 +96,7 @@ def _hessian_rows(trial: pd.Series, eigen: list[dict], traces: list, settings: A
         combine([t["result"] for t in traces])
     n_hvp = sum(r["result"]["n_hvp"] for r in eigen) + trace.n_hvp
     seconds = sum(r["seconds"] for r in eigen) + sum(t["seconds"] for t in traces)
-    rows = [{**_keys(trial), "k": k + 1, "eigenvalue": value, "trace": trace.trace,
+    rows = [{**row_keys(trial), "k": k + 1, "eigenvalue": value, "trace": trace.trace,
              "trace_stderr": trace.standard_error, "n_probes": trace.n_probes, "n_hvp": n_hvp,
              "eigen_hvp": sum(r["result"]["n_hvp"] for r in eigen), "trace_hvp": trace.n_hvp,
              "seconds": seconds, "backend": settings.hessian_backend, "eval_set_size": eval_size,
@@ -117,11 +112,7 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
     if trials.empty:
         return {"hessian": 0, "smearing": 0, "goldstone": 0, "spectrum": 0}
     by_id = {row["trial_id"]: row for _, row in trials.iterrows()}
-    args: tuple = (train_jets, test_jets, task, settings)
-    if use_ray:
-        import ray
-
-        args = (ray.put(train_jets), ray.put(test_jets), task, settings)
+    args: tuple = (share(train_jets, use_ray), share(test_jets, use_ray), task, settings)
     eval_size = min(settings.hessian_jets, len(train_jets))
     counts = defaultdict(int)
     parts: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -130,7 +121,7 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
                                 progress=progress, desc="analyses", use_ray=use_ray):
         trial = by_id[job.trial_id]
         if job.kind == SMEARING:
-            rows = [{**_keys(trial), **r, "settings_key": settings.smearing_key()} for r in outcome["result"]]
+            rows = [{**row_keys(trial), **r, "settings_key": settings.smearing_key()} for r in outcome["result"]]
             store.write("smearing", rows, key=f"{job.trial_id}-{settings.smearing_key()}")
             counts["smearing"] += 1
         else:
@@ -164,7 +155,7 @@ def _goldstone_phase(store, by_id, settings, args, spread, progress, use_ray) ->
             if tid in nu1 and not store.has("goldstone", f"{tid}-{settings.goldstone_key()}")]
     for job, outcome in fan_out(run_job, jobs, args=args, resources=_resources(settings), spread=spread,
                                 progress=progress, desc="goldstone", use_ray=use_ray):
-        rows = [{**_keys(by_id[job.trial_id]), **r, "settings_key": settings.goldstone_key()}
+        rows = [{**row_keys(by_id[job.trial_id]), **r, "settings_key": settings.goldstone_key()}
                 for r in outcome["result"]]
         store.write("goldstone", rows, key=f"{job.trial_id}-{settings.goldstone_key()}")
     return len(jobs)

@@ -32,7 +32,7 @@ from ray import tune
 
 from raysym.data.jetset import JetSet, TaskJets
 from raysym.errors import ConfigError, DataError
-from raysym.fanout import fan_out
+from raysym.fanout import fan_out, share
 from raysym.models.registry import count_parameters
 from raysym.settings_key import settings_key
 from raysym.stages.evaluation import EvaluationSettings, evaluate_on_node
@@ -44,7 +44,7 @@ from raysym.stages.tune_trials import (
     finished_checkpoints,
     restored_checkpoint,
 )
-from raysym.store import TRIAL_KEYS, ResultStore
+from raysym.store import ResultStore, row_keys
 from raysym.training.checkpoint import save_best_model
 from raysym.training.distill import DistillConfig, distill, teacher_logits
 
@@ -93,6 +93,16 @@ class Student:
     config: DistillConfig
     teacher: Mapping[str, Any] = field(hash=False, compare=False)
 
+    @property
+    def settings_key(self) -> str:
+        """The key of the recipe and the teacher (the last part of the id)."""
+        return self.config.settings_key(str(self.teacher["trial_id"]))
+
+    def keys(self) -> dict[str, Any]:
+        """What every row about this student starts with: its teacher's trial keys, its id and seed."""
+        return {**row_keys(self.teacher), "student_id": self.student_id, "student_seed": self.config.seed,
+                "settings_key": self.settings_key}
+
 
 def select_teachers(trials: pd.DataFrame, which: str) -> pd.DataFrame:
     """The teachers to distil: every trial, or the lowest-best-validation-loss trial of each bias."""
@@ -124,10 +134,6 @@ def logits_path(teacher: Mapping[str, Any], data_key: str) -> Path:
     return Path(teacher["model_path"]).with_name(f"{teacher['trial_id']}.logits-{data_key}.npz")
 
 
-def _logits_task(model_path: str, data: dict[str, TaskJets], batch_size: int) -> dict[str, np.ndarray]:
-    return teacher_logits(model_path, data, batch_size)
-
-
 def all_teacher_logits(teachers: list[Mapping[str, Any]], data: dict[str, TaskJets], data_key: str,
                        settings: EvaluationSettings, *, progress: bool, use_ray: bool) -> dict[str, dict]:
     """Every teacher's logits on train and val: read from beside its model, or computed once (one fan-out
@@ -140,12 +146,8 @@ def all_teacher_logits(teachers: list[Mapping[str, Any]], data: dict[str, TaskJe
                 found[teacher["trial_id"]] = {split: saved[split] for split in ("train", "val")}
         else:
             todo.append(teacher)
-    shared = data
-    if use_ray and todo:
-        import ray
-
-        shared = ray.put(data)
-    for teacher, logits in fan_out(_logits_task, todo, argument=lambda t: str(t["model_path"]),
+    shared = share(data, use_ray and bool(todo))
+    for teacher, logits in fan_out(teacher_logits, todo, argument=lambda t: str(t["model_path"]),
                                    name=lambda t: f"teacher {t['trial_id']}", args=(shared, settings.batch_size),
                                    resources={"num_cpus": settings.cpus_per_task}, progress=progress,
                                    desc="teacher logits", use_ray=use_ray):
@@ -183,16 +185,10 @@ def distillation_tuner(name: str, students: list[Student], training: TrainingSet
 # -- into the store --------------------------------------------------------------------------------------
 
 
-def _teacher_keys(teacher: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: teacher[k] for k in (*TRIAL_KEYS, "bias") if k in teacher}
-
-
 def store_epochs(store: ResultStore, student: Student, checkpoint: dict[str, Any], models_dir: Path) -> str:
     """The student's best-model file and its ``distillation`` rows; returns the model file."""
     path = save_best_model(checkpoint, models_dir / f"{student.student_id}.pt", student.config.as_train_config())
-    keys = {**_teacher_keys(student.teacher), "student_id": student.student_id, "student_seed": student.config.seed,
-            "settings_key": student.config.settings_key(str(student.teacher["trial_id"]))}
-    store.write("distillation", [{**keys, **row} for row in checkpoint["history"]], key=student.student_id)
+    store.write("distillation", [{**student.keys(), **row} for row in checkpoint["history"]], key=student.student_id)
     return str(path.resolve())
 
 
@@ -200,13 +196,12 @@ def student_row(student: Student, checkpoint: dict[str, Any], model_path: str,
                 evaluations: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``students`` row: the MSE record of the run and the student's own test-set performance."""
     history = checkpoint["history"]
-    row = {**_teacher_keys(student.teacher), "student_id": student.student_id, "student_seed": student.config.seed,
-           "teacher_trial_id": str(student.teacher["trial_id"]), "final_val_mse": float(history[-1]["val_mse"]),
+    row = {**student.keys(), "teacher_trial_id": str(student.teacher["trial_id"]),
+           "final_val_mse": float(history[-1]["val_mse"]),
            "best_val_mse": float(checkpoint["best"]["val_loss"]), "best_epoch": int(checkpoint["best"]["epoch"]),
            "epochs": int(checkpoint["epoch"]), "n_parameters": count_parameters(student.config.build_model()),
            "model_path": model_path, "student_model": student.config.model,
-           "student_preset": student.config.model_preset,
-           "settings_key": student.config.settings_key(str(student.teacher["trial_id"]))}
+           "student_preset": student.config.model_preset}
     for evaluation in evaluations:
         row[f"accuracy_{evaluation['task']}"] = evaluation["accuracy"]
         row[f"roc_auc_{evaluation['task']}"] = evaluation["roc_auc"]
@@ -251,11 +246,7 @@ def run_distillation_stage(store: ResultStore, name: str, teachers: pd.DataFrame
     by_id = {s.student_id: s for s in todo}
     trained = {sid: (by_id[sid], checkpoint, store_epochs(store, by_id[sid], checkpoint, Path(out_dir) / "models"))
                for sid, checkpoint in finished if sid in by_id}
-    shared = test_jets
-    if use_ray and trained:
-        import ray
-
-        shared = ray.put(test_jets)
+    shared = share(test_jets, use_ray and bool(trained))
     for sid, (rows, _, _) in fan_out(evaluate_on_node, list(trained), argument=lambda sid: trained[sid][2],
                                      name=lambda sid: f"student {sid}", args=(shared, evaluation, False),
                                      resources={"num_cpus": evaluation.cpus_per_task}, progress=progress,

@@ -20,7 +20,7 @@ import torch
 
 from raysym.data.jetset import JetSet, check_task, task_selection
 from raysym.errors import ConfigError, DataError, positive_int
-from raysym.fanout import current_node_id, fan_out
+from raysym.fanout import current_node_id, fan_out, share
 from raysym.metrics import classification_metrics, roc_curve
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
 from raysym.settings_key import settings_key
@@ -172,13 +172,9 @@ def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: Evalu
     todo = [row for row in trials.to_dict("records") if not store.has("evaluations", f"{row['trial_id']}-{key}")]
     if not todo:
         return pd.DataFrame()
-    if use_ray:
-        import ray
-
-        if not isinstance(test_jets, ray.ObjectRef):
-            test_jets = ray.put(test_jets)
     results = fan_out(evaluate_on_node, todo, argument=lambda trial: str(trial["model_path"]),
-                      name=lambda trial: f"trial {trial['trial_id']}", args=(test_jets, settings, skip_missing),
+                      name=lambda trial: f"trial {trial['trial_id']}",
+                      args=(share(test_jets, use_ray), settings, skip_missing),
                       resources={"num_cpus": settings.cpus_per_task}, spread=spread, progress=progress,
                       desc="evaluate", use_ray=use_ray)
     new = []

@@ -122,7 +122,7 @@ def run_keys(config: StudyConfig) -> dict[str, str]:
             "spectrum": analyses.spectrum_key()}
 
 
-def describe_jets(config: StudyConfig, jets) -> str:
+def describe_jets(config: StudyConfig) -> str:
     """Where the study's jets came from, in words: the hls4ml folder, or the generator and its settings."""
     if config.data.hls4ml_dir is not None:
         return f"hls4ml files in {Path(config.data.hls4ml_dir).resolve()}"
@@ -142,7 +142,7 @@ def record_run(store: ResultStore, config: StudyConfig, jets, outcome: StudyOutc
     counts = {"train": len(jets.train_data["train"]), "val": len(jets.train_data["val"]),
               "test_by_class": jets.test.class_counts()}
     row = {"study": config.name, "run_key": run_key, "config_json": config_json,
-           "data_source": describe_jets(config, jets), "data_key": jets.key, "jets_json": json.dumps(counts),
+           "data_source": describe_jets(config), "data_key": jets.key, "jets_json": json.dumps(counts),
            "trial_ids": json.dumps(outcome.trial_ids), "student_ids": json.dumps(outcome.student_ids),
            "keys_json": json.dumps(run_keys(config)), "finished_at": time.time()}
     store.write("studies", [row], key=f"{config.name}-{run_key}")
