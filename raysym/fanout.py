@@ -26,6 +26,9 @@ Item = TypeVar("Item")
 #: (torch on one thread), so a node runs as many of them at once as it has cores.
 DEFAULT_RESOURCES: Mapping[str, float] = {"num_cpus": 1}
 _RESOURCE_NAMES = ("num_cpus", "num_gpus", "memory", "resources")
+#: How often a task whose worker process or node died (a lost spot node, say) is run again elsewhere.
+#: Only such system failures are retried: an exception the task raises is an answer, and stops the stage.
+NODE_LOSS_RETRIES = 3
 
 
 def current_node_id() -> str | None:
@@ -52,7 +55,8 @@ def share(value: Any, use_ray: bool = True) -> Any:
 
 
 def _task_options(resources: Mapping[str, Any] | None, spread: bool) -> dict[str, Any]:
-    """Ray ``.options`` for one task: its resources, and SPREAD scheduling when asked.
+    """Ray ``.options`` for one task: its resources, SPREAD scheduling when asked, and reruns after a lost
+    node (:data:`NODE_LOSS_RETRIES`).
 
     Ray's default strategy packs tasks onto the node that submits them until it is full; SPREAD hands
     them round the nodes instead, which is what a stage of a few long, equal tasks wants.
@@ -64,6 +68,7 @@ def _task_options(resources: Mapping[str, Any] | None, spread: bool) -> dict[str
                           "num_gpus, memory or resources={'name': amount}")
     if spread:
         options["scheduling_strategy"] = "SPREAD"
+    options.update(max_retries=NODE_LOSS_RETRIES, retry_exceptions=False)
     return options
 
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raysym.artifacts import resolve
 from raysym.errors import ConfigError, DataError
 from raysym.tables import BOOL, FLOAT, INT, STR, TRIAL_COLUMNS
 from raysym.tables import TABLES as TABLE_SPECS
@@ -124,20 +125,12 @@ def _to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
         raise DataError(f"table {table!r}: rows cannot be stored as Parquet ({err})") from None
 
 
-def _resolve(path: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
-    """A filesystem and root for a local path or any URI pyarrow understands (file://, s3://, ...)."""
-    text = os.fspath(path)
-    if "://" in text:
-        return pafs.FileSystem.from_uri(text)
-    return pafs.LocalFileSystem(), os.path.abspath(text)
-
-
 class ResultStore:
     """A directory (local or remote) of Parquet tables, one folder per table, one file per writer key."""
 
     def __init__(self, path: str | os.PathLike):
         self.uri = os.fspath(path)
-        self.fs, self.root = _resolve(path)
+        self.fs, self.root = resolve(path)
 
     @property
     def is_local(self) -> bool:

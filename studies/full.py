@@ -9,7 +9,7 @@ the same command skips what is done and resumes what is not; a rerun with other 
 results beside the old ones and prints only its own.
 
     python studies/full.py                          # quick preset, CPU, generated jets
-    python studies/full.py --preset paper --data DIR --address auto --storage s3://bucket/raysym
+    python studies/full.py --preset paper --data DIR --address auto --out s3://bucket/raysym
     python studies/full.py --preset dual            # + dual-subnet and hard-invariant biases
     python studies/full.py --bias teacher --bias teacher:dseal:0.03 --seeds 0 1 2
 """
@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from raysym.artifacts import join
 from raysym.errors import ConfigError, DataError
 from raysym.report.command import write_report
 from raysym.report.contents import summary_lines
@@ -34,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="which study (default quick)")
     parser.add_argument("--data", help="directory of hls4ml jetImage_*.h5 files (default: generate jets)")
-    parser.add_argument("--out", type=Path, help="where the study writes (default raysym-runs/PRESET)")
+    parser.add_argument("--out", help="where the study writes everything: a folder or a URI such as "
+                                      "s3://BUCKET/PREFIX (default raysym-runs/PRESET)")
     parser.add_argument("--address", help="a running Ray cluster: 'auto' (the one `ray start` made) or host:port "
                                           "(default: start a local Ray for this run)")
     parser.add_argument("--storage", help="Tune storage path or URI (s3://..., NFS path; default OUT/tune)")
@@ -47,8 +49,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--gpus-per-trial", type=float)
     parser.add_argument("--cpus-per-trial", type=float)
     parser.add_argument("--max-failures", type=int)
+    parser.add_argument("--trial-resource", action="append", metavar="NAME=AMOUNT",
+                        help="a custom Ray resource every trial also asks for (repeatable), e.g. a GPU node's label")
     parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
     return parser.parse_args(argv)
+
+
+def parse_resources(texts: list[str] | None) -> dict[str, float] | None:
+    """``NAME=AMOUNT`` flags as a mapping (checked by the training settings); None when none were given."""
+    if not texts:
+        return None
+    resources = {}
+    for text in texts:
+        name, sep, amount = text.partition("=")
+        try:
+            resources[name.strip()] = float(amount)
+        except ValueError:
+            raise ConfigError(f"--trial-resource {text!r} must be NAME=AMOUNT, e.g. accelerator=1") from None
+        if not sep:
+            raise ConfigError(f"--trial-resource {text!r} must be NAME=AMOUNT, e.g. accelerator=1")
+    return resources
 
 
 def study_from_args(args: argparse.Namespace) -> StudyConfig:
@@ -64,7 +84,8 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
     sections = {
         "recipe": {"epochs": args.epochs, "batch_size": args.batch_size},
         "training": {"max_failures": args.max_failures, "storage_path": args.storage,
-                     "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial},
+                     "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial,
+                     "trial_resources": parse_resources(args.trial_resource)},
         "data": {"hls4ml_dir": args.data},
     }
     if args.jets_per_class is not None:
@@ -80,7 +101,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         config = study_from_args(args)
-        out = args.out or Path("raysym-runs") / config.name
+        out = args.out or str(Path("raysym-runs") / config.name)
         outcome = run_study(config, out, address=args.address, verbose=0 if args.smoke_test else 1)
     except (ConfigError, DataError) as err:
         print(f"studies/full.py: error: {err}", file=sys.stderr)
@@ -89,15 +110,16 @@ def main(argv=None) -> int:
           f"{outcome.distilled} student(s) distilled this run; "
           "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")
     print("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
-    print(f"result store: {outcome.store_path.resolve()}  (pandas: raysym.store.load(path, 'evaluations'); "
+    print(f"result store: {outcome.store_path}  (pandas: raysym.store.load(path, 'evaluations'); "
           f"SQL: raysym query {outcome.store_path} \"SELECT ...\")\n")
     if outcome.run_key is not None:
-        written = write_report(outcome.store_path, out / "report", config.name, outcome.run_key)
+        # Only this run's settings: the store may also hold trials made with other settings, kept beside.
+        run = select_run(outcome.store_path, config.name, outcome.run_key)
+        written = write_report(run, join(out, "report"))
         for line in written.skipped:
             print(line)
-        print(f"figures and report ({written.seconds:.1f} s): {(out / 'report' / 'report.html').resolve()}\n")
-        # Only this run's settings: the store may also hold trials made with other settings, kept beside.
-        print("\n".join(summary_lines(select_run(outcome.store_path, config.name, outcome.run_key))))
+        print(f"figures and report ({written.seconds:.1f} s): {written.report[-1]}\n")
+        print("\n".join(summary_lines(run)))
     for message in outcome.errors:
         print(f"failed trial: {message}", file=sys.stderr)
     return 1 if outcome.errors else 0

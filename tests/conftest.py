@@ -24,14 +24,38 @@ def _single_thread_torch():
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """A local two-CPU Ray whose workers can import raysym (installed, or via PYTHONPATH)."""
+def s3(tmp_path_factory):
+    """A loopback S3 server (moto's, in its own process) for the whole session, with this process's AWS
+    environment pointing at it, so every pyarrow filesystem made here, in Ray workers and in child
+    processes reaches it; stopped, and the environment restored, at the end."""
+    from tests.s3_server import start_s3_server
+
+    server = start_s3_server()
+    saved = {name: os.environ.get(name) for name in server.env}
+    os.environ.update(server.env)
+    # Copies of remote artifacts (generated jets) go to this session's folder, not the user's cache.
+    saved["RAYSYM_CACHE_DIR"] = os.environ.get("RAYSYM_CACHE_DIR")
+    os.environ["RAYSYM_CACHE_DIR"] = str(tmp_path_factory.mktemp("raysym-cache"))
+    yield server
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def ray_local(s3):
+    """A local two-CPU Ray whose workers can import raysym (installed, or via PYTHONPATH) and reach the
+    session's S3 server."""
     import ray
 
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     os.environ["PYTHONPATH"] = pythonpath
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}})
+    env = {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1", "RAYSYM_CACHE_DIR": os.environ["RAYSYM_CACHE_DIR"],
+           **s3.env}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     yield ray
     ray.shutdown()
 

@@ -2,6 +2,7 @@
 byte-identical files whatever runs them, resuming, and refusing to mix runs."""
 
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -35,7 +36,7 @@ def _mass(p4):
 def test_small_run_makes_thirty_jets_of_every_class_within_a_minute(run):
     out, paths, seconds = run
     assert seconds < 60
-    assert [p.name for p in paths] == [f"jetImage_gen_{c}_s0_c0000.h5" for c in CLASS_NAMES]
+    assert [Path(p).name for p in paths] == [f"jetImage_gen_{c}_s0_c0000.h5" for c in CLASS_NAMES]
     for label, path in enumerate(paths):
         constituents, jets, truth = _read(path)
         assert constituents.shape == (30, 150, 16) and truth.shape == (30,)
@@ -57,13 +58,14 @@ def test_boson_and_top_jet_masses_from_32_constituents_peak_where_expected(run, 
 def test_same_seed_gives_byte_identical_files_with_or_without_ray(run, tmp_path):
     out, paths, _ = run
     again = generate_chunk(CONFIG, "w", 0, tmp_path)
-    assert again.read_bytes() == chunk_path(out, "w", 0, 0).read_bytes()
+    assert Path(again).read_bytes() == Path(chunk_path(out, "w", 0, 0)).read_bytes()
 
 
 def test_rerun_skips_existing_chunks_and_redoes_missing_ones(run):
     out, paths, _ = run
+    paths = [Path(p) for p in paths]
     stamps = {p: p.stat().st_mtime_ns for p in paths}
-    z_file = chunk_path(out, "z", 0, 0)
+    z_file = Path(chunk_path(out, "z", 0, 0))
     z_bytes = z_file.read_bytes()
     z_file.unlink()
     generate(CONFIG, out, progress=False)

@@ -1,6 +1,7 @@
 """Bad generator settings are rejected with one clear message (raysym.generate.config, command)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_a_folder_whose_earlier_run_left_no_jets_takes_new_settings(tmp_path):
     prepare_out_dir(GeneratorConfig(jets_per_class=5, seed=99), tmp_path)  # a run that died before any chunk
     prepare_out_dir(GeneratorConfig(jets_per_class=5, seed=1), tmp_path)
     assert json.loads((tmp_path / MANIFEST_NAME).read_text())["seed"] == 1
-    chunk_path(tmp_path, "g", 1, 0).write_bytes(b"")  # now the folder holds jets of seed 1
+    Path(chunk_path(tmp_path, "g", 1, 0)).write_bytes(b"")  # now the folder holds jets of seed 1
     with pytest.raises(ConfigError, match=r"holds jets generated with other settings \(seed differ"):
         prepare_out_dir(GeneratorConfig(jets_per_class=5, seed=2), tmp_path)
 

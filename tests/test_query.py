@@ -78,6 +78,17 @@ def test_file_uri_store_can_be_queried(store_path):
     assert query(f"file://{store_path}", "SELECT count(*) AS n FROM trials")["n"].tolist() == [4]
 
 
+def test_a_store_in_an_s3_bucket_gives_the_same_answers_as_on_disk(store_path, s3, capsys):
+    remote = ResultStore(f"s3://{s3.bucket()}/study/store")
+    local = ResultStore(store_path)
+    for table in local.tables():
+        for key in local.keys(table):
+            remote.write(table, local.read_file(table, f"{local.root}/{table}/{key}.parquet"), key=key)
+    assert query(remote.uri, JOIN).equals(query(store_path, JOIN))
+    assert main(["query", remote.uri, "SELECT count(*) AS n FROM evaluations", "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "8"
+
+
 def test_cli_prints_the_result_table(store_path, capsys):
     assert main(["query", str(store_path), JOIN]) == 0
     lines = capsys.readouterr().out.splitlines()

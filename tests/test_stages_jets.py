@@ -39,7 +39,8 @@ def test_check_names_the_classes_the_tasks_need_and_the_generator_lacks(tmp_path
 
 def test_generated_jets_live_in_a_folder_named_by_count_and_seed(tmp_path):
     settings = JetSettings(generator=GeneratorConfig(jets_per_class=300, seed=7))
-    assert generated_dir(settings, tmp_path) == tmp_path / "data" / "generated-300-s7"
+    assert generated_dir(settings, tmp_path) == str(tmp_path / "data" / "generated-300-s7")
+    assert generated_dir(settings, "s3://bucket/run/") == "s3://bucket/run/data/generated-300-s7"
 
 
 def test_one_split_gives_training_views_and_test_jets_for_every_task(tmp_path):

@@ -20,10 +20,19 @@ from tests.synthetic import g_vs_w_splits, tiny_config
     ({"max_failures": 1.5}, "max_failures must be an integer"),
     ({"fail_once_at_epoch": 0}, "fail_once_at_epoch must be a positive integer"),
     ({"search": {"num_samples": 4}}, "search must be a SearchSpace, got dict"),
+    ({"trial_resources": {"GPU": 1}}, "must be a custom resource's name"),
+    ({"trial_resources": {"accelerator": 0}}, "accelerator must ask for an amount > 0"),
+    ({"trial_resources": "accelerator"}, "must be name -> amount pairs"),
 ])
 def test_impossible_training_settings_fail_when_made(settings, message):
     with pytest.raises(ConfigError, match=message):
         TrainingSettings(**settings)
+
+
+def test_custom_trial_resources_are_kept_as_sorted_pairs():
+    settings = TrainingSettings(trial_resources={"accelerator": 1, "a100": 0.5})
+    assert settings.trial_resources == (("a100", 0.5), ("accelerator", 1.0))
+    assert TrainingSettings(trial_resources=settings.trial_resources) == settings
 
 
 def test_a_search_cannot_wait_longer_than_the_recipe_trains():

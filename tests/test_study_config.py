@@ -146,8 +146,8 @@ def test_missing_hls4ml_folder_is_rejected_before_ray_starts(monkeypatch, tmp_pa
         preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "empty")}).validate()
 
 
-@pytest.mark.parametrize("out,message", [("a-file", "study output directory .*a-file is an existing file"),
-                                         ("/dev/null/study", "study output directory /dev/null/study cannot be "
+@pytest.mark.parametrize("out,message", [("a-file", "study output location .*a-file is an existing file"),
+                                         ("/dev/null/study", "study output location /dev/null/study cannot be "
                                                              "created")])
 def test_an_output_folder_that_cannot_be_used_fails_before_ray_starts(out, message, monkeypatch, tmp_path):
     monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))

@@ -11,19 +11,20 @@ complete and a killed run resumes where it stopped. ``generate_chunk`` is the pl
 from __future__ import annotations
 
 import json
-import os
+import posixpath
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from raysym.artifacts import exists, join, list_files, normalise, read_bytes, staged_file, write_bytes
 from raysym.data.hls4ml_layout import N_STORED_CONSTITUENTS, write_hls4ml_file
 from raysym.errors import ConfigError
 from raysym.fanout import fan_out
 from raysym.generate.config import GeneratorConfig
 from raysym.generate.events import JetSample, make_jets
 from raysym.generate.processes import PROCESSES, chunk_seeds
-from raysym.paths import writable_dir
+from raysym.paths import writable_location
 from raysym.ray_session import ensure_ray
 
 #: Written next to the files: the settings that made them, so a rerun cannot mix two runs.
@@ -32,9 +33,10 @@ MANIFEST_NAME = "raysym_generate.json"
 TRUTH_PDG_DATASET = "jetTruthPdgId"
 
 
-def chunk_path(out_dir: str | Path, class_name: str, seed: int, chunk: int) -> Path:
-    """The file of one chunk; the name matches the hls4ml ``jetImage_*.h5`` pattern readers glob."""
-    return Path(out_dir) / f"jetImage_gen_{class_name}_s{seed}_c{chunk:04d}.h5"
+def chunk_path(out_dir: str | Path, class_name: str, seed: int, chunk: int) -> str:
+    """The location of one chunk's file (a local path or a URI); the name matches the hls4ml
+    ``jetImage_*.h5`` pattern readers glob."""
+    return join(out_dir, f"jetImage_gen_{class_name}_s{seed}_c{chunk:04d}.h5")
 
 
 def all_chunks(config: GeneratorConfig) -> list[tuple[str, int]]:
@@ -42,26 +44,28 @@ def all_chunks(config: GeneratorConfig) -> list[tuple[str, int]]:
     return [(c, k) for c in config.classes for k in range(config.n_chunks())]
 
 
-def write_chunk_file(path: str | Path, sample: JetSample, label: int) -> Path:
-    """Write one chunk's jets in the hls4ml layout plus ``jetTruthPdgId``, atomically.
+def write_chunk_file(location: str | Path, sample: JetSample, label: int) -> str:
+    """Write one chunk's jets in the hls4ml layout plus ``jetTruthPdgId`` to ``location``, atomically.
 
-    The layout writer fills a ``.partial`` file (itself atomically), the truth ids are appended to it,
-    and only then does it get its final name: a file with the final name is always complete.
+    The layout writer fills a staged local file, the truth ids are appended to it, and only then does it
+    appear under its final name (renamed, or uploaded to an object store): a file with the final name is
+    always complete.
     """
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    write_hls4ml_file(partial, sample.padded(N_STORED_CONSTITUENTS), np.full(len(sample), label),
-                      jet_p4=sample.jet_p4, multiplicity=sample.multiplicity)
-    with h5py.File(partial, "a") as f:
-        f.create_dataset(TRUTH_PDG_DATASET, data=sample.truth_pdg_id.astype(np.int64), track_times=False)
-    os.replace(partial, path)
-    return path
+    with staged_file(location) as partial:
+        write_hls4ml_file(partial, sample.padded(N_STORED_CONSTITUENTS), np.full(len(sample), label),
+                          jet_p4=sample.jet_p4, multiplicity=sample.multiplicity)
+        with h5py.File(partial, "a") as f:
+            f.create_dataset(TRUTH_PDG_DATASET, data=sample.truth_pdg_id.astype(np.int64), track_times=False)
+    return normalise(location)
 
 
-def generate_chunk(config: GeneratorConfig, class_name: str, chunk: int, out_dir: str | Path) -> Path:
-    """Make and write the jets of one chunk in this process (no Ray); skip it if its file exists."""
+def generate_chunk(config: GeneratorConfig, class_name: str, chunk: int, out_dir: str | Path) -> str:
+    """Make and write the jets of one chunk in this process (no Ray); skip it if its file exists.
+
+    ``out_dir`` may be a URI (the study's output location on a cluster): the task then uploads its file
+    there, so the driver finds every chunk whichever node made it."""
     path = chunk_path(out_dir, class_name, config.seed, chunk)
-    if path.exists():
+    if exists(path):
         return path
     pythia_seed, detector_seed = chunk_seeds(config.seed, class_name, chunk)
     sample = make_jets(class_name, config.chunk_jets(chunk), pythia_seed, detector_seed, mpi=config.mpi,
@@ -70,22 +74,22 @@ def generate_chunk(config: GeneratorConfig, class_name: str, chunk: int, out_dir
     return write_chunk_file(path, sample, PROCESSES[class_name].label)
 
 
-def _chunk_files(out_dir: Path) -> list[Path]:
-    return sorted(out_dir.glob("jetImage_gen_*.h5"))
+def _chunk_files(out_dir: str) -> list[str]:
+    return [p for p in list_files(out_dir, ".h5") if posixpath.basename(p).startswith("jetImage_gen_")]
 
 
-def prepare_out_dir(config: GeneratorConfig, out_dir: str | Path) -> Path:
+def prepare_out_dir(config: GeneratorConfig, out_dir: str | Path) -> str:
     """Create ``out_dir`` and record the settings, or check that earlier files used the same ones.
 
     The manifest only guards jets: a folder whose earlier run left a manifest but no chunk file (it died
     before its first chunk) takes the new settings.
     """
-    out_dir = writable_dir(out_dir)
+    out_dir = writable_location(out_dir, "output directory")
     manifest = json.loads(json.dumps(config.manifest()))
-    path = out_dir / MANIFEST_NAME
-    if path.exists() and _chunk_files(out_dir):
+    path = join(out_dir, MANIFEST_NAME)
+    if exists(path) and _chunk_files(out_dir):
         try:
-            previous = json.loads(path.read_text())
+            previous = json.loads(read_bytes(path, "generator manifest"))
         except ValueError:
             raise ConfigError(f"{path} is not a readable generator manifest, and {out_dir} holds generated "
                               "jets; choose another output directory") from None
@@ -94,16 +98,14 @@ def prepare_out_dir(config: GeneratorConfig, out_dir: str | Path) -> Path:
             raise ConfigError(f"{out_dir} holds jets generated with other settings ({', '.join(changed)} "
                               "differ); choose another output directory")
     else:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        write_bytes(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return out_dir
 
 
 def _make_chunk(chunk: tuple[str, int], config: GeneratorConfig, out_dir: str) -> str:
     """One fan-out task: :func:`generate_chunk` of (class, chunk number)."""
     class_name, number = chunk
-    return str(generate_chunk(config, class_name, number, out_dir))
+    return generate_chunk(config, class_name, number, out_dir)
 
 
 def _chunk_name(chunk: tuple[str, int]) -> str:
@@ -111,8 +113,9 @@ def _chunk_name(chunk: tuple[str, int]) -> str:
 
 
 def generate(config: GeneratorConfig, out_dir: str | Path, *, address: str | None = None,
-             num_cpus: int | None = None, use_ray: bool = True, progress: bool = True) -> list[Path]:
-    """Generate every missing chunk of ``config`` into ``out_dir``; return all the run's file paths.
+             num_cpus: int | None = None, use_ray: bool = True, progress: bool = True) -> list[str]:
+    """Generate every missing chunk of ``config`` into ``out_dir`` (a folder or a URI); return the
+    locations of all the run's files.
 
     With ``use_ray`` (the default) each chunk is one Ray task needing one CPU; a local Ray with
     ``num_cpus`` CPUs (default: all) is started unless Ray is already initialised or ``address`` names
@@ -122,12 +125,12 @@ def generate(config: GeneratorConfig, out_dir: str | Path, *, address: str | Non
     out_dir = prepare_out_dir(config, out_dir)
     chunks = all_chunks(config)
     paths = [chunk_path(out_dir, c, config.seed, k) for c, k in chunks]
-    todo = [chunk for chunk, path in zip(chunks, paths) if not path.exists()]
+    todo = [chunk for chunk, path in zip(chunks, paths) if not exists(path)]
     if not todo:
         return paths
     started = use_ray and ensure_ray(address, num_cpus)
     try:
-        for _ in fan_out(_make_chunk, todo, name=_chunk_name, args=(config, str(out_dir)), spread=False,
+        for _ in fan_out(_make_chunk, todo, name=_chunk_name, args=(config, out_dir), spread=False,
                          progress=progress, desc="generate", use_ray=use_ray):
             pass
     finally:

@@ -9,37 +9,52 @@ end of every study.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
-from raysym.paths import writable_dir
+from raysym.artifacts import is_uri, join, normalise, sibling, upload_tree
+from raysym.paths import writable_dir, writable_location
 from raysym.report.selection import StudyRun, select_run
 
 
 @dataclass
 class Written:
-    """What a plot or report run wrote, what it skipped and why, and how long it took."""
+    """What a plot or report run wrote (``folder``: a local folder or a URI), what it skipped and why,
+    and how long it took."""
 
-    folder: Path
+    folder: str
     figures: list[tuple[str, str]] = field(default_factory=list)  # (PNG path relative to folder, caption)
     skipped: list[str] = field(default_factory=list)
-    report: list[Path] = field(default_factory=list)
+    report: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def write_figures(run: StudyRun, out_dir: str | os.PathLike) -> Written:
+@contextlib.contextmanager
+def local_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """A local folder to draw into that ends up at ``out_dir``: the folder itself when local; for a URI
+    (the study's object store on a cluster) a temporary folder, uploaded once everything is drawn."""
+    if not is_uri(out_dir):
+        yield writable_dir(out_dir, "report directory")
+        return
+    writable_location(out_dir, "report location")
+    with tempfile.TemporaryDirectory(prefix="raysym-report-") as folder:
+        yield Path(folder)
+        upload_tree(folder, out_dir)
+
+
+def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
     """Every figure of :data:`~raysym.report.figures.FIGURES` the run's tables allow, as PNG and PDF in
-    ``out_dir/figures``."""
+    the local ``folder/figures``, recorded in ``written``."""
     import matplotlib.pyplot as plt
 
     from raysym.report.figures import FIGURES, style
 
-    start = time.perf_counter()
-    folder = writable_dir(out_dir, "report directory")
     figure_dir = writable_dir(folder / "figures", "figure directory")
-    written = Written(folder)
     style()
     for spec in FIGURES:
         missing = [t for t in spec.tables if not run.has(t)]
@@ -53,36 +68,51 @@ def write_figures(run: StudyRun, out_dir: str | os.PathLike) -> Written:
             figure.savefig(figure_dir / f"{spec.name}.{suffix}", dpi=150, bbox_inches="tight")
         plt.close(figure)
         written.figures.append((f"figures/{spec.name}.png", spec.caption))
+
+
+def write_figures(run: StudyRun, out_dir: str | os.PathLike) -> Written:
+    """The run's figures, as PNG and PDF in ``out_dir/figures`` (a local folder or a URI)."""
+    start = time.perf_counter()
+    written = Written(normalise(out_dir))
+    with local_folder(out_dir) as folder:
+        draw_figures(run, folder, written)
     written.seconds = time.perf_counter() - start
     return written
 
 
 def write_report(run: StudyRun, out_dir: str | os.PathLike) -> Written:
-    """Figures, ``report.md`` and ``report.html`` of one study run (:func:`select_run`), into ``out_dir``."""
+    """Figures, ``report.md`` and ``report.html`` of one study run (:func:`select_run`), into ``out_dir``
+    (a local folder or a URI)."""
     from raysym.report.contents import report_blocks
     from raysym.report.document import html_page, markdown
 
     start = time.perf_counter()
-    written = write_figures(run, out_dir)
-    blocks = report_blocks(run, written.figures, written.skipped)
-    md, page = written.folder / "report.md", written.folder / "report.html"
-    md.write_text(markdown(blocks))
-    page.write_text(html_page(blocks, f"raysym study {run.study}", written.folder))
-    written.report = [md, page]
+    written = Written(normalise(out_dir))
+    with local_folder(out_dir) as folder:
+        draw_figures(run, folder, written)
+        blocks = report_blocks(run, written.figures, written.skipped)
+        (folder / "report.md").write_text(markdown(blocks))
+        (folder / "report.html").write_text(html_page(blocks, f"raysym study {run.study}", folder))
+    written.report = [join(out_dir, "report.md"), join(out_dir, "report.html")]
     written.seconds = time.perf_counter() - start
     return written
+
+
+def default_folder(store: str) -> str:
+    """Where figures and the report go unless told: ``report/`` beside the store."""
+    return sibling(store, "report")
 
 
 def _print(written: Written) -> None:
     for line in written.skipped:
         print(line)
-    print(f"{len(written.figures)} figure(s) in {written.folder / 'figures'}" +
+    print(f"{len(written.figures)} figure(s) in {join(written.folder, 'figures')}" +
           "".join(f"\nreport: {path}" for path in written.report) + f"  ({written.seconds:.1f} s)")
 
 
 def run_plot(args: argparse.Namespace) -> int:
     run = select_run(args.store, args.study)
-    _print(write_figures(run, args.out or Path(args.store).parent / "report"))
+    _print(write_figures(run, args.out or default_folder(args.store)))
     return 0
 
 
@@ -90,7 +120,7 @@ def run_report(args: argparse.Namespace) -> int:
     from raysym.report.contents import verdict_lines
 
     run = select_run(args.store, args.study)
-    _print(write_report(run, args.out or Path(args.store).parent / "report"))
+    _print(write_report(run, args.out or default_folder(args.store)))
     for line in verdict_lines(run):
         print(line)
     return 0
@@ -102,7 +132,8 @@ def register(subparsers) -> None:
                                 ("report", run_report, "report.md and a self-contained report.html with the "
                                                        "figures and the paper's tables beside this study's")):
         parser = subparsers.add_parser(name, help=summary, description=summary)
-        parser.add_argument("store", help="result store directory (e.g. raysym-runs/quick/store)")
-        parser.add_argument("--out", type=Path, help="output directory (default: beside the store, report/)")
+        parser.add_argument("store", help="result store: a directory (e.g. raysym-runs/quick/store) or a URI "
+                                          "(s3://bucket/prefix/store)")
+        parser.add_argument("--out", help="output directory or URI (default: beside the store, report/)")
         parser.add_argument("--study", help="which study of the store (default: its only or newest one)")
         parser.set_defaults(func=func)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from pathlib import Path
 
 import pandas as pd
 import torch
 
+from raysym.artifacts import save_torch, sibling
 from raysym.data.jetset import JetSet, TaskJets
 from raysym.fanout import fan_out, share
 from raysym.hessian import DensityResult, combine
@@ -130,10 +130,9 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
         trial = by_id[trial_id]
         if done[TRACE]:
             rows, nu1 = _hessian_rows(trial, done[EIGEN], done[TRACE], settings, eval_size)
-            nu1_path = Path(trial["model_path"]).with_name(f"{trial_id}.nu1-{settings.hessian_key()}.pt")
-            torch.save(nu1, nu1_path)
+            nu1_path = save_torch(nu1, sibling(trial["model_path"], f"{trial_id}.nu1-{settings.hessian_key()}.pt"))
             for row in rows:
-                row["nu1_path"] = str(nu1_path)
+                row["nu1_path"] = nu1_path
             store.write("hessian", rows, key=f"{trial_id}-{settings.hessian_key()}")
             counts["hessian"] += 1
         if _wants_spectrum(store, trial_id, settings):

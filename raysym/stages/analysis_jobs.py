@@ -19,6 +19,7 @@ import torch
 
 from raysym.analyses.goldstone import DEFAULT_EPS_MAX, DEFAULT_POINTS, goldstone_scan, symmetric_grid
 from raysym.analyses.smearing_sweep import DEFAULT_SIGMAS, check_sigmas, smearing_sweep
+from raysym.artifacts import load_torch
 from raysym.batch import JetBatch
 from raysym.data.jetset import JetSet, TaskJets
 from raysym.errors import ConfigError, positive_int
@@ -201,7 +202,7 @@ def smearing_job(model_path: str, test_jets: JetSet, task: str, settings: Analys
 def goldstone_job(model_path: str, nu1_path: str, train_jets: TaskJets, settings: AnalysisSettings) -> list[dict]:
     """Loss and R(ε) along ν1 and a random control direction on a fixed set of training jets."""
     model, _, _ = load_best_model(model_path)
-    nu1 = torch.load(nu1_path, map_location="cpu", weights_only=True)
+    nu1 = load_torch(nu1_path, "ν1 vector")
     jets = subset(train_jets, settings.goldstone_jets, settings.hessian_seed)
     grid = symmetric_grid(settings.goldstone_eps_max, settings.goldstone_points)
     return goldstone_scan(model, nu1, jets, grid, boost_seed=settings.hessian_seed,

@@ -19,10 +19,10 @@ The students row is written last: it means the student is complete, and a rerun 
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from ray import tune
 
+from raysym.artifacts import exists, join, read_bytes, sibling, write_bytes
 from raysym.data.jetset import JetSet, TaskJets
 from raysym.errors import ConfigError, DataError
 from raysym.fanout import fan_out, share
@@ -129,9 +130,9 @@ def plan_students(teachers: pd.DataFrame, settings: DistillationSettings, model_
 # -- teacher logits --------------------------------------------------------------------------------------
 
 
-def logits_path(teacher: Mapping[str, Any], data_key: str) -> Path:
+def logits_path(teacher: Mapping[str, Any], data_key: str) -> str:
     """Beside the teacher's model file: its logits on the split the jets with ``data_key`` make."""
-    return Path(teacher["model_path"]).with_name(f"{teacher['trial_id']}.logits-{data_key}.npz")
+    return sibling(teacher["model_path"], f"{teacher['trial_id']}.logits-{data_key}.npz")
 
 
 def all_teacher_logits(teachers: list[Mapping[str, Any]], data: dict[str, TaskJets], data_key: str,
@@ -141,8 +142,8 @@ def all_teacher_logits(teachers: list[Mapping[str, Any]], data: dict[str, TaskJe
     found, todo = {}, []
     for teacher in teachers:
         path = logits_path(teacher, data_key)
-        if path.is_file():
-            with np.load(path) as saved:
+        if exists(path):
+            with np.load(io.BytesIO(read_bytes(path, "teacher logits"))) as saved:
                 found[teacher["trial_id"]] = {split: saved[split] for split in ("train", "val")}
         else:
             todo.append(teacher)
@@ -151,10 +152,9 @@ def all_teacher_logits(teachers: list[Mapping[str, Any]], data: dict[str, TaskJe
                                    name=lambda t: f"teacher {t['trial_id']}", args=(shared, settings.batch_size),
                                    resources={"num_cpus": settings.cpus_per_task}, progress=progress,
                                    desc="teacher logits", use_ray=use_ray):
-        path = logits_path(teacher, data_key)
-        temp = path.with_name(path.name + ".tmp.npz")
-        np.savez(temp, **logits)
-        temp.replace(path)
+        buffer = io.BytesIO()
+        np.savez(buffer, **logits)
+        write_bytes(logits_path(teacher, data_key), buffer.getvalue())
         found[teacher["trial_id"]] = logits
     return found
 
@@ -185,11 +185,13 @@ def distillation_tuner(name: str, students: list[Student], training: TrainingSet
 # -- into the store --------------------------------------------------------------------------------------
 
 
-def store_epochs(store: ResultStore, student: Student, checkpoint: dict[str, Any], models_dir: Path) -> str:
-    """The student's best-model file and its ``distillation`` rows; returns the model file."""
-    path = save_best_model(checkpoint, models_dir / f"{student.student_id}.pt", student.config.as_train_config())
+def store_epochs(store: ResultStore, student: Student, checkpoint: dict[str, Any], models_dir: str) -> str:
+    """The student's best-model file (at the location ``models_dir``) and its ``distillation`` rows;
+    returns the model file's location."""
+    location = save_best_model(checkpoint, join(models_dir, f"{student.student_id}.pt"),
+                               student.config.as_train_config())
     store.write("distillation", [{**student.keys(), **row} for row in checkpoint["history"]], key=student.student_id)
-    return str(path.resolve())
+    return location
 
 
 def student_row(student: Student, checkpoint: dict[str, Any], model_path: str,
@@ -244,7 +246,7 @@ def run_distillation_stage(store: ResultStore, name: str, teachers: pd.DataFrame
     results = distillation_tuner(experiment, todo, training, data, logits, out_dir, verbose=verbose).fit()
     finished, outcome.errors = finished_checkpoints(results)
     by_id = {s.student_id: s for s in todo}
-    trained = {sid: (by_id[sid], checkpoint, store_epochs(store, by_id[sid], checkpoint, Path(out_dir) / "models"))
+    trained = {sid: (by_id[sid], checkpoint, store_epochs(store, by_id[sid], checkpoint, join(out_dir, "models")))
                for sid, checkpoint in finished if sid in by_id}
     shared = share(test_jets, use_ray and bool(trained))
     for sid, (rows, _, _) in fan_out(evaluate_on_node, list(trained), argument=lambda sid: trained[sid][2],

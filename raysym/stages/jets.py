@@ -2,7 +2,8 @@
 
 One place answers "which jets?" for the study script, notebooks and tests: with ``hls4ml_dir`` set its
 files are read; without, the offline generator fills ``<out>/data/generated-…`` (skipping chunks already
-there) and the same reader loads those files (docs/methods.md §1.2–1.3). Both go through the jet cache.
+there; on a cluster an object-store location, downloaded once into a local mirror) and the same reader
+loads those files (docs/methods.md §1.2–1.3). Both go through the jet cache.
 The jets are then split once, seeded and class-stratified with the paper's fractions (§1.1), and every
 task's test jets are checked before any training starts.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
+from raysym.artifacts import cache_root, is_uri, join, local_copy, normalise
 from raysym.data.cache import load_jets
 from raysym.data.hls4ml_reader import inspect_hls4ml
 from raysym.data.jetset import TASKS, JetSet, TaskJets, split
@@ -58,10 +60,24 @@ class JetSettings:
             raise ConfigError(f"the tasks need jet classes {','.join(missing)} that the data settings do not generate")
 
 
-def generated_dir(settings: JetSettings, out_dir: str | Path) -> Path:
-    """Where the study's generated jets live: ``<out>/data/generated-<jets per class>-s<seed>``."""
+def generated_dir(settings: JetSettings, out_dir: str | Path) -> str:
+    """Where the study's generated jets live: ``<out>/data/generated-<jets per class>-s<seed>`` (a local
+    folder, or a location in the study's object store)."""
     generator = settings.generator
-    return Path(out_dir) / "data" / f"generated-{generator.jets_per_class}-s{generator.seed}"
+    return join(out_dir, "data", f"generated-{generator.jets_per_class}-s{generator.seed}")
+
+
+def local_jet_files(locations: Sequence[str], folder: str) -> tuple[list[Path], Path]:
+    """The jet files as local files the reader can open, and the folder for the jet cache beside them.
+
+    Local files are read where they are. Files in an object store (written there by generation tasks on
+    whichever nodes ran them) are downloaded once into a local mirror (:func:`raysym.artifacts.cache_root`)
+    kept between runs, so a rerun on the same machine reads them from disk.
+    """
+    if not is_uri(folder):
+        return [Path(p) for p in locations], Path(folder)
+    mirror = cache_root() / "mirror" / settings_key(normalise(folder))
+    return [local_copy(location, mirror) for location in locations], mirror
 
 
 def study_jets(settings: JetSettings, out_dir: str | Path, *, address: str | None = None,
@@ -70,8 +86,8 @@ def study_jets(settings: JetSettings, out_dir: str | Path, *, address: str | Non
     if settings.hls4ml_dir is not None:
         return load_jets(settings.hls4ml_dir)
     folder = generated_dir(settings, out_dir)
-    paths = generate(settings.generator, folder, address=address, progress=progress)
-    return load_jets(paths, cache_dir=folder / ".raysym-cache")
+    paths, local = local_jet_files(generate(settings.generator, folder, address=address, progress=progress), folder)
+    return load_jets(paths, cache_dir=local / ".raysym-cache")
 
 
 class StudyJets(NamedTuple):

@@ -23,12 +23,12 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from ray import tune
 
+from raysym.artifacts import join
 from raysym.errors import ConfigError, positive_int
 from raysym.models.registry import count_parameters
 from raysym.settings_key import canonical, settings_key
@@ -76,13 +76,33 @@ class SearchSpace:
             raise ConfigError("search needs num_samples >= 1, grace_period >= 1 and reduction_factor >= 2")
 
 
+def custom_resources(resources) -> tuple[tuple[str, float], ...]:
+    """Custom Ray resources as sorted (name, amount) pairs; CPU and GPU have their own settings, and an
+    amount must be a positive number."""
+    pairs = resources.items() if isinstance(resources, Mapping) else resources
+    try:
+        pairs = sorted((name, float(amount)) for name, amount in pairs)
+    except (TypeError, ValueError):
+        raise ConfigError(f"trial resources must be name -> amount pairs, got {resources!r}") from None
+    for name, amount in pairs:
+        if not isinstance(name, str) or not name or name.upper() in ("CPU", "GPU", "MEMORY"):
+            raise ConfigError(f"trial resource name {name!r} must be a custom resource's name "
+                              "(CPUs and GPUs have their own settings)")
+        if not (amount > 0 and math.isfinite(amount)):
+            raise ConfigError(f"trial resource {name} must ask for an amount > 0, got {amount}")
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """How the training stage runs its trials: resources, retries, where Tune stores them, grid or search.
 
     ``cpus_per_trial`` is also the trial's torch thread count; ``gpus_per_trial`` may be fractional and
-    puts the trial on CUDA. ``fail_once_at_epoch`` is a test hook: every trial raises once after
-    reporting that epoch, and ``FailureConfig`` must bring it back.
+    puts the trial on CUDA. ``trial_resources`` are custom Ray resources every trial also asks for, as
+    (name, amount) pairs (a mapping is accepted): they pin trials to the node types that advertise them,
+    say the GPU workers of a cluster, or a stand-in for GPUs on a simulated one. ``fail_once_at_epoch``
+    is a test hook: every trial raises once after reporting that epoch, and ``FailureConfig`` must bring
+    it back.
     """
 
     cpus_per_trial: float = 1.0
@@ -91,8 +111,10 @@ class TrainingSettings:
     storage_path: str | None = None
     search: SearchSpace | None = None
     fail_once_at_epoch: int | None = None
+    trial_resources: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "trial_resources", custom_resources(self.trial_resources))
         if not (self.cpus_per_trial > 0 and math.isfinite(self.cpus_per_trial)):
             raise ConfigError(f"cpus per trial must be > 0, got {self.cpus_per_trial}")
         if not (self.gpus_per_trial >= 0 and math.isfinite(self.gpus_per_trial)):
@@ -178,7 +200,7 @@ def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[
     """
     config = TrainConfig.from_dict({**checkpoint["config"], "device": "cpu"})
     keys = trial_keys(study, trial_id, config)
-    model_path = save_best_model(checkpoint, Path(models_dir) / f"{trial_id}.pt")
+    model_path = save_best_model(checkpoint, join(models_dir, f"{trial_id}.pt"))
     store.write("epochs", [{**keys, **row} for row in checkpoint["history"]], key=trial_id)
     row = {
         **keys,
@@ -186,7 +208,7 @@ def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[
         "best_epoch": int(checkpoint["best"]["epoch"]),
         "best_val_loss": float(checkpoint["best"]["val_loss"]),
         "epochs": int(checkpoint["epoch"]),
-        "model_path": str(model_path.resolve()),
+        "model_path": model_path,
         "model_preset": config.model_preset,
         "task": config.task,
         "lr": config.lr,
@@ -241,5 +263,5 @@ def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, Train
             return [], []
     experiment = experiment_name(name, trials, settings, data_key)
     results = training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose).fit()
-    return collect_results(results, store, name, Path(out_dir) / "models", data_key=data_key, experiment=experiment,
+    return collect_results(results, store, name, join(out_dir, "models"), data_key=data_key, experiment=experiment,
                            skip=stored)

@@ -7,19 +7,21 @@ Tune trial: ``tune.report`` with a ``tune.Checkpoint`` each epoch, ``tune.get_ch
 ``tune.with_resources`` / ``tune.with_parameters`` (data through the object store), ``FailureConfig``
 retries, ``RunConfig(storage_path=...)``, and ``Tuner.restore`` of an experiment that already ran.
 The run settings are duck-typed: anything with ``cpus_per_trial``, ``gpus_per_trial``, ``max_failures``,
-``storage_path`` and the test hook ``fail_once_at_epoch`` (``TrainingSettings``).
+``trial_resources``, ``storage_path`` and the test hook ``fail_once_at_epoch`` (``TrainingSettings``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 import tempfile
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import pyarrow.fs as pafs
 from ray import tune
 
+from raysym.artifacts import exists, join, normalise, write_bytes
 from raysym.training.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -31,11 +33,11 @@ class InjectedFailure(RuntimeError):
 
 
 def _fail_once(marker_dir: str, trial_id: str, epoch: int) -> None:
-    """Raise the first time a trial reaches the hook epoch; a marker file remembers it across retries."""
-    marker = Path(marker_dir) / f"failed-once-{trial_id}"
-    if not marker.exists():
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+    """Raise the first time a trial reaches the hook epoch; a marker file (at the study's output location,
+    so a retry on another node sees it) remembers it across retries."""
+    marker = join(marker_dir, f"failed-once-{trial_id}")
+    if not exists(marker):
+        write_bytes(marker, b"")
         raise InjectedFailure(f"test hook: trial {trial_id} fails once after epoch {epoch}")
 
 
@@ -67,11 +69,9 @@ def epoch_reporter(config: Mapping[str, Any], trial_id: str) -> Report:
 
 
 def storage_location(settings, out_dir: str | os.PathLike) -> str:
-    """The Tune storage path: the configured URI/path, else ``<out>/tune`` (absolute, as Tune wants)."""
-    if settings.storage_path:
-        path = settings.storage_path
-        return path if "://" in path else str(Path(path).resolve())
-    return str((Path(out_dir) / "tune").resolve())
+    """The Tune storage path: the configured URI/path, else ``<out>/tune`` (an absolute path or a URI, as
+    Tune wants: on a cluster every node reaches a URI, and Tune syncs checkpoints there)."""
+    return normalise(settings.storage_path) if settings.storage_path else join(out_dir, "tune")
 
 
 def base_space(settings, out_dir: str | os.PathLike) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def base_space(settings, out_dir: str | os.PathLike) -> dict[str, Any]:
     space: dict[str, Any] = {"threads": max(1, int(settings.cpus_per_trial))}
     if settings.fail_once_at_epoch is not None:
         space.update(fail_once_at_epoch=settings.fail_once_at_epoch,
-                     marker_dir=str(Path(out_dir).resolve() / "fault-markers"))
+                     marker_dir=join(out_dir, "fault-markers"))
     return space
 
 
@@ -91,8 +91,8 @@ def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, 
     # A checkpoint per epoch is deliberate (exact resume); on short CPU epochs Tune warns about it.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     storage = storage_location(settings, out_dir)
-    experiment = os.path.join(storage, name) if "://" not in storage else f"{storage.rstrip('/')}/{name}"
-    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    experiment = join(storage, name)
+    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial, **dict(settings.trial_resources)}
     trainable = tune.with_resources(tune.with_parameters(function, **parameters), resources)
     if tune.Tuner.can_restore(experiment):
         return tune.Tuner.restore(experiment, trainable=trainable, param_space=space, resume_unfinished=True,
@@ -105,9 +105,11 @@ def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, 
         name=name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        # The latest two (the latest holds the best weights too); two, not one, so Tune need not snapshot
-        # its experiment state after every epoch of every trial.
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        # Every checkpoint is kept while trials run: the experiment state Tune restores from is a snapshot
+        # uploaded now and then, and may name a checkpoint several epochs old; with Tune deleting all but
+        # the last few, a driver killed at the wrong moment left trials that could not resume (measured on
+        # S3). A finished trial's older checkpoints are deleted once it is collected (finished_checkpoints).
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         verbose=verbose,
     )
     return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
@@ -131,4 +133,17 @@ def finished_checkpoints(results, skip: set[str] = frozenset()) -> tuple[list[tu
             continue
         with result.checkpoint.as_directory() as directory:
             finished.append((trial_id, load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))))
+        prune_checkpoints(result.checkpoint)
     return finished, errors
+
+
+def prune_checkpoints(last: tune.Checkpoint) -> list[str]:
+    """Delete a finished trial's checkpoints other than ``last`` (which holds its whole history and best
+    weights); return the deleted folders. Works on any storage Tune writes to (local or a URI)."""
+    fs, folder = last.filesystem, posixpath.dirname(last.path)
+    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    older = [i.path for i in infos if i.type == pafs.FileType.Directory and i.base_name.startswith("checkpoint_")
+             and i.path != last.path]
+    for path in older:
+        fs.delete_dir(path)
+    return older

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from raysym.paths import writable_dir
+from raysym.artifacts import join
+from raysym.paths import writable_location
 from raysym.ray_session import ensure_ray
 from raysym.settings_key import canonical, settings_key
 from raysym.stages.analyses import run_analysis_stage
@@ -35,10 +36,10 @@ from raysym.study.config import StudyConfig
 
 @dataclass
 class StudyOutcome:
-    """What a run of the study did: where the store is, seconds per stage, counts, failed trials, and the
-    trials of this run's settings (the store may hold others)."""
+    """What a run of the study did: where the store is (a path or a URI), seconds per stage, counts,
+    failed trials, and the trials of this run's settings (the store may hold others)."""
 
-    store_path: Path
+    store_path: str
     seconds: dict[str, float] = field(default_factory=dict)
     trained: int = 0
     evaluated: int = 0
@@ -67,14 +68,19 @@ def run_study(config: StudyConfig, out_dir: str | Path, *, address: str | None =
               progress: bool = True) -> StudyOutcome:
     """Run (or resume) ``config`` writing under ``out_dir``; everything checkable is checked before Ray starts.
 
+    ``out_dir`` is a local folder or a URI (``s3://bucket/prefix``, any pyarrow filesystem): everything
+    goes there — Tune's storage, the store, generated jets, model weights, ν1 vectors, teacher logits —
+    so on a cluster no node reads a file another node kept locally. A location that cannot be written
+    (missing bucket, refused credentials) fails here, before any work.
+
     A rerun with the same settings redoes nothing; with other settings (recipe, model sizes, jets, split,
     evaluation or analysis settings) it adds new results beside the old ones, and the outcome lists only
     the trials of the current settings.
     """
     config.validate(local=address is None)
-    out_dir = writable_dir(out_dir, "study output directory")
-    store = ResultStore(out_dir / "store").create()
-    outcome = StudyOutcome(store_path=out_dir / "store")
+    out_dir = writable_location(out_dir, "study output location")
+    store = ResultStore(join(out_dir, "store")).create()
+    outcome = StudyOutcome(store_path=store.uri)
     ensure_ray(address)
 
     start = time.perf_counter()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from raysym.artifacts import load_torch, normalise, save_torch
 from raysym.errors import ConfigError, DataError
 from raysym.training.config import TrainConfig
 
@@ -77,25 +77,16 @@ def restore(checkpoint: dict[str, Any], config, model: torch.nn.Module,
     return checkpoint["epoch"], copy.deepcopy(checkpoint["best"]), list(checkpoint["history"])
 
 
-def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``checkpoint`` to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(checkpoint, tmp)
-    tmp.replace(path)
-    return path
+def save_checkpoint(checkpoint: dict[str, Any], location: str | os.PathLike) -> str:
+    """Write ``checkpoint`` to ``location`` (a local path or a URI, :mod:`raysym.artifacts`) atomically;
+    return the location."""
+    return save_torch(checkpoint, location)
 
 
-def _read(path: str | os.PathLike, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The dict in ``path``, checked for ``keys``; a missing, unreadable or foreign file is a ``DataError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{what} {path} does not exist")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise DataError(f"{what} {path} cannot be read: {err}") from err
+def _read(location: str | os.PathLike, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The dict at ``location``, checked for ``keys``; a missing, unreadable or foreign file is a ``DataError``."""
+    path = normalise(location)
+    saved = load_torch(path, what)
     missing = [k for k in keys if not isinstance(saved, dict) or k not in saved]
     if missing:
         raise DataError(f"{what} {path} is not a raysym {what} (missing {', '.join(missing)})")
@@ -122,14 +113,15 @@ def best_model(checkpoint: dict[str, Any], config: TrainConfig | None = None) ->
             "val_loss": best["val_loss"], "model": best["model"]}
 
 
-def save_best_model(checkpoint: dict[str, Any], path: str | os.PathLike, config: TrainConfig | None = None) -> Path:
-    """Write :func:`best_model` of ``checkpoint`` to ``path`` atomically."""
-    return save_checkpoint(best_model(checkpoint, config), path)
+def save_best_model(checkpoint: dict[str, Any], location: str | os.PathLike,
+                    config: TrainConfig | None = None) -> str:
+    """Write :func:`best_model` of ``checkpoint`` to ``location`` atomically; return the location."""
+    return save_checkpoint(best_model(checkpoint, config), location)
 
 
-def load_best_model(path: str | os.PathLike, device: str = "cpu"):
-    """(model in eval mode holding the best weights, its TrainConfig, the file's dict) from ``path``."""
-    saved = _read(path, "best-model file", BEST_MODEL_KEYS)
+def load_best_model(location: str | os.PathLike, device: str = "cpu"):
+    """(model in eval mode holding the best weights, its TrainConfig, the file's dict) from ``location``."""
+    saved = _read(location, "best-model file", BEST_MODEL_KEYS)
     config = TrainConfig.from_dict({**saved["config"], "device": device})
     model = config.build_model()
     model.load_state_dict(saved["model"])
