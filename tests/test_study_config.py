@@ -158,6 +158,19 @@ def test_an_output_folder_that_cannot_be_used_fails_before_ray_starts(out, messa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
+def test_a_missing_bucket_or_refused_credentials_fail_before_ray_starts(s3, monkeypatch):
+    monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    with pytest.raises(ConfigError, match="study output location s3://no-such-raysym-bucket/study cannot be "
+                                          "written: its bucket does not exist"):
+        pipeline.run_study(preset("quick"), "s3://no-such-raysym-bucket/study")
+    bucket = s3.bucket()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    with pytest.raises(ConfigError, match=f"s3://{bucket}/study cannot be written: the credentials were refused"):
+        pipeline.run_study(preset("quick"), f"s3://{bucket}/study")
+    monkeypatch.undo()
+    assert s3.keys(bucket) == []
+
+
 def test_broken_hls4ml_files_fail_before_ray_starts_and_before_the_output_folder_exists(monkeypatch, tmp_path):
     from raysym.errors import DataError
 
