@@ -111,23 +111,31 @@ def test_smoke_study_on_two_nodes_puts_every_table_model_and_figure_in_the_bucke
     print(f"smoke study on S3, two nodes: {seconds:.1f} s")
 
 
+def lose_a_worker_while(cluster, out: str, overrides: dict, cwd: Path, busy, what: str):
+    """Run the smoke study (without distillation) with ``overrides`` into ``out``; once ``busy()`` holds,
+    remove a worker node. Return the outcome, the store and the seconds from the loss to the study's end,
+    after checking that the driver finished and that the lost node was running some of its work."""
+    head, workers = cluster
+    driver = start(["tests/cluster_study.py", head.address, out,
+                    json.dumps({**overrides, "distillation": {"enabled": False}})], cwd)
+    wait_for(busy, what=what)
+    lost = time.monotonic()
+    head.remove_node(workers[0])
+    output = finish(driver)
+    assert node_loss_hit_work(output)
+    return outcome_of(output), ResultStore(f"{out}/store"), time.monotonic() - lost
+
+
 @pytest.mark.slow
 def test_losing_a_worker_node_mid_training_still_stores_every_trial_once(cluster, s3, tmp_path):
     """Covered faster by the FailureConfig retry tests (test_stages_training, test_stages_distillation):
     the same resume-from-checkpoint path, with the failure raised inside the trial instead."""
-    head, workers = cluster
     bucket = s3.bucket()
     out = f"s3://{bucket}/study"
     epochs = 25
-    driver = start(["tests/cluster_study.py", head.address, out,
-                    json.dumps({"recipe": {"epochs": epochs}, "distillation": {"enabled": False}})], tmp_path)
-    wait_for(lambda: len(checkpoints(s3, bucket, "study/tune/")) >= 4, what="training checkpoints")
-    lost = time.monotonic()
-    head.remove_node(workers[0])
-    output = finish(driver)
-    outcome, recovery = outcome_of(output), time.monotonic() - lost
-    assert node_loss_hit_work(output)
-    store = ResultStore(f"{out}/store")
+    outcome, store, recovery = lose_a_worker_while(
+        cluster, out, {"recipe": {"epochs": epochs}}, tmp_path,
+        lambda: len(checkpoints(s3, bucket, "study/tune/")) >= 4, "training checkpoints")
     trials, history = store.load("trials"), store.load("epochs")
     assert outcome["errors"] == [] and len(trials) == 2 and trials["trial_id"].is_unique
     assert (trials["epochs"] == epochs).all()
@@ -143,20 +151,13 @@ def test_losing_a_worker_node_mid_analysis_still_stores_every_analysis_once(clus
     """Covered faster by the analysis-stage tests (test_stages_analyses), which run the same tasks on one
     node; Ray retries a task whose node died (``raysym.fanout``), and the store keys make a retry
     overwrite rather than duplicate."""
-    head, workers = cluster
     bucket = s3.bucket()
     out = f"s3://{bucket}/study"
     heavy = {"trace_probes": 48, "probes_per_task": 2, "hessian_jets": 96, "lanczos_steps": 8, "eigen_restarts": 2}
-    driver = start(["tests/cluster_study.py", head.address, out,
-                    json.dumps({"analyses": heavy, "distillation": {"enabled": False}})], tmp_path)
-    wait_for(lambda: any(k.startswith("study/store/smearing/") for k in s3.keys(bucket, "study/store/")),
-             what="the analysis stage")
-    lost = time.monotonic()
-    head.remove_node(workers[0])
-    output = finish(driver)
-    outcome, recovery = outcome_of(output), time.monotonic() - lost
-    assert node_loss_hit_work(output)
-    store = ResultStore(f"{out}/store")
+    outcome, store, recovery = lose_a_worker_while(
+        cluster, out, {"analyses": heavy}, tmp_path,
+        lambda: any(k.startswith("study/store/smearing/") for k in s3.keys(bucket, "study/store/")),
+        "the analysis stage")
     trials = store.load("trials")
     assert outcome["errors"] == [] and outcome["analysed"]["hessian"] == 2
     hessian, smearing, goldstone = store.load("hessian"), store.load("smearing"), store.load("goldstone")
