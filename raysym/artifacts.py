@@ -170,10 +170,7 @@ def local_copy(location: str | os.PathLike, folder: str | os.PathLike) -> Path:
     target = Path(folder) / posixpath.basename(path)
     if target.is_file() and target.stat().st_size == info.size:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    temp.write_bytes(read_bytes(location))
-    temp.replace(target)
+    write_bytes(target, read_bytes(location))
     return target
 
 
