@@ -156,8 +156,22 @@ def _remote(function: Callable, items: list, argument: Callable, name: Callable,
             bar.update()
             yield item, result
     finally:
-        for ref in pending:
-            ray.cancel(ref)
+        _cancel(list(pending))
+
+
+def _cancel(refs: list) -> None:
+    """Cancel the tasks of ``refs`` (a no-op for finished ones), twice: a task that was being handed to a
+    worker at the instant of the first cancel can miss it (seen on a busy machine: it then ran to its
+    end), and the second, once the others have stopped or half a second has passed, reaches it running."""
+    import ray
+
+    if not refs:
+        return
+    for ref in refs:
+        ray.cancel(ref)
+    ray.wait(refs, num_returns=len(refs), timeout=0.5)
+    for ref in refs:
+        ray.cancel(ref)
 
 
 def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[Item], Any] | None = None,

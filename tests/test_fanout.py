@@ -60,6 +60,7 @@ def slow_or_failing(item, marker_dir):
 
 
 def test_after_a_failure_the_remaining_tasks_are_cancelled(ray_local, tmp_path):
+    list(fan_out(power, [1, 2], args=(2,), progress=False))  # worker processes up, so the clock times no start-up
     start = time.perf_counter()
     with pytest.raises(TaskError, match="first item fails"):
         list(fan_out(slow_or_failing, [0, 1, 2, 3], args=(str(tmp_path),), spread=False, progress=False))
