@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,10 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 
+from tests.fake_cluster import free_ports
+
 #: The unauthenticated calls the server allows: create the user, give it a policy, make its key.
 SETUP_CALLS = 3
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -67,7 +62,7 @@ def start_s3_server() -> S3Server:
     """Start moto's server on a free loopback port, make a user with full rights, return the server."""
     import boto3
 
-    port = free_port()
+    (port,) = free_ports(1)
     endpoint = f"http://127.0.0.1:{port}"
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}
     process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env=env,

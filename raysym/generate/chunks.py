@@ -125,7 +125,8 @@ def generate(config: GeneratorConfig, out_dir: str | Path, *, address: str | Non
     out_dir = prepare_out_dir(config, out_dir)
     chunks = all_chunks(config)
     paths = [chunk_path(out_dir, c, config.seed, k) for c, k in chunks]
-    todo = [chunk for chunk, path in zip(chunks, paths) if not exists(path)]
+    present = set(_chunk_files(out_dir))  # one listing, not a request per chunk on an object store
+    todo = [chunk for chunk, path in zip(chunks, paths) if path not in present]
     if not todo:
         return paths
     started = use_ray and ensure_ray(address, num_cpus)
