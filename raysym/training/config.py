@@ -14,7 +14,7 @@ from raysym.errors import ConfigError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE
 from raysym.models.registry import build_model
 from raysym.penalties import PENALTIES
-from raysym.settings_key import canonical, settings_key
+from raysym.settings_key import canonical, keyed_fields, settings_key
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class RunSettings:
     def settings_key(self, context: str) -> str:
         """The identity of this run's result: every setting but the device, and ``context`` (the key of the
         jets a teacher trains on, the teacher a student learns from). Equal keys, equal weights (on the CPU)."""
-        return settings_key(canonical({**self.to_dict(), "device": None}), context)
+        return settings_key(canonical({**keyed_fields(self), "device": None}), context)
 
     def build_model(self) -> torch.nn.Module:
         """The model of this run, initialised from its seed (so every run of a seed starts equal)."""
