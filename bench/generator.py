@@ -155,7 +155,7 @@ def write_report(rows: list[dict], runs: list[dict], load: tuple[float, ...], re
     print(f"wrote {RESULTS}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jets", type=int, default=400, help="jets per class for the per-core rate")
     parser.add_argument("--fanout-jets", type=int, default=300, help="jets per class in the fan-out job")
@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     trials = [fanout(cpus, args.fanout_jets, args.chunk) for _ in range(args.repeats) for cpus in (1, 2)]
     runs = [min((t for t in trials if t["cpus"] == cpus), key=lambda t: t["job_s"]) for cpus in (1, 2)]
     write_report(rows, runs, load_before, args.repeats)
+    return {"jets_per_s_per_core": {r["class"]: r["jets_per_s"] for r in rows},
+            "fanout_jets_per_s": {r["cpus"]: r["jets"] / r["job_s"] for r in runs},
+            "fanout_speedup": runs[0]["job_s"] / runs[1]["job_s"]}
 
 
 if __name__ == "__main__":

@@ -67,18 +67,19 @@ def steps_per_second(penalty_name: str, batch_size: int, steps: int, device: str
     return steps * batch_size / (time.perf_counter() - start)
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--out", default="bench/results/training.md")
-    args = parser.parse_args()
-    rows = []
+    args = parser.parse_args(argv)
+    rows, measured = [], {}
     for threads in args.threads:
         torch.set_num_threads(threads)
         rates = {label: steps_per_second(name, args.batch_size, args.steps, **options)
                  for label, name, options in VARIANTS}
+        measured[threads] = rates
         for name, rate in rates.items():
             rows.append(f"| {threads} | {name} | {rate:.1f} | {rates['none'] / rate:.2f} |")
             print(rows[-1], flush=True)
@@ -97,6 +98,7 @@ def main() -> None:
     ])
     with open(args.out, "w") as f:
         f.write(text)
+    return {"jets_per_s": measured}
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Generation, evaluation and analyses all have the same shape: a plain function
 of one item (a chunk of jets to make, a trial's model file, a piece of a Hessian estimate) and some
 shared data (jets in the object store), run once per item, with each result handed back as soon as its
 task finishes so the caller can store it and a killed stage resumes where it stopped. ``fan_out`` is
-that shape and nothing else; the stages decide what to run and where to write.
+that shape and nothing else; the stages decide what to run and where to write. Work that becomes
+runnable only when other work is done (follow-ups) joins the same fan-out the moment it can, so a stage
+never waits at a barrier between phases while workers idle.
 
 It owns what every stage would otherwise repeat: wrapping the plain function as a Ray task with its
 resources and a thread count that matches them, SPREAD scheduling, a progress bar, turning a failed
@@ -14,11 +16,13 @@ task into one error that names the item (and cancelling the tasks still running)
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import sys
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
-from raysym.errors import ConfigError, DataError, TaskError
+from raysym.errors import ConfigError, DataError, TaskError, positive_int
 
 Item = TypeVar("Item")
 
@@ -117,24 +121,58 @@ def _remote_task():
     return _REMOTE_TASK
 
 
-def _serial(function: Callable, items: list, argument: Callable, name: Callable, args: tuple,
-            kwargs: Mapping[str, Any], desc: str, bar) -> Iterator:
-    """The fan-out without Ray: same calls, this process, in order. Object refs in ``args`` are fetched."""
+class _Queue:
+    """Items not yet started, highest ``priority`` first and, among equals, in the order they were added."""
+
+    def __init__(self, priority: Callable[[Any], float] | None):
+        self._priority = priority
+        self._heap: list = []
+        self._count = itertools.count()
+
+    def add(self, items: Iterable) -> None:
+        for item in items:
+            rank = -float(self._priority(item)) if self._priority else 0.0
+            heapq.heappush(self._heap, (rank, next(self._count), item))
+
+    def pop(self):
+        return heapq.heappop(self._heap)[2]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def _serial(function: Callable, queue: _Queue, follow_up: Callable, argument: Callable, name: Callable,
+            args: tuple, kwargs: Mapping[str, Any], desc: str, bar) -> Iterator:
+    """The fan-out without Ray: same calls, this process, in priority order. Object refs in ``args`` are
+    fetched."""
     import ray
 
     args = tuple(ray.get(a) if isinstance(a, ray.ObjectRef) else a for a in args)
-    for item in items:
+    while queue:
+        item = queue.pop()
         try:
             result = function(argument(item), *args, **kwargs)
         except Exception as err:
             raise task_failure(err, desc, name(item)) from err
         bar.update()
         yield item, result
+        _grow(queue, follow_up(item, result), bar)
 
 
-def _remote(function: Callable, items: list, argument: Callable, name: Callable, args: tuple,
-            kwargs: Mapping[str, Any], options: dict[str, Any], desc: str, bar) -> Iterator:
-    """One Ray task per item; yield each (item, result) when its task finishes.
+def _grow(queue: _Queue, items: Iterable, bar) -> None:
+    """Queue follow-up items, and count them in the bar's total."""
+    items = list(items)
+    if items:
+        queue.add(items)
+        bar.total = (bar.total or 0) + len(items)
+        bar.refresh()
+
+
+def _remote(function: Callable, queue: _Queue, follow_up: Callable, argument: Callable, name: Callable,
+            args: tuple, kwargs: Mapping[str, Any], options: dict[str, Any], max_in_flight: int | None,
+            desc: str, bar) -> Iterator:
+    """Ray tasks for the queued items, at most ``max_in_flight`` at a time; yield each (item, result) when
+    its task finishes, then queue its follow-ups.
 
     A failed task stops the fan-out with :func:`task_failure`'s error. Whenever the fan-out stops early
     (a failure, or a caller's ``break`` or error), the tasks not yet finished are cancelled so they stop
@@ -144,8 +182,15 @@ def _remote(function: Callable, items: list, argument: Callable, name: Callable,
 
     remote = _remote_task().options(**options)
     threads = _threads(options)
-    pending = {remote.remote(function, threads, argument(item), *args, **kwargs): item for item in items}
+    pending: dict = {}
+
+    def submit() -> None:
+        while queue and (max_in_flight is None or len(pending) < max_in_flight):
+            item = queue.pop()
+            pending[remote.remote(function, threads, argument(item), *args, **kwargs)] = item
+
     try:
+        submit()
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             item = pending.pop(done[0])
@@ -155,6 +200,8 @@ def _remote(function: Callable, items: list, argument: Callable, name: Callable,
                 raise task_failure(err, desc, name(item)) from err
             bar.update()
             yield item, result
+            _grow(queue, follow_up(item, result), bar)
+            submit()
     finally:
         _cancel(list(pending))
 
@@ -177,7 +224,9 @@ def _cancel(refs: list) -> None:
 def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[Item], Any] | None = None,
             name: Callable[[Item], str] | None = None, args: tuple = (), kwargs: Mapping[str, Any] | None = None,
             resources: Mapping[str, Any] | None = None, spread: bool = True, progress: bool = True,
-            desc: str = "tasks", use_ray: bool = True) -> Iterator[tuple[Item, Any]]:
+            desc: str = "tasks", use_ray: bool = True, priority: Callable[[Item], float] | None = None,
+            follow_up: Callable[[Item, Any], Iterable[Item]] | None = None,
+            max_in_flight: int | None = None) -> Iterator[tuple[Item, Any]]:
     """Run ``function(argument(item), *args, **kwargs)`` for each item, one Ray task each; yield (item, result).
 
     Results come in the order the tasks finish, so the caller can store each at once. ``argument``
@@ -188,22 +237,35 @@ def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[It
     torch on as many threads as whole CPUs it holds. Put large shared data in ``args`` as an object ref
     (``ray.put``): Ray then hands every task the same copy instead of pickling it per task.
 
+    Work that depends on other work runs as soon as it can, without a barrier between phases:
+    ``follow_up(item, result)``, called after the caller has handled a result, returns items that become
+    runnable now (a scan along an eigenvector once it is known, another round of probes when a
+    precision is not reached yet); they join the queue. Items start highest ``priority`` first (longest
+    first balances workers: the short tasks fill the gaps at the end). Ray starts queued tasks in the
+    order they were submitted, so for priorities to hold for follow-ups too, ``max_in_flight`` bounds
+    how many tasks are submitted at once (None: all at once).
+
     A failed item raises one error naming it (``desc`` says what the tasks do) and cancels the rest.
     A tqdm bar counts finished items. The caller connects to Ray first (``raysym.ray_session``);
     otherwise Ray starts a local instance on the first task, as it always does.
     """
     from tqdm.auto import tqdm
 
-    items = list(items)
+    queue = _Queue(priority)
+    queue.add(items)
     kwargs = dict(kwargs or {})
     argument = argument or (lambda item: item)
     name = name or str
+    follow_up = follow_up or (lambda item, result: ())
+    if max_in_flight is not None:
+        positive_int("max_in_flight", max_in_flight)
     options = _task_options(resources, spread)  # checked without Ray too, before any task starts
-    bar = tqdm(total=len(items), unit="task", desc=desc, disable=not progress)
+    bar = tqdm(total=len(queue), unit="task", desc=desc, disable=not progress)
     try:
         if use_ray:
-            yield from _remote(function, items, argument, name, args, kwargs, options, desc, bar)
+            yield from _remote(function, queue, follow_up, argument, name, args, kwargs, options, max_in_flight,
+                               desc, bar)
         else:
-            yield from _serial(function, items, argument, name, args, kwargs, desc, bar)
+            yield from _serial(function, queue, follow_up, argument, name, args, kwargs, desc, bar)
     finally:
         bar.close()

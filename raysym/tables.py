@@ -73,7 +73,7 @@ TABLES: dict[str, Table] = {
         required={"k": INT, "eigenvalue": FLOAT, "trace": FLOAT, "trace_stderr": FLOAT, "n_hvp": INT,
                   "seconds": FLOAT, "backend": STR, "eval_set_size": INT, "nu1_path": STR, "settings_key": STR},
         optional={"bias": STR, "n_probes": INT, "eigen_hvp": INT, "trace_hvp": INT, "restarts": INT,
-                  "trace_method": STR},
+                  "trace_method": STR, "trace_stop": STR},
     ),
     # The Hessian's eigenvalue density by stochastic Lanczos quadrature, on a grid (raysym.stages.analyses).
     "spectrum": Table(required={"eigenvalue": FLOAT, "density": FLOAT, "settings_key": STR},

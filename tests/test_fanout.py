@@ -79,3 +79,29 @@ def test_a_task_runs_torch_on_as_many_threads_as_cpus_it_holds(ray_local):
     [(_, one)] = fan_out(torch_threads, [0], progress=False)
     [(_, two)] = fan_out(torch_threads, [0], resources={"num_cpus": 2}, progress=False)
     assert (one, two) == (1, 2)
+
+
+def halve(x):
+    return x // 2
+
+
+@pytest.mark.parametrize("use_ray", [True, False])
+def test_follow_ups_run_as_soon_as_their_parent_is_done(ray_local, use_ray):
+    """Each result may queue more items: here every even result its half, down to 0 (a chain, no barrier)."""
+    seen = list(fan_out(halve, [40, 7], follow_up=lambda item, result: [result] if result and result % 2 == 0
+                        else [], progress=False, use_ray=use_ray))
+    assert sorted(seen) == [(7, 3), (10, 5), (20, 10), (40, 20)]
+    assert [item for item, _ in seen if item in (40, 20, 10)] == [40, 20, 10]  # a follow-up runs after its parent
+
+
+@pytest.mark.parametrize("use_ray", [True, False])
+def test_items_start_highest_priority_first_and_follow_ups_take_their_place(ray_local, use_ray):
+    order = [item for item, _ in fan_out(halve, [1, 5, 3], priority=lambda x: x, max_in_flight=1,
+                                         follow_up=lambda item, result: [4] if item == 5 else [],
+                                         progress=False, use_ray=use_ray)]
+    assert order == [5, 4, 3, 1]
+
+
+def test_a_bad_window_is_a_config_error_before_any_task(ray_local):
+    with pytest.raises(ConfigError, match="max_in_flight"):
+        list(fan_out(halve, [1], max_in_flight=0, progress=False))

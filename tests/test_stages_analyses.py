@@ -85,7 +85,7 @@ def test_rerun_skips_stored_analyses_and_new_settings_add_new_rows(study, tmp_pa
     assert sum(again.values()) == 0 and {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.parquet")} == files
     more_probes = dataclasses.replace(SETTINGS, trace_probes=8)
     _, changed = run(study, tmp_path, more_probes, use_ray=False)
-    assert changed == {"hessian": 2, "goldstone": 2, "spectrum": 2}  # smearing settings unchanged: skipped
+    assert changed == {"hessian": 2, "smearing": 0, "goldstone": 2, "spectrum": 2}  # smearing settings unchanged
     assert store.load("hessian")["settings_key"].nunique() == 2
 
 
@@ -128,3 +128,46 @@ def test_separate_slq_probes_give_the_spectrum_as_one_task_per_probe(study, tmp_
     assert counts["spectrum"] == 2 and (spectrum["n_probes"] == 3).all() and (spectrum["n_nodes"] == 36).all()
     for _, curve in spectrum.groupby("trial_id"):
         assert np.trapezoid(curve["density"], curve["eigenvalue"]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_trace_precision_adds_probe_rounds_until_reached_or_capped(study, tmp_path):
+    loose = dataclasses.replace(SETTINGS, trace_rel_stderr=0.99, goldstone=False, smearing=False, spectrum=False)
+    store, _ = run(study, tmp_path / "loose", loose, use_ray=False)
+    rows = store.load("hessian")
+    assert (rows["trace_stop"] == "precision").all() and (rows["n_probes"] >= 6).all()
+    assert (rows["trace_stderr"] <= 0.99 * rows["trace"].abs()).all()
+    capped = dataclasses.replace(loose, trace_rel_stderr=1e-6, trace_max_probes=11)
+    store, _ = run(study, tmp_path / "capped", capped, use_ray=False)
+    rows = store.load("hessian").set_index("trial_id")
+    assert (rows["trace_stop"] == "cap").all() and (rows["n_probes"] == 11).all() and (rows["trace_hvp"] == 11).all()
+    model, _, _ = load_best_model(study["trials"].model_path[0])
+    closure = hessian_closure(model, study["train"], capped)
+    assert rows.loc["t0", "trace"] == hutchinson_trace(closure, n_probes=11, seed=0).trace  # rounds merge exactly
+    assert dataclasses.replace(loose, trace_rel_stderr=None).hessian_key() != loose.hessian_key() != capped.hessian_key()
+
+
+def test_adaptive_rounds_give_the_same_numbers_on_two_ray_workers(ray_local, study, tmp_path):
+    target = dataclasses.replace(SETTINGS, trace_rel_stderr=0.2, trace_max_probes=40, goldstone=False,
+                                 smearing=False, spectrum=False)
+    one, _ = run(study, tmp_path / "one", target, use_ray=False)
+    two, _ = run(study, tmp_path / "two", target)
+    columns = NUMBERS["hessian"] + ["trace_stop"]
+    assert one.load("hessian")[columns].sort_values("trial_id").reset_index(drop=True).equals(
+        two.load("hessian")[columns].sort_values("trial_id").reset_index(drop=True))
+
+
+def test_a_goldstone_scan_left_undone_starts_from_the_stored_nu1(serial, study, tmp_path):
+    store, first = run(study, tmp_path, dataclasses.replace(SETTINGS, goldstone=False), use_ray=False)
+    assert first["goldstone"] == 0
+    _, counts = run(study, tmp_path, use_ray=False)
+    assert counts == {"hessian": 0, "smearing": 0, "goldstone": 2, "spectrum": 0}
+    assert table(store, "goldstone").equals(table(serial[0], "goldstone"))
+
+
+def test_bad_trace_precision_settings_are_config_errors():
+    from raysym.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="trace_rel_stderr"):
+        AnalysisSettings(trace_rel_stderr=0.0)
+    with pytest.raises(ConfigError, match="trace_max_probes 8 is below"):
+        AnalysisSettings(trace_probes=16, trace_max_probes=8)

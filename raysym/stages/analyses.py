@@ -4,16 +4,23 @@ pT smearing (docs/methods.md §6.2–6.4).
 The work is cut into small seeded jobs (:mod:`raysym.stages.analysis_jobs`, which also holds
 :class:`AnalysisSettings`) and fanned out as Ray tasks (:func:`raysym.fanout.fan_out`): independent
 Lanczos restarts and groups of Hutchinson probes of all models run side by side, so more workers finish
-sooner while the numbers stay the same. The Goldstone scan needs ν1 and runs second. Results go to the
-store tables ``hessian``, ``spectrum`` (the SLQ eigenvalue density on a grid), ``goldstone`` and
-``smearing``, keyed by trial and a hash of the settings, so a rerun with the same settings skips what is
-stored; ν1 is saved beside the model file.
+sooner while the numbers stay the same. Results go to the store tables ``hessian``, ``spectrum`` (the
+SLQ eigenvalue density on a grid), ``goldstone`` and ``smearing``, keyed by trial and a hash of the
+settings, so a rerun with the same settings skips what is stored; ν1 is saved beside the model file.
+
+There is no barrier between kinds of work: a trial's Goldstone scan starts as soon as its Lanczos
+restarts have given ν1, its next round of trace probes as soon as the last round is in (when a
+precision is asked for), while other trials' jobs keep the workers busy. Jobs start longest first
+(:func:`~raysym.stages.analysis_jobs.job_cost`), so the short ones fill the last gaps. What each finished
+job makes runnable, and when a trial's rows are complete, is :class:`_TrialWork`'s bookkeeping.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
@@ -31,6 +38,8 @@ from raysym.stages.analysis_jobs import (
     TRACE,
     AnalysisSettings,
     Job,
+    job_cost,
+    next_probe_round,
     probe_groups,
     run_job,
 )
@@ -41,34 +50,184 @@ __all__ = ["AnalysisSettings", "run_analysis_stage"]
 log = logging.getLogger(__name__)
 
 
-def _resources(settings: AnalysisSettings) -> dict[str, float]:
-    return {"num_cpus": settings.cpus_per_task}
+@dataclass
+class _TrialWork:
+    """One trial's analyses still to finish: the parts received so far and what is wanted."""
+
+    trial: pd.Series
+    hessian: bool
+    spectrum: bool
+    goldstone: bool
+    eigen_restarts: int = 0
+    eigen: list = field(default_factory=list)
+    traces: list = field(default_factory=list)
+    trace_outstanding: int = 0
+    trace_stop: str | None = None
+    spectrum_probes: list = field(default_factory=list)
+    nu1_path: str | None = None
+
+    @property
+    def trial_id(self) -> str:
+        return self.trial["trial_id"]
+
+    @property
+    def model_path(self) -> str:
+        return self.trial["model_path"]
 
 
-def _phase_one_jobs(store: ResultStore, trials: pd.DataFrame, settings: AnalysisSettings) -> list[Job]:
-    """Eigen restarts, trace probe groups, spectrum probes and smearing sweeps not yet in the store."""
-    jobs = []
-    pyhessian = settings.hessian_backend == "pyhessian"
-    for _, trial in trials.iterrows():
-        tid, path = trial["trial_id"], trial["model_path"]
-        hessian = settings.hessian and not store.has("hessian", f"{tid}-{settings.hessian_key()}")
-        spectrum = _wants_spectrum(store, tid, settings)
-        if hessian or (spectrum and settings.spectrum_probes == 0):  # the λ1 runs are the spectrum's probes
-            restarts = 1 if pyhessian else settings.eigen_restarts
-            jobs += [Job(tid, path, EIGEN, r) for r in range(restarts)]
-        if hessian:
-            whole = pyhessian or settings.trace_method == "hutch++"
-            groups = [()] if whole else probe_groups(settings.trace_probes, settings.probes_per_task)
-            jobs += [Job(tid, path, TRACE, g) for g in groups]
-        if spectrum and settings.spectrum_probes > 0:
-            jobs += [Job(tid, path, SPECTRUM, probe) for probe in range(settings.spectrum_probes)]
-        if settings.smearing and not store.has("smearing", f"{tid}-{settings.smearing_key()}"):
-            jobs.append(Job(tid, path, SMEARING))
-    return jobs
+class _AnalysisRun:
+    """The driver side of one stage run: which jobs to start, what each result completes, and the rows."""
+
+    def __init__(self, store: ResultStore, trials: pd.DataFrame, settings: AnalysisSettings, eval_size: int):
+        self.store, self.settings, self.eval_size = store, settings, eval_size
+        self.counts: dict[str, int] = defaultdict(int)
+        self.work = {row["trial_id"]: self._plan(row) for _, row in trials.iterrows()}
+        self.ready: list[Job] = []
+
+    # -- what to run ----------------------------------------------------------------------------------
+
+    def _plan(self, trial: pd.Series) -> _TrialWork:
+        s, tid = self.settings, trial["trial_id"]
+        hessian = s.hessian and not self.store.has("hessian", f"{tid}-{s.hessian_key()}")
+        spectrum = s.hessian and s.spectrum and not self.store.has("spectrum", f"{tid}-{s.spectrum_key()}")
+        goldstone = s.hessian and s.goldstone and not self.store.has("goldstone", f"{tid}-{s.goldstone_key()}")
+        return _TrialWork(trial, hessian, spectrum, goldstone)
+
+    def initial_jobs(self) -> list[Job]:
+        """Every job runnable now: eigen restarts, the first round of trace probes (unless they need the
+        eigenvectors), spectrum probes, smearing sweeps, and Goldstone scans along a stored ν1."""
+        s, jobs = self.settings, []
+        stored_nu1 = self._stored_nu1()
+        for tid, work in self.work.items():
+            path = work.model_path
+            needs_eigen = work.hessian or (work.spectrum and s.spectrum_probes == 0) or \
+                (work.goldstone and tid not in stored_nu1)
+            if needs_eigen:
+                work.eigen_restarts = 1 if s.hessian_backend == "pyhessian" else s.eigen_restarts
+                jobs += [Job(tid, path, EIGEN, r) for r in range(work.eigen_restarts)]
+            if work.hessian:
+                jobs += self._trace_round(work, first=True)
+            if work.spectrum and s.spectrum_probes > 0:
+                jobs += [Job(tid, path, SPECTRUM, probe) for probe in range(s.spectrum_probes)]
+            if s.smearing and not self.store.has("smearing", f"{tid}-{s.smearing_key()}"):
+                jobs.append(Job(tid, path, SMEARING))
+            if work.goldstone and not needs_eigen:
+                work.nu1_path = stored_nu1[tid]
+                jobs.append(Job(tid, path, GOLDSTONE, work.nu1_path))
+        return jobs
+
+    def _stored_nu1(self) -> dict[str, str]:
+        """ν1 files of trials whose Hessian rows (these settings) are stored: a Goldstone scan can start at once."""
+        if not any(work.goldstone and not work.hessian for work in self.work.values()):
+            return {}
+        hessian = self.store.load("hessian")
+        hessian = hessian[hessian["settings_key"] == self.settings.hessian_key()]
+        return dict(zip(hessian["trial_id"], hessian["nu1_path"]))
+
+    def _trace_round(self, work: _TrialWork, first: bool = False) -> list[Job]:
+        """The next round of trace jobs of a trial: the whole estimate as one job (Hutch++, PyHessian), or
+        groups of Hutchinson probes — the fixed count, or as many more as a precision target projects."""
+        s = self.settings
+        if s.hessian_backend == "pyhessian" or s.trace_method == "hutch++":
+            jobs = [Job(work.trial_id, work.model_path, TRACE, ())] if first else []
+        elif first:
+            jobs = [Job(work.trial_id, work.model_path, TRACE, g) for g in probe_groups(s.trace_probes, s.probes_per_task)]
+        else:
+            jobs = [Job(work.trial_id, work.model_path, TRACE, g) for g in next_probe_round(self._trace(work), s)]
+        work.trace_outstanding += len(jobs)
+        return jobs
+
+    # -- what a result completes ----------------------------------------------------------------------
+
+    def record(self, job: Job, outcome: dict) -> None:
+        """Take one finished job: write the rows it completes and queue the jobs it makes runnable."""
+        work = self.work[job.trial_id]
+        if job.kind == SMEARING:
+            self._write_rows("smearing", work, outcome["result"], self.settings.smearing_key())
+        elif job.kind == GOLDSTONE:
+            self._write_rows("goldstone", work, outcome["result"], self.settings.goldstone_key())
+        elif job.kind == EIGEN:
+            work.eigen.append(outcome)
+            if len(work.eigen) == work.eigen_restarts:
+                self._eigen_complete(work)
+        elif job.kind == TRACE:
+            work.traces.append(outcome)
+            work.trace_outstanding -= 1
+            if work.trace_outstanding == 0:
+                self._trace_round_complete(work)
+        elif job.kind == SPECTRUM:
+            work.spectrum_probes.append(outcome)
+            if len(work.spectrum_probes) == self.settings.spectrum_probes:
+                self._write_spectrum(work, work.spectrum_probes)
+
+    def follow_ups(self, job: Job, outcome: dict) -> list[Job]:
+        """The jobs :meth:`record` made runnable (``fan_out``'s follow-up hook)."""
+        ready, self.ready = self.ready, []
+        return ready
+
+    def _eigen_complete(self, work: _TrialWork) -> None:
+        """All restarts in: ν1 of the best restart is saved, the Goldstone scan along it can start, and the
+        λ1 runs give the spectrum when they are its probes."""
+        s = self.settings
+        nu1 = _best_restart(work.eigen)["result"]["nu1"]
+        if work.hessian or work.goldstone:
+            work.nu1_path = save_torch(nu1, sibling(work.model_path, f"{work.trial_id}.nu1-{s.hessian_key()}.pt"))
+        if work.goldstone:
+            self.ready.append(Job(work.trial_id, work.model_path, GOLDSTONE, work.nu1_path))
+        if work.spectrum and s.spectrum_probes == 0:
+            self._write_spectrum(work, work.eigen)
+        self._hessian_if_complete(work)
+
+    def _trace_round_complete(self, work: _TrialWork) -> None:
+        s = self.settings
+        if s.trace_rel_stderr is None or isinstance(work.traces[0]["result"], TraceEstimate):
+            work.trace_stop = "fixed" if s.trace_rel_stderr is None else work.traces[0]["result"].extra.get("stop")
+        else:
+            estimate = self._trace(work)
+            if abs(estimate.standard_error) <= s.trace_rel_stderr * abs(estimate.trace):
+                work.trace_stop = "precision"
+            elif estimate.n_probes >= s.trace_max_probes:
+                work.trace_stop = "cap"
+            else:
+                self.ready += self._trace_round(work)
+                return
+        self._hessian_if_complete(work)
+
+    def _trace(self, work: _TrialWork) -> TraceEstimate:
+        first = work.traces[0]["result"]
+        return first if isinstance(first, TraceEstimate) else combine([t["result"] for t in work.traces])
+
+    def _hessian_if_complete(self, work: _TrialWork) -> None:
+        """Write the trial's Hessian rows once both its eigen restarts and its trace are complete."""
+        if not work.hessian or work.trace_stop is None or len(work.eigen) < work.eigen_restarts:
+            return
+        s, trace = self.settings, self._trace(work)
+        eigen_hvp = sum(r["result"]["n_hvp"] for r in work.eigen)
+        seconds = sum(r["seconds"] for r in work.eigen) + sum(t["seconds"] for t in work.traces)
+        rows = [{**row_keys(work.trial), "k": k + 1, "eigenvalue": value, "trace": trace.trace,
+                 "trace_stderr": trace.standard_error, "n_probes": trace.n_probes, "n_hvp": eigen_hvp + trace.n_hvp,
+                 "eigen_hvp": eigen_hvp, "trace_hvp": trace.n_hvp, "seconds": seconds,
+                 "backend": s.hessian_backend, "eval_set_size": self.eval_size, "restarts": len(work.eigen),
+                 "trace_method": trace.method, "trace_stop": work.trace_stop, "nu1_path": work.nu1_path,
+                 "settings_key": s.hessian_key()}
+                for k, value in enumerate(_best_restart(work.eigen)["result"]["eigenvalues"])]
+        self.store.write("hessian", rows, key=f"{work.trial_id}-{s.hessian_key()}")
+        self.counts["hessian"] += 1
+
+    def _write_spectrum(self, work: _TrialWork, probes: list[dict]) -> None:
+        s = self.settings
+        self.store.write("spectrum", _spectrum_rows(work.trial, probes, s), key=f"{work.trial_id}-{s.spectrum_key()}")
+        self.counts["spectrum"] += 1
+
+    def _write_rows(self, table: str, work: _TrialWork, rows: list[dict], key: str) -> None:
+        self.store.write(table, [{**row_keys(work.trial), **r, "settings_key": key} for r in rows],
+                         key=f"{work.trial_id}-{key}")
+        self.counts[table] += 1
 
 
-def _wants_spectrum(store: ResultStore, trial_id: str, settings: AnalysisSettings) -> bool:
-    return settings.hessian and settings.spectrum and not store.has("spectrum", f"{trial_id}-{settings.spectrum_key()}")
+def _best_restart(eigen: list[dict]) -> dict:
+    """The restart with the largest λ1 (ties: the lowest restart number), whatever order they finished in."""
+    return max(sorted(eigen, key=lambda r: r["result"]["restart"]), key=lambda r: r["result"]["eigenvalues"][0])
 
 
 def _spectrum_rows(trial: pd.Series, probes: list[dict], settings: AnalysisSettings) -> list[dict]:
@@ -85,76 +244,31 @@ def _spectrum_rows(trial: pd.Series, probes: list[dict], settings: AnalysisSetti
             for t, d in zip(grid, density)]
 
 
-def _hessian_rows(trial: pd.Series, eigen: list[dict], traces: list, settings: AnalysisSettings,
-                  eval_size: int) -> tuple[list[dict], torch.Tensor]:
-    """Rows (one per eigenvalue index k) and ν1 from all of a trial's eigen and trace jobs.
+def task_slots(settings: AnalysisSettings, use_ray: bool) -> int | None:
+    """How many analysis tasks the cluster runs at once (its CPUs ÷ a task's), doubled: enough queued that no
+    worker waits for the driver and an autoscaler sees the demand, few enough that a follow-up with a
+    high priority (a Goldstone scan) is not stuck behind the whole queue. None without Ray."""
+    if not use_ray:
+        return None
+    import ray
 
-    The restart with the largest λ1 wins (ties: the lowest restart number), whatever order they finished in.
-    """
-    best = max(sorted(eigen, key=lambda r: r["result"]["restart"]), key=lambda r: r["result"]["eigenvalues"][0])
-    trace = traces[0]["result"] if isinstance(traces[0]["result"], TraceEstimate) else \
-        combine([t["result"] for t in traces])
-    n_hvp = sum(r["result"]["n_hvp"] for r in eigen) + trace.n_hvp
-    seconds = sum(r["seconds"] for r in eigen) + sum(t["seconds"] for t in traces)
-    rows = [{**row_keys(trial), "k": k + 1, "eigenvalue": value, "trace": trace.trace,
-             "trace_stderr": trace.standard_error, "n_probes": trace.n_probes, "n_hvp": n_hvp,
-             "eigen_hvp": sum(r["result"]["n_hvp"] for r in eigen), "trace_hvp": trace.n_hvp,
-             "seconds": seconds, "backend": settings.hessian_backend, "eval_set_size": eval_size,
-             "restarts": len(eigen), "trace_method": trace.method, "settings_key": settings.hessian_key()}
-            for k, value in enumerate(best["result"]["eigenvalues"])]
-    return rows, best["result"]["nu1"]
+    cpus = ray.cluster_resources().get("CPU", 1) if ray.is_initialized() else 1
+    return max(1, 2 * math.floor(cpus / settings.cpus_per_task))
 
 
 def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: TaskJets, test_jets: JetSet,
                        settings: AnalysisSettings, *, task: str = "g_vs_w", spread: bool = True,
                        progress: bool = True, use_ray: bool = True) -> dict[str, int]:
     """Run every analysis missing from the store for ``trials``; return how many trials each table gained."""
+    counts = {"hessian": 0, "smearing": 0, "goldstone": 0, "spectrum": 0}
     if trials.empty:
-        return {"hessian": 0, "smearing": 0, "goldstone": 0, "spectrum": 0}
-    by_id = {row["trial_id"]: row for _, row in trials.iterrows()}
+        return counts
     args: tuple = (share(train_jets, use_ray), share(test_jets, use_ray), task, settings)
-    eval_size = min(settings.hessian_jets, len(train_jets))
-    counts = defaultdict(int)
-    parts: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    jobs = _phase_one_jobs(store, trials, settings)
-    for job, outcome in fan_out(run_job, jobs, args=args, resources=_resources(settings), spread=spread,
-                                progress=progress, desc="analyses", use_ray=use_ray):
-        trial = by_id[job.trial_id]
-        if job.kind == SMEARING:
-            rows = [{**row_keys(trial), **r, "settings_key": settings.smearing_key()} for r in outcome["result"]]
-            store.write("smearing", rows, key=f"{job.trial_id}-{settings.smearing_key()}")
-            counts["smearing"] += 1
-        else:
-            parts[job.trial_id][job.kind].append(outcome)
-    for trial_id, done in parts.items():
-        trial = by_id[trial_id]
-        if done[TRACE]:
-            rows, nu1 = _hessian_rows(trial, done[EIGEN], done[TRACE], settings, eval_size)
-            nu1_path = save_torch(nu1, sibling(trial["model_path"], f"{trial_id}.nu1-{settings.hessian_key()}.pt"))
-            for row in rows:
-                row["nu1_path"] = nu1_path
-            store.write("hessian", rows, key=f"{trial_id}-{settings.hessian_key()}")
-            counts["hessian"] += 1
-        if _wants_spectrum(store, trial_id, settings):
-            probes = done[SPECTRUM] if settings.spectrum_probes else done[EIGEN]
-            store.write("spectrum", _spectrum_rows(trial, probes, settings),
-                        key=f"{trial_id}-{settings.spectrum_key()}")
-            counts["spectrum"] += 1
-    counts["goldstone"] = _goldstone_phase(store, by_id, settings, args, spread, progress, use_ray)
-    return dict(counts)
-
-
-def _goldstone_phase(store, by_id, settings, args, spread, progress, use_ray) -> int:
-    """The scans along each trial's stored ν1 (phase two: they need the Hessian results)."""
-    if not (settings.goldstone and settings.hessian):
-        return 0
-    hessian = store.load("hessian")
-    nu1 = {r.trial_id: r.nu1_path for r in hessian[hessian["settings_key"] == settings.hessian_key()].itertuples()}
-    jobs = [Job(tid, t["model_path"], GOLDSTONE, nu1[tid]) for tid, t in by_id.items()
-            if tid in nu1 and not store.has("goldstone", f"{tid}-{settings.goldstone_key()}")]
-    for job, outcome in fan_out(run_job, jobs, args=args, resources=_resources(settings), spread=spread,
-                                progress=progress, desc="goldstone", use_ray=use_ray):
-        rows = [{**row_keys(by_id[job.trial_id]), **r, "settings_key": settings.goldstone_key()}
-                for r in outcome["result"]]
-        store.write("goldstone", rows, key=f"{job.trial_id}-{settings.goldstone_key()}")
-    return len(jobs)
+    run = _AnalysisRun(store, trials, settings, eval_size=min(settings.hessian_jets, len(train_jets)))
+    n_test = len(test_jets.for_task(task))
+    for job, outcome in fan_out(run_job, run.initial_jobs(), args=args, resources={"num_cpus": settings.cpus_per_task},
+                                spread=spread, progress=progress, desc="analyses", use_ray=use_ray,
+                                priority=lambda job: job_cost(job, settings, n_test), follow_up=run.follow_ups,
+                                max_in_flight=task_slots(settings, use_ray)):
+        run.record(job, outcome)
+    return {**counts, **run.counts}

@@ -32,7 +32,7 @@ from raysym.hessian import (
     training_loss_closure,
 )
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues, pyhessian_trace
-from raysym.settings_key import settings_key
+from raysym.settings_key import added_later, changed_later, settings_key
 from raysym.training.checkpoint import load_best_model
 
 HESSIAN_BACKENDS = ("lanczos", "pyhessian")
@@ -78,6 +78,11 @@ class AnalysisSettings:
     spectrum_steps: int = 80
     spectrum_points: int = 200
     cpus_per_task: float = 1.0
+    #: Keep adding rounds of Hutchinson probe groups until the trace's standard error is at most this
+    #: fraction of |Tr(H)| (None: exactly ``trace_probes`` probes), or ``trace_max_probes`` is reached; the
+    #: ``hessian`` table's ``trace_stop`` says which ("precision", "cap"; "fixed" without a target).
+    trace_rel_stderr: float | None = added_later(None)
+    trace_max_probes: int = added_later(1000)
 
     def __post_init__(self) -> None:
         if self.hessian_backend not in HESSIAN_BACKENDS:
@@ -107,14 +112,21 @@ class AnalysisSettings:
         except ConfigError as err:
             raise ConfigError(f"analyses: {err}") from None
         object.__setattr__(self, "smearing_sigmas", sigmas)
+        if self.trace_rel_stderr is not None and not 0 < self.trace_rel_stderr < 1:
+            raise ConfigError(f"analyses: trace_rel_stderr must be a fraction in (0, 1), e.g. 0.05, "
+                              f"got {self.trace_rel_stderr!r}")
+        positive_int("analyses: trace_max_probes", self.trace_max_probes)
+        if self.trace_max_probes < self.trace_probes:
+            raise ConfigError(f"analyses: trace_max_probes {self.trace_max_probes} is below the first round's "
+                              f"{self.trace_probes} trace_probes")
         if not (self.cpus_per_task > 0 and math.isfinite(self.cpus_per_task)):
             raise ConfigError(f"analyses: cpus per task must be > 0, got {self.cpus_per_task}")
 
     def hessian_key(self) -> str:
         """A short hash of every setting that changes the Hessian numbers (rerun skipping)."""
         return settings_key(self.hessian_backend, self.hessian_jets, self.hessian_batch_size, self.hessian_seed,
-                               self.top_k, self.lanczos_steps, self.eigen_restarts, self.trace_probes,
-                               self.trace_method)
+                            self.top_k, self.lanczos_steps, self.eigen_restarts, self.trace_probes,
+                            self.trace_method, *changed_later(self, "trace_rel_stderr", "trace_max_probes"))
 
     def goldstone_key(self) -> str:
         return settings_key(self.hessian_key(), self.goldstone_eps_max, self.goldstone_points, self.goldstone_jets)
@@ -230,3 +242,36 @@ def run_job(job: Job, train_jets: TaskJets, test_jets: JetSet, task: str, settin
 def probe_groups(n_probes: int, per_task: int) -> list[tuple[int, ...]]:
     """Probe indices 0..n−1 cut into groups of ``per_task`` (the last may be shorter)."""
     return [tuple(range(i, min(i + per_task, n_probes))) for i in range(0, n_probes, per_task)]
+
+
+def next_probe_round(estimate, settings: AnalysisSettings) -> list[tuple[int, ...]]:
+    """The probe groups of the next round, when the trace's relative standard error is above
+    ``settings.trace_rel_stderr``: as many more probes as the error's 1/√m fall projects are needed (at
+    least one group), up to ``trace_max_probes`` in all. A function of the estimate alone, so the rounds,
+    and so the result, do not depend on the order the groups finished in."""
+    m, target = estimate.n_probes, settings.trace_rel_stderr
+    ratio = abs(estimate.standard_error) / max(abs(estimate.trace), 1e-300)
+    wanted = math.ceil(m * (ratio / target) ** 2) if math.isfinite(ratio) else 2 * m
+    total = min(settings.trace_max_probes, max(wanted, m + settings.probes_per_task))
+    return [tuple(range(i, min(i + settings.probes_per_task, total))) for i in range(m, total, settings.probes_per_task)]
+
+
+#: Relative cost of one jet through the model, forward only, against one jet of a Hessian-vector product
+#: (about a forward and three backward passes), for ordering jobs longest first (measured on the quick
+#: study's teachers: see bench/results/analysis_fanout.md).
+FORWARD_PER_HVP = 0.25
+
+
+def job_cost(job: Job, settings: AnalysisSettings, n_test_jets: int) -> float:
+    """A job's expected cost in jet-HVPs, used only to start long jobs first (never to change a result)."""
+    if job.kind == EIGEN:
+        return settings.lanczos_steps * settings.hessian_jets
+    if job.kind == TRACE:
+        return (len(job.part) or settings.trace_probes) * settings.hessian_jets
+    if job.kind == SPECTRUM:
+        return settings.spectrum_steps * settings.hessian_jets
+    if job.kind == GOLDSTONE:
+        return FORWARD_PER_HVP * 2 * settings.goldstone_points * settings.goldstone_jets
+    if job.kind == SMEARING:
+        return FORWARD_PER_HVP * len(settings.smearing_sigmas) * n_test_jets
+    raise ConfigError(f"unknown analysis job kind {job.kind!r}")
