@@ -169,7 +169,8 @@ def _grow(queue: _Queue, items: Iterable, bar) -> None:
 
 
 def _remote(function: Callable, queue: _Queue, follow_up: Callable, argument: Callable, name: Callable,
-            args: tuple, kwargs: Mapping[str, Any], options: dict[str, Any], max_in_flight: int | None,
+            args: tuple, kwargs: Mapping[str, Any], options: dict[str, Any],
+            max_in_flight: int | Callable[[], int] | None,
             desc: str, bar) -> Iterator:
     """Ray tasks for the queued items, at most ``max_in_flight`` at a time; yield each (item, result) when
     its task finishes, then queue its follow-ups.
@@ -185,7 +186,8 @@ def _remote(function: Callable, queue: _Queue, follow_up: Callable, argument: Ca
     pending: dict = {}
 
     def submit() -> None:
-        while queue and (max_in_flight is None or len(pending) < max_in_flight):
+        limit = max_in_flight() if callable(max_in_flight) else max_in_flight
+        while queue and (limit is None or len(pending) < positive_int("max_in_flight", limit)):
             item = queue.pop()
             pending[remote.remote(function, threads, argument(item), *args, **kwargs)] = item
 
@@ -226,7 +228,7 @@ def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[It
             resources: Mapping[str, Any] | None = None, spread: bool = True, progress: bool = True,
             desc: str = "tasks", use_ray: bool = True, priority: Callable[[Item], float] | None = None,
             follow_up: Callable[[Item, Any], Iterable[Item]] | None = None,
-            max_in_flight: int | None = None) -> Iterator[tuple[Item, Any]]:
+            max_in_flight: int | Callable[[], int] | None = None) -> Iterator[tuple[Item, Any]]:
     """Run ``function(argument(item), *args, **kwargs)`` for each item, one Ray task each; yield (item, result).
 
     Results come in the order the tasks finish, so the caller can store each at once. ``argument``
@@ -243,7 +245,8 @@ def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[It
     precision is not reached yet); they join the queue. Items start highest ``priority`` first (longest
     first balances workers: the short tasks fill the gaps at the end). Ray starts queued tasks in the
     order they were submitted, so for priorities to hold for follow-ups too, ``max_in_flight`` bounds
-    how many tasks are submitted at once (None: all at once).
+    how many tasks are submitted at once (None: all at once); a function is asked again before each
+    submission, so the bound can follow a cluster that grows.
 
     A failed item raises one error naming it (``desc`` says what the tasks do) and cancels the rest.
     A tqdm bar counts finished items. The caller connects to Ray first (``raysym.ray_session``);
@@ -257,7 +260,7 @@ def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[It
     argument = argument or (lambda item: item)
     name = name or str
     follow_up = follow_up or (lambda item, result: ())
-    if max_in_flight is not None:
+    if max_in_flight is not None and not callable(max_in_flight):
         positive_int("max_in_flight", max_in_flight)
     options = _task_options(resources, spread)  # checked without Ray too, before any task starts
     bar = tqdm(total=len(queue), unit="task", desc=desc, disable=not progress)

@@ -12,8 +12,10 @@ stage says otherwise (two busy cores with multi-threaded torch thrash).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 from raysym.errors import ConfigError
@@ -21,6 +23,21 @@ from raysym.errors import ConfigError
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Seconds to wait for a cluster's address to accept a connection before calling it dead.
 PROBE_TIMEOUT_S = 3.0
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in this process's environment inside the block, the old values restored after it."""
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def resolve_address(address: str) -> str:
@@ -60,10 +77,14 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     pythonpath = os.pathsep.join(filter(None, [str(_REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    runtime_env = {"env_vars": {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}}
+    worker_env = {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
     if address is None:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env=runtime_env)
+        # A local Ray's workers inherit the environment of the processes ray.init starts, so the settings go
+        # there rather than into a runtime_env: a job with a runtime_env cannot use the workers Ray starts
+        # ahead of time, and each Tune trial then waits for a fresh process and its imports (~2.5 s more
+        # per trial measured, bench/results/ray_overhead.md). This process's own environment is restored.
+        with _environment(worker_env):
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     else:
-        ray.init(address=resolve_address(address), runtime_env=runtime_env)
+        ray.init(address=resolve_address(address), runtime_env={"env_vars": worker_env})
     return True

@@ -12,6 +12,7 @@ results beside the old ones and prints only its own.
     python studies/full.py --preset paper --data DIR --address auto --out s3://bucket/raysym
     python studies/full.py --preset dual            # + dual-subnet and hard-invariant biases
     python studies/full.py --bias teacher --bias teacher:dseal:0.03 --seeds 0 1 2
+    python studies/full.py --preset paper --address auto --precision bf16   # bf16 autocast on the GPUs
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from raysym.report.selection import select_run
 from raysym.study.config import StudyConfig
 from raysym.study.pipeline import run_study
 from raysym.study.presets import PRESETS, preset, smoke
-from raysym.training.config import Bias
+from raysym.training.config import PRECISIONS, Bias
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--gpus-per-trial", type=float)
     parser.add_argument("--cpus-per-trial", type=float)
     parser.add_argument("--max-failures", type=int)
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="the network of every training step, teachers' and students': float32 (default) or "
+                             "bf16 (bfloat16 autocast; a GPU of compute capability >= 8.0, or any CPU, slowly)")
     parser.add_argument("--trial-resource", action="append", metavar="NAME=AMOUNT",
                         help="a custom Ray resource every trial also asks for (repeatable), e.g. a GPU node's label")
     parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
@@ -82,12 +86,14 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
     if args.seeds is not None:
         overrides["seeds"] = tuple(args.seeds)
     sections = {
-        "recipe": {"epochs": args.epochs, "batch_size": args.batch_size},
+        "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "precision": args.precision},
         "training": {"max_failures": args.max_failures, "storage_path": args.storage,
                      "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial,
                      "trial_resources": parse_resources(args.trial_resource)},
         "data": {"hls4ml_dir": args.data},
     }
+    if args.precision is not None:  # students train like their teachers
+        sections["distillation"] = {"recipe": {"precision": args.precision}}
     if args.jets_per_class is not None:
         sections["data"]["generator"] = {"jets_per_class": args.jets_per_class}
     for section, values in sections.items():

@@ -105,3 +105,14 @@ def test_items_start_highest_priority_first_and_follow_ups_take_their_place(ray_
 def test_a_bad_window_is_a_config_error_before_any_task(ray_local):
     with pytest.raises(ConfigError, match="max_in_flight"):
         list(fan_out(halve, [1], max_in_flight=0, progress=False))
+
+
+def test_a_window_given_as_a_function_is_asked_before_each_submission(ray_local):
+    asked = []
+
+    def window():
+        asked.append(1)
+        return 1
+
+    assert sorted(item for item, _ in fan_out(halve, [1, 2, 3], max_in_flight=window, progress=False)) == [1, 2, 3]
+    assert len(asked) >= 3

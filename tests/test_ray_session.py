@@ -62,3 +62,23 @@ def test_without_an_address_a_local_ray_starts_whatever_this_machine_recorded(de
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "NODES 1" in done.stdout and time.perf_counter() - start < 60
+
+
+def test_a_local_rays_workers_get_one_thread_and_raysym_while_this_process_keeps_its_environment(tmp_path):
+    """The settings reach workers through the environment Ray starts with, not a runtime_env (which would
+    keep Tune's trials out of the workers Ray starts ahead of time)."""
+    script = (
+        "import os, ray; from raysym.ray_session import ensure_ray\n"
+        "assert ensure_ray(None)\n"
+        "assert 'OMP_NUM_THREADS' not in os.environ and 'PYTHONPATH' not in os.environ, 'driver environment changed'\n"
+        "assert not ray.get_runtime_context().runtime_env\n"
+        "@ray.remote\n"
+        "def probe():\n"
+        "    import raysym, os\n"
+        "    return os.environ.get('OMP_NUM_THREADS')\n"
+        "print('THREADS', ray.get(probe.remote())); ray.shutdown()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "PYTHONPATH")}
+    done = subprocess.run([sys.executable, "-c", script], env={**env, "RAY_AUTH_MODE": "disabled"}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "THREADS 1" in done.stdout

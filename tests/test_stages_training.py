@@ -17,6 +17,9 @@ from tests.synthetic import g_vs_w_splits, tiny_config
 @pytest.mark.parametrize("settings,message", [
     ({"cpus_per_trial": 0}, "cpus per trial must be > 0"),
     ({"gpus_per_trial": float("nan")}, "GPUs per trial must be >= 0"),
+    ({"gpus_per_trial": 0.3}, r"GPUs per trial below 1 must be 1/n.* got 0.3; use e.g. 0.3333 \(3 per GPU\)"),
+    ({"gpus_per_trial": 0.6}, "GPUs per trial below 1 must be 1/n"),
+    ({"gpus_per_trial": 1.5}, "must be a whole number above 1 .*got 1.5"),
     ({"max_failures": 1.5}, "max_failures must be an integer"),
     ({"fail_once_at_epoch": 0}, "fail_once_at_epoch must be a positive integer"),
     ({"search": {"num_samples": 4}}, "search must be a SearchSpace, got dict"),
@@ -27,6 +30,14 @@ from tests.synthetic import g_vs_w_splits, tiny_config
 def test_impossible_training_settings_fail_when_made(settings, message):
     with pytest.raises(ConfigError, match=message):
         TrainingSettings(**settings)
+
+
+@pytest.mark.parametrize("gpus,cpus,per_node", [(0.0, 1, 4), (1.0, 1, 1), (2.0, 1, 0), (0.5, 1, 2),
+                                                (0.25, 1, 4), (1 / 3, 1, 3), (0.3333, 1, 3), (0.125, 1, 4),
+                                                (0.25, 2, 2), (0.25, 4, 1)])
+def test_gpu_shares_of_1_over_n_pack_n_trials_per_gpu_as_far_as_the_cpus_allow(gpus, cpus, per_node):
+    settings = TrainingSettings(cpus_per_trial=cpus, gpus_per_trial=gpus)
+    assert settings.trials_per_node(cpus=4, gpus=1) == per_node
 
 
 def test_custom_trial_resources_are_kept_as_sorted_pairs():

@@ -1,5 +1,8 @@
 """Study configs: presets are valid, overrides apply, impossible settings fail before Ray starts."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from raysym.errors import ConfigError
@@ -9,6 +12,8 @@ from raysym.stages.training import SearchSpace
 from raysym.study import pipeline
 from raysym.study.presets import PRESETS, preset, smoke
 from raysym.training.config import Bias, TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -26,6 +31,38 @@ def test_the_paper_preset_trains_every_trial_with_the_recipe_of_glowacki():
         assert (config.lr, config.weight_decay, config.epochs, config.model_preset) == \
             (recipe.lr, recipe.weight_decay, recipe.epochs, recipe.model_preset)
         assert config.device == "cuda"
+
+
+def test_the_paper_preset_packs_four_float32_trials_onto_each_gpu_worker_of_cluster_yaml():
+    """One CPU and a quarter GPU per trial fill a g5.xlarge (4 CPUs, 1 GPU) with four trials, neither
+    resource left over; bf16 stays opt-in."""
+    import yaml
+
+    nodes = yaml.safe_load((REPO / "cluster.yaml").read_text())["available_node_types"]
+    workers = [spec["resources"] for spec in nodes.values() if spec["resources"].get("GPU")]
+    training = preset("paper").training
+    assert (training.cpus_per_trial, training.gpus_per_trial) == (1, 0.25)
+    for resources in workers:
+        per_node = training.trials_per_node(resources["CPU"], resources["GPU"])
+        assert per_node == 4 == resources["CPU"] / training.cpus_per_trial == resources["GPU"] / training.gpus_per_trial
+    assert preset("paper").recipe.precision == "float32" == preset("paper").distillation.recipe.precision
+
+
+def _study_from_command_line(*argv):
+    spec = importlib.util.spec_from_file_location("studies_full", REPO / "studies" / "full.py")
+    full = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(full)
+    return full.study_from_args(full.parse_args(list(argv)))
+
+
+def test_the_precision_flag_reaches_teachers_and_students_and_its_absence_changes_nothing():
+    config = _study_from_command_line("--preset", "paper", "--precision", "bf16")
+    assert config.recipe.precision == "bf16" and config.distillation.recipe.precision == "bf16"
+    assert {trial.precision for trial in config.trials("jets").values()} == {"bf16"}
+    assert set(config.trials("jets")).isdisjoint(preset("paper").trials("jets"))  # other numbers, other trials
+    assert _study_from_command_line("--preset", "paper") == preset("paper")
+    with pytest.raises(SystemExit):
+        _study_from_command_line("--precision", "fp16")
 
 
 def test_each_trial_is_the_recipe_with_bias_sizes_and_seed_replaced():

@@ -15,6 +15,7 @@ from raysym.training.config import Bias, TrainConfig
     ({"weight_decay": float("inf")}, "weight decay must be finite and >= 0"),
     ({"seed": -1}, "seed must be a non-negative integer"),
     ({"task": "g_vs_q"}, "unknown task 'g_vs_q'"),
+    ({"precision": "fp16"}, "unknown precision 'fp16'; choose one of float32, bf16"),
 ])
 def test_impossible_run_settings_fail_when_made(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -41,3 +42,17 @@ def test_the_settings_key_changes_with_every_setting_and_the_jets_but_not_the_de
               dataclasses.replace(base, seed=1)]
     keys = {config.settings_key("jets-a") for config in others} | {base.settings_key("jets-b")}
     assert key not in keys and len(keys) == len(others) + 1
+
+
+def test_bf16_changes_the_key_and_an_explicit_float32_does_not():
+    base = TrainConfig(model_options={"d_model": 16, "layers": 1})
+    assert dataclasses.replace(base, precision="float32").settings_key("jets") == base.settings_key("jets")
+    assert dataclasses.replace(base, precision="bf16").settings_key("jets") != base.settings_key("jets")
+
+
+def test_a_checkpoint_config_from_before_the_option_reads_as_float32_and_is_another_run_than_bf16():
+    saved = TrainConfig().to_dict()
+    del saved["precision"]  # what checkpoints written before the option hold
+    old = TrainConfig.from_dict(saved)
+    assert old.precision == "float32" and old.same_run(TrainConfig())
+    assert not old.same_run(TrainConfig(precision="bf16"))

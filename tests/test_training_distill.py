@@ -79,6 +79,7 @@ def test_the_student_is_saved_as_a_model_any_stage_can_load(teacher, tmp_path):
     ({"model_preset": "huge"}, "unknown model preset 'huge'"),
     ({"lr": 0.0}, "distillation learning rate must be finite and > 0"),
     ({"seed": -2}, "student seed must be a non-negative integer"),
+    ({"precision": "half"}, "unknown precision 'half'"),
 ])
 def test_impossible_recipes_fail_when_made(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -95,4 +96,20 @@ def test_the_key_of_a_student_changes_with_its_recipe_and_its_teacher():
     base = small_student()
     assert base.settings_key("t1") == dataclasses.replace(base, device="cuda").settings_key("t1")
     assert len({base.settings_key("t1"), base.settings_key("t2"), small_student(epochs=3).settings_key("t1"),
-                small_student(seed=1).settings_key("t1")}) == 4
+                small_student(seed=1).settings_key("t1"), small_student(precision="bf16").settings_key("t1")}) == 5
+    assert small_student(precision="float32").settings_key("t1") == base.settings_key("t1")
+
+
+def test_a_bf16_student_learns_in_float32_weights_other_numbers_and_resumes_bitwise(teacher):
+    reports = []
+    full = distill(small_student(precision="bf16"), teacher["data"], teacher["logits"],
+                   report=lambda m, c: reports.append(c))
+    plain = distill(small_student(), teacher["data"], teacher["logits"])
+    assert all(np.isfinite(h["train_mse"]) for h in full.history)
+    assert full.history[1]["train_mse"] != plain.history[1]["train_mse"]
+    assert {p.dtype for p in full.model.parameters()} == {torch.float32}
+    assert full.config.as_train_config().precision == "bf16"
+    resumed = distill(small_student(precision="bf16"), teacher["data"], teacher["logits"], checkpoint=reports[0])
+    assert [h["val_mse"] for h in resumed.history] == [h["val_mse"] for h in full.history]
+    for a, b in zip(resumed.model.state_dict().values(), full.model.state_dict().values()):
+        assert torch.equal(a, b)

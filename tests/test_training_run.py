@@ -46,9 +46,11 @@ def test_best_validation_weights_are_the_ones_returned(data):
     assert all(torch.equal(best[k], v) for k, v in result.model.state_dict().items())
 
 
-@pytest.mark.parametrize("penalty,lam", [("none", 0.0), ("seal", 0.1), ("dseal", 0.01)])
-def test_stop_and_resume_equals_uninterrupted_bitwise(data, tmp_path, penalty, lam):
-    config = tiny(penalty=penalty, lam=lam, epochs=3)
+@pytest.mark.parametrize("penalty,lam,precision", [("none", 0.0, "float32"), ("seal", 0.1, "float32"),
+                                                    ("dseal", 0.01, "float32"), ("none", 0.0, "bf16"),
+                                                    ("seal", 0.1, "bf16")])
+def test_stop_and_resume_equals_uninterrupted_bitwise(data, tmp_path, penalty, lam, precision):
+    config = tiny(penalty=penalty, lam=lam, epochs=3, precision=precision)
     full = train(config, data)
     saved = []
     train(dataclasses.replace(config), data, report=lambda m, c: saved.append(c) if m["epoch"] == 1 else None)
@@ -105,3 +107,56 @@ def test_best_model_file_round_trips_the_best_weights(data, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(DataError, match="junk.pt cannot be read"):
         load_best_model(tmp_path / "junk.pt")
+
+
+# -- bf16 autocast (docs/methods.md §5) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("penalty,lam,options", [("none", 0.0, {}), ("seal", 0.1, {}), ("dseal", 0.01, {}),
+                                                 ("dseal", 0.01, {"method": "grad"})])
+def test_bf16_trains_in_float32_weights_with_other_numbers_than_float32(data, penalty, lam, options):
+    """The option is real (other losses and weights than float32), yet only the steps' network runs in
+    bfloat16: weights, Adam's moments and the run's numbers stay float32 and finite. δSEAL's forward-mode
+    JVP and its reverse-mode double backward (math attention) both run under autocast."""
+    runs = {precision: train(tiny(penalty=penalty, lam=lam, penalty_options=options, epochs=1, precision=precision),
+                             data) for precision in ("float32", "bf16")}
+    bf16 = runs["bf16"]
+    assert all(np.isfinite(h[k]) for h in bf16.history for k in ("train_loss", "train_penalty", "val_loss"))
+    assert bf16.history[0]["train_loss"] != runs["float32"].history[0]["train_loss"]
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.float32}
+    moments = [t for state in bf16.checkpoint["optimizer"]["state"].values() for t in state.values() if t.dim()]
+    assert moments and {t.dtype for t in moments} == {torch.float32}
+    float32_weights = runs["float32"].model.state_dict()
+    assert not all(torch.equal(v, float32_weights[k]) for k, v in bf16.model.state_dict().items())
+    assert not torch.is_autocast_enabled("cpu")  # nothing of the step's autocast outlives it
+
+
+def test_the_hessian_of_a_bf16_trained_model_is_float32_without_autocast(data):
+    """Hessians stay float32: after a bf16 run no autocast is active, so the loss closure's forward passes and
+    its HVPs are float32, equal to those of the same weights in a model that never saw bf16."""
+    from raysym.hessian import HessianOperator, training_loss_closure
+    from raysym.hessian.closure import bce_loss
+
+    model = train(tiny(epochs=1, precision="bf16"), data).model
+    seen = []
+
+    def loss_fn(net, batch):
+        seen.append((torch.is_autocast_enabled("cpu"), net(batch.p4, batch.mask).dtype))
+        return bce_loss(net, batch)
+
+    jets = data["train"]
+    fresh = tiny().build_model()
+    fresh.load_state_dict(model.state_dict())
+    v = torch.randn(sum(p.numel() for p in model.parameters()), generator=torch.Generator().manual_seed(0))
+    hvps = [HessianOperator(training_loss_closure(net, jets.p4, jets.mask, jets.y, 64, 64, loss_fn=loss_fn))(v)
+            for net in (model, fresh)]
+    assert hvps[0].dtype == torch.float32 and torch.equal(hvps[0], hvps[1])
+    assert seen and set(seen) == {(False, torch.float32)}
+
+
+def test_bf16_where_the_device_cannot_is_a_clear_error_before_any_work(data, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)  # a pre-Ampere GPU
+    config = tiny(device="cuda", precision="bf16")
+    with pytest.raises(ConfigError, match="precision 'bf16' needs a CUDA GPU with native bfloat16"):
+        train(config, data)
+    tiny(precision="bf16").check_device()  # autocast with bfloat16 is supported on every CPU

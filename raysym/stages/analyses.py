@@ -244,16 +244,21 @@ def _spectrum_rows(trial: pd.Series, probes: list[dict], settings: AnalysisSetti
             for t, d in zip(grid, density)]
 
 
-def task_slots(settings: AnalysisSettings, use_ray: bool) -> int | None:
-    """How many analysis tasks the cluster runs at once (its CPUs ÷ a task's), doubled: enough queued that no
-    worker waits for the driver and an autoscaler sees the demand, few enough that a follow-up with a
-    high priority (a Goldstone scan) is not stuck behind the whole queue. None without Ray."""
+def task_window(settings: AnalysisSettings, use_ray: bool):
+    """How many analysis tasks to hand Ray at once: twice as many as the cluster runs at a time (its CPUs
+    now ÷ a task's), at least 2. Enough queued that no worker waits for the driver and an autoscaler sees
+    demand (it is asked again before every submission, so it follows a cluster that grows from zero
+    workers); few enough that a follow-up with a high priority (a Goldstone scan) is not stuck behind the
+    whole queue. None without Ray."""
     if not use_ray:
         return None
     import ray
 
-    cpus = ray.cluster_resources().get("CPU", 1) if ray.is_initialized() else 1
-    return max(1, 2 * math.floor(cpus / settings.cpus_per_task))
+    def window() -> int:
+        cpus = ray.cluster_resources().get("CPU", 0) if ray.is_initialized() else 0
+        return max(2, 2 * math.floor(cpus / settings.cpus_per_task))
+
+    return window
 
 
 def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: TaskJets, test_jets: JetSet,
@@ -269,6 +274,6 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
     for job, outcome in fan_out(run_job, run.initial_jobs(), args=args, resources={"num_cpus": settings.cpus_per_task},
                                 spread=spread, progress=progress, desc="analyses", use_ray=use_ray,
                                 priority=lambda job: job_cost(job, settings, n_test), follow_up=run.follow_ups,
-                                max_in_flight=task_slots(settings, use_ray)):
+                                max_in_flight=task_window(settings, use_ray)):
         run.record(job, outcome)
     return {**counts, **run.counts}

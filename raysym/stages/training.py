@@ -93,16 +93,38 @@ def custom_resources(resources) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
+#: How far n · (GPUs per trial) may be from 1 and still count as 1/n: Ray keeps resource amounts to four
+#: decimals, so 0.3333 is a third of a GPU.
+_SHARE_TOLERANCE = 1e-3
+
+
+def check_gpu_share(gpus: float) -> None:
+    """GPUs per trial must be 0, a whole number, or 1/n (n trials per GPU); else a ``ConfigError`` that says
+    which share was probably meant."""
+    if gpus == 0 or (gpus >= 1 and float(gpus).is_integer()):
+        return
+    if gpus > 1:
+        raise ConfigError(f"GPUs per trial must be a whole number above 1 (Ray shares at most one GPU between "
+                          f"trials), got {gpus:g}")
+    n = round(1 / gpus)
+    if abs(n * gpus - 1) > _SHARE_TOLERANCE:
+        raise ConfigError(f"GPUs per trial below 1 must be 1/n, so that n trials fill a GPU: got {gpus:g}; "
+                          f"use e.g. {1 / n:.4g} ({n} per GPU) or {1 / (n + 1):.4g} ({n + 1} per GPU)")
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """How the training stage runs its trials: resources, retries, where Tune stores them, grid or search.
 
-    ``cpus_per_trial`` is also the trial's torch thread count; ``gpus_per_trial`` may be fractional and
-    puts the trial on CUDA. ``trial_resources`` are custom Ray resources every trial also asks for, as
-    (name, amount) pairs (a mapping is accepted): they pin trials to the node types that advertise them,
-    say the GPU workers of a cluster, or a stand-in for GPUs on a simulated one. ``fail_once_at_epoch``
-    is a test hook: every trial raises once after reporting that epoch, and ``FailureConfig`` must bring
-    it back.
+    ``cpus_per_trial`` is also the trial's torch thread count; ``gpus_per_trial`` puts the trial on CUDA
+    and is 0, a whole number of GPUs, or 1/n of one: n trials then share each GPU (Ray packs them, each
+    in its own process with its own copy of the jets on the GPU), which pays when one trial's small
+    kernels leave the GPU mostly idle. Ray refuses fractions above 1, and a fraction that is not 1/n
+    leaves part of every GPU unused. :meth:`trials_per_node` is the packing this gives on a node.
+    ``trial_resources`` are custom Ray resources every trial also asks for, as (name, amount) pairs (a
+    mapping is accepted): they pin trials to the node types that advertise them, say the GPU workers of a
+    cluster, or a stand-in for GPUs on a simulated one. ``fail_once_at_epoch`` is a test hook: every trial
+    raises once after reporting that epoch, and ``FailureConfig`` must bring it back.
     """
 
     cpus_per_trial: float = 1.0
@@ -119,6 +141,7 @@ class TrainingSettings:
             raise ConfigError(f"cpus per trial must be > 0, got {self.cpus_per_trial}")
         if not (self.gpus_per_trial >= 0 and math.isfinite(self.gpus_per_trial)):
             raise ConfigError(f"GPUs per trial must be >= 0, got {self.gpus_per_trial}")
+        check_gpu_share(self.gpus_per_trial)
         if isinstance(self.max_failures, bool) or not isinstance(self.max_failures, int) or self.max_failures < 0:
             raise ConfigError(f"max_failures must be an integer >= 0, got {self.max_failures!r}")
         if self.fail_once_at_epoch is not None:
@@ -129,6 +152,14 @@ class TrainingSettings:
     @property
     def device(self) -> str:
         return "cuda" if self.gpus_per_trial > 0 else "cpu"
+
+    def trials_per_node(self, cpus: float, gpus: float = 0.0) -> int:
+        """How many trials run at once on a node of ``cpus`` CPUs and ``gpus`` GPUs: the scarcer of the two
+        decides (a cost projection and the paper preset's packing test use it)."""
+        fits = [math.floor(cpus / self.cpus_per_trial + _SHARE_TOLERANCE)]
+        if self.gpus_per_trial > 0:
+            fits.append(math.floor(gpus / self.gpus_per_trial + _SHARE_TOLERANCE))
+        return max(0, min(fits))
 
     def check(self, recipe: TrainConfig) -> None:
         """Settings that must agree with the recipe: ASHA cannot wait longer than the training runs."""

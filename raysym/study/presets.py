@@ -49,7 +49,15 @@ PRESETS: dict[str, StudyConfig] = {
         name="paper",
         data=JetSettings(generator=GeneratorConfig(jets_per_class=180_000, classes=("g", "w", "z", "t"),
                                                    chunk_size=2000)),
-        training=TrainingSettings(cpus_per_trial=4, gpus_per_trial=1.0),
+        # Four trials share each GPU, with one CPU each, so a g5.xlarge worker of cluster.yaml (4 CPUs, one
+        # 24 GB A10G) runs four at once and the six trials (two biases × three seeds) fit on two workers
+        # in one wave, where one trial per GPU needed two waves on four. Why: the teacher (1.25M
+        # parameters) at batch 256 launches kernels far too small to fill an A10G, so one trial alone is
+        # bound by the one Python thread launching them and leaves the GPU mostly idle; four more CPUs do
+        # not help that thread. Each trial keeps its own jets on the GPU (~0.2 GB), four copies fit.
+        # Not yet measured on a GPU: bench/gpu_training.py compares 1, 2 and 4 trials per GPU.
+        # Precision stays float32; bf16 (--precision bf16) is opt-in until measured there too.
+        training=TrainingSettings(cpus_per_trial=1, gpus_per_trial=0.25),
         evaluation=EvaluationSettings(cpus_per_task=2),
         analyses=AnalysisSettings(hessian_jets=4096, hessian_batch_size=1024, lanczos_steps=60, eigen_restarts=2,
                                   trace_probes=100, probes_per_task=10, goldstone_jets=4096, spectrum_probes=2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -14,7 +14,38 @@ from raysym.errors import ConfigError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE
 from raysym.models.registry import build_model
 from raysym.penalties import PENALTIES
-from raysym.settings_key import canonical, keyed_fields, settings_key
+from raysym.settings_key import added_later, canonical, keyed_fields, settings_key
+
+#: What a training step runs its network in (docs/methods.md §5): ``float32`` throughout, or ``bf16``:
+#: the network's forward passes under bfloat16 autocast, everything else float32.
+PRECISIONS: tuple[str, ...] = ("float32", "bf16")
+
+
+def check_precision(precision: str) -> None:
+    """An unknown precision name is a ``ConfigError`` listing the known ones."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+class AutocastNetwork:
+    """A model called under bfloat16 autocast, handing back float32 logits: the network of a ``bf16`` step.
+
+    Only the network's forward passes are autocast, not the whole step, because the step also does
+    physics on TeV-scale four-momenta: SEAL boosts the jets and δSEAL builds Lorentz tangents with
+    matrix products, which autocast would run in bfloat16 (8 significant bits). Handed to a penalty in
+    place of the model, it keeps those in float32 while both of SEAL's forward passes, and δSEAL's
+    differentiated one, run in bfloat16; the logits come back float32, so the BCE, the penalty's
+    arithmetic, backward's accumulation into the float32 weights and Adam's update stay float32. bfloat16
+    has float32's exponent range, so no loss scaling is needed.
+    """
+
+    def __init__(self, model: torch.nn.Module, device: str | torch.device):
+        self.model = model
+        self.device_type = torch.device(device).type
+
+    def __call__(self, p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16):
+            return self.model(p4, mask).float()
 
 
 @dataclass(frozen=True)
@@ -57,8 +88,8 @@ class Bias:
 class RunSettings:
     """What every run's settings share (a teacher's ``TrainConfig``, a student's ``DistillConfig``): a plain
     dict form for checkpoints, equality up to the device, a key of everything that changes the result, and
-    the seeded model. Subclasses are frozen dataclasses with ``model``, ``model_preset``,
-    ``model_options``, ``seed`` and ``device`` fields."""
+    the seeded model and how its training step calls it. Subclasses are frozen dataclasses with ``model``,
+    ``model_preset``, ``model_options``, ``seed``, ``device`` and ``precision`` fields."""
 
     #: How an error about unknown settings names them.
     KIND = "run"
@@ -87,6 +118,30 @@ class RunSettings:
         torch.manual_seed(self.seed)
         return build_model(self.model, self.model_preset, **self.model_options).to(self.device)
 
+    def check_device(self) -> None:
+        """Refuse, before any work, a precision this machine cannot run on the run's device.
+
+        Called where the run trains, not where the study is configured: a cluster's driver may have no
+        GPU. bfloat16 autocast works on every CPU (slowly without native bfloat16 instructions); on CUDA it
+        needs native bfloat16 (compute capability 8.0 or newer: A10G, A100, H100, ...), not the emulation
+        older GPUs offer.
+        """
+        if self.precision == "float32":
+            return
+        device_type = torch.device(self.device).type
+        if not torch.amp.is_autocast_available(device_type):
+            raise ConfigError(f"precision {self.precision!r} needs autocast, which torch has not for device "
+                              f"{self.device!r}; use precision 'float32'")
+        if device_type == "cuda" and not (torch.cuda.is_available()
+                                          and torch.cuda.is_bf16_supported(including_emulation=False)):
+            raise ConfigError(f"precision {self.precision!r} needs a CUDA GPU with native bfloat16 (compute "
+                              "capability 8.0 or newer) and this machine has none; use precision 'float32'")
+
+    def training_forward(self, model: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """How the training step calls ``model``: the model itself in float32, under bf16 an
+        :class:`AutocastNetwork`. Validation, prediction and Hessians call the model itself: float32."""
+        return model if self.precision == "float32" else AutocastNetwork(model, self.device)
+
 
 @dataclass(frozen=True)
 class TrainConfig(RunSettings):
@@ -95,7 +150,9 @@ class TrainConfig(RunSettings):
     Adam with learning rate 0.005 and weight decay 0.0005, 100 epochs, and the weights of the epoch
     with the lowest validation loss kept (docs/methods.md §5). The validation loss is the training
     objective BCE + λ·penalty on the validation jets, with the same random transformations every epoch
-    so epochs compare fairly. The paper gives no batch size; 256 is ours.
+    so epochs compare fairly. The paper gives no batch size; 256 is ours. ``precision`` ``"bf16"`` runs
+    the network of each training step under bfloat16 autocast (:class:`AutocastNetwork`); it is off by
+    default and changes the numbers, so the key.
 
     A study holds one ``TrainConfig`` as its recipe; each trial is that recipe with the bias, the model
     sizes and the seed replaced (:meth:`for_trial`).
@@ -115,6 +172,7 @@ class TrainConfig(RunSettings):
     lr: float = 0.005
     weight_decay: float = 0.0005
     device: str = "cpu"
+    precision: str = added_later("float32")
 
     KIND = "training"
 
@@ -134,6 +192,7 @@ class TrainConfig(RunSettings):
             raise ConfigError(f"weight decay must be finite and >= 0, got {self.weight_decay}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_precision(self.precision)
         object.__setattr__(self, "model_options", dict(self.model_options))
         object.__setattr__(self, "penalty_options", dict(self.penalty_options))
 

@@ -25,8 +25,9 @@ from raysym.data.jetset import TaskJets, check_task
 from raysym.errors import ConfigError, DataError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
 from raysym.models.registry import model_config
+from raysym.settings_key import added_later
 from raysym.training.checkpoint import load_best_model, restore, training_checkpoint, weights
-from raysym.training.config import RunSettings, TrainConfig
+from raysym.training.config import RunSettings, TrainConfig, check_precision
 
 Report = Callable[[dict[str, float], dict[str, Any]], None]
 
@@ -41,7 +42,8 @@ class DistillConfig(RunSettings):
     Glowacki fixes the student (487,665 parameters: the ``paper`` preset's ``student``) and its
     optimisation without giving the recipe; Adam at learning rate 0.001 without weight decay, 30 epochs
     and batches of 256 are ours. ``model`` may be any model kind (a test distils a teacher into its own
-    architecture).
+    architecture). ``precision`` is the teacher's option (:class:`~raysym.training.config.TrainConfig`):
+    ``"bf16"`` runs the student's forward passes under bfloat16 autocast.
     """
 
     model: str = "student"
@@ -55,6 +57,7 @@ class DistillConfig(RunSettings):
     lr: float = 0.001
     weight_decay: float = 0.0
     device: str = "cpu"
+    precision: str = added_later("float32")
 
     KIND = "distillation"
 
@@ -70,6 +73,7 @@ class DistillConfig(RunSettings):
             raise ConfigError(f"distillation weight decay must be finite and >= 0, got {self.weight_decay}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"student seed must be a non-negative integer, got {self.seed!r}")
+        check_precision(self.precision)
 
     def as_train_config(self) -> TrainConfig:
         """The student as a ``TrainConfig``: what its best-model file needs so that the evaluation stage
@@ -77,7 +81,7 @@ class DistillConfig(RunSettings):
         return TrainConfig(model=self.model, model_preset=self.model_preset, model_options=self.model_options,
                            task=self.task, seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
                            eval_batch_size=self.eval_batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                           device=self.device)
+                           device=self.device, precision=self.precision)
 
 
 @dataclass
@@ -132,6 +136,7 @@ def distill(config: DistillConfig, data: Mapping[str, TaskJets], logits: Mapping
     """
     if not isinstance(config, DistillConfig):
         raise ConfigError(f"distill needs a DistillConfig, got {type(config).__name__}")
+    config.check_device()
     for name in ("train", "val"):
         if name not in data or name not in logits:
             raise DataError(f"distillation needs the {name!r} split's jets and teacher logits")
@@ -142,6 +147,7 @@ def distill(config: DistillConfig, data: Mapping[str, TaskJets], logits: Mapping
     if initial_weights is not None:
         model.load_state_dict(initial_weights)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    forward = config.training_forward(model)
     shuffle = torch.Generator().manual_seed(config.seed * 10 + _SHUFFLE_STREAM)
     if checkpoint is not None:
         start_epoch, best, history = restore(checkpoint, config, model, optimizer, shuffle, None)
@@ -161,7 +167,7 @@ def distill(config: DistillConfig, data: Mapping[str, TaskJets], logits: Mapping
         total = 0.0
         order = torch.randperm(n_train, generator=shuffle).to(config.device)
         for batch in batches(p4, mask, targets, config.batch_size, order):
-            loss = F.mse_loss(model(batch.p4, batch.mask), batch.y)
+            loss = F.mse_loss(forward(batch.p4, batch.mask), batch.y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -3,7 +3,9 @@
 ``train`` is plain PyTorch: it gets jets and a config, calls ``report(metrics, checkpoint)`` after every
 epoch, and can resume from any of those checkpoints. Resuming restores the weights, Adam's moments,
 every random stream (global torch, batch shuffling, penalty transformations) and the history, so a run
-stopped and resumed ends bitwise where the uninterrupted run ends (on the CPU).
+stopped and resumed ends bitwise where the uninterrupted run ends (on the CPU). With ``precision="bf16"``
+the network of each step runs under bfloat16 autocast (``TrainConfig.training_forward``); validation
+runs the model itself, in float32.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def train(
     """
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"train needs a TrainConfig, got {type(config).__name__}")
+    config.check_device()
     for split in ("train", "val"):
         if split not in data:
             raise DataError(f"training data has no {split!r} split (got {sorted(data)})")
@@ -103,6 +106,7 @@ def train(
 
     model = config.build_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    forward = config.training_forward(model)  # the model, or the model under bf16 autocast
     penalty = make_penalty(config.penalty, config.seed * 10 + _PENALTY_STREAM, **config.penalty_options)
     penalty_generator = getattr(penalty, "generator", None)
     shuffle = torch.Generator().manual_seed(config.seed * 10 + _SHUFFLE_STREAM)
@@ -119,9 +123,11 @@ def train(
         sums = {"bce": 0.0, "penalty": 0.0}
         order = torch.randperm(n_train, generator=shuffle).to(config.device)
         for batch in batches(p4, mask, y, config.batch_size, order):
-            logits = model(batch.p4, batch.mask)
+            logits = forward(batch.p4, batch.mask)
             bce = F.binary_cross_entropy_with_logits(logits, batch.y)
-            pen = penalty(model, batch, logits) if config.lam > 0 else logits.new_zeros(())
+            # The penalty calls ``forward`` too: its forward passes run in the step's precision, its boosts
+            # and tangents in float32.
+            pen = penalty(forward, batch, logits) if config.lam > 0 else logits.new_zeros(())
             loss = bce + config.lam * pen
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
