@@ -55,7 +55,7 @@ def job_seconds(trials: pd.DataFrame, train, test, settings, task: str) -> list[
         if job.kind == EIGEN:
             nu1 = Path(tempfile.mkdtemp()) / "nu1.pt"
             torch.save(outcome["result"]["nu1"], nu1)
-    goldstone = Job(trial["trial_id"], path, GOLDSTONE, str(nu1))
+    goldstone = Job(trial["trial_id"], path, GOLDSTONE, needs=str(nu1))
     outcome = run_job(goldstone, train, test, task, settings)
     out.append((GOLDSTONE, outcome["seconds"], job_cost(goldstone, settings, n_test)))
     return out

@@ -171,3 +171,33 @@ def test_bad_trace_precision_settings_are_config_errors():
         AnalysisSettings(trace_rel_stderr=0.0)
     with pytest.raises(ConfigError, match="trace_max_probes 8 is below"):
         AnalysisSettings(trace_probes=16, trace_max_probes=8)
+
+
+@pytest.mark.parametrize("method", ["deflated-hutchinson", "xtrace"])
+def test_the_variance_reduced_trace_methods_agree_with_hutchinson(serial, study, tmp_path, method):
+    settings = dataclasses.replace(SETTINGS, trace_method=method, trace_probes=8, deflation_rank=4, goldstone=False,
+                                   smearing=False, spectrum=False)
+    store, counts = run(study, tmp_path, settings, use_ray=False)
+    rows = store.load("hessian").set_index("trial_id")
+    assert counts["hessian"] == 2 and (rows["trace_method"] == method).all() and (rows["trace_hvp"] == 8).all()
+    plain = serial[0].load("hessian").set_index("trial_id")
+    assert ((rows["trace"] - plain["trace"]).abs() <= 3 * (rows["trace_stderr"] ** 2 + plain["trace_stderr"] ** 2) ** 0.5).all()
+
+
+def test_a_deflated_trace_uses_the_best_restarts_ritz_vectors_and_splits_exactly(ray_local, study, tmp_path):
+    from raysym.hessian.deflation import deflation_from_lanczos
+
+    settings = dataclasses.replace(SETTINGS, trace_method="deflated-hutchinson", deflation_rank=4, goldstone=False,
+                                   smearing=False, spectrum=False)
+    one, _ = run(study, tmp_path / "one", settings, use_ray=False)
+    two, _ = run(study, tmp_path / "two", settings)
+    assert table(one, "hessian").equals(table(two, "hessian"))
+    row = one.load("hessian").set_index("trial_id").loc["t0"]
+    model, _, _ = load_best_model(study["trials"].model_path[0])
+    closure = hessian_closure(model, study["train"], settings)
+    best = max((lanczos_top_eigenpairs(closure, k=1, max_iter=8, seed=r, keep_ritz=4) for r in range(2)),
+               key=lambda result: result.top)
+    deflation = deflation_from_lanczos(best)
+    expected = hutchinson_trace(closure, n_probes=6, seed=0, deflation=type(deflation)(deflation.vectors.float(),
+                                                                                         deflation.exact))
+    assert row["trace"] == expected.trace and row["trace_stderr"] == expected.standard_error

@@ -36,6 +36,7 @@ from raysym.stages.analysis_jobs import (
     SMEARING,
     SPECTRUM,
     TRACE,
+    WHOLE_TRACE_METHODS,
     AnalysisSettings,
     Job,
     job_cost,
@@ -65,6 +66,7 @@ class _TrialWork:
     trace_stop: str | None = None
     spectrum_probes: list = field(default_factory=list)
     nu1_path: str | None = None
+    deflation_path: str | None = None
 
     @property
     def trial_id(self) -> str:
@@ -105,7 +107,7 @@ class _AnalysisRun:
             if needs_eigen:
                 work.eigen_restarts = 1 if s.hessian_backend == "pyhessian" else s.eigen_restarts
                 jobs += [Job(tid, path, EIGEN, r) for r in range(work.eigen_restarts)]
-            if work.hessian:
+            if work.hessian and s.trace_method != "deflated-hutchinson":  # a deflated trace waits for the restarts
                 jobs += self._trace_round(work, first=True)
             if work.spectrum and s.spectrum_probes > 0:
                 jobs += [Job(tid, path, SPECTRUM, probe) for probe in range(s.spectrum_probes)]
@@ -113,7 +115,7 @@ class _AnalysisRun:
                 jobs.append(Job(tid, path, SMEARING))
             if work.goldstone and not needs_eigen:
                 work.nu1_path = stored_nu1[tid]
-                jobs.append(Job(tid, path, GOLDSTONE, work.nu1_path))
+                jobs.append(Job(tid, path, GOLDSTONE, needs=work.nu1_path))
         return jobs
 
     def _stored_nu1(self) -> dict[str, str]:
@@ -128,12 +130,13 @@ class _AnalysisRun:
         """The next round of trace jobs of a trial: the whole estimate as one job (Hutch++, PyHessian), or
         groups of Hutchinson probes — the fixed count, or as many more as a precision target projects."""
         s = self.settings
-        if s.hessian_backend == "pyhessian" or s.trace_method == "hutch++":
-            jobs = [Job(work.trial_id, work.model_path, TRACE, ())] if first else []
+        if s.hessian_backend == "pyhessian" or s.trace_method in WHOLE_TRACE_METHODS:
+            groups = [()] if first else []
         elif first:
-            jobs = [Job(work.trial_id, work.model_path, TRACE, g) for g in probe_groups(s.trace_probes, s.probes_per_task)]
+            groups = probe_groups(s.trace_probes, s.probes_per_task)
         else:
-            jobs = [Job(work.trial_id, work.model_path, TRACE, g) for g in next_probe_round(self._trace(work), s)]
+            groups = next_probe_round(self._trace(work), s)
+        jobs = [Job(work.trial_id, work.model_path, TRACE, g, needs=work.deflation_path) for g in groups]
         work.trace_outstanding += len(jobs)
         return jobs
 
@@ -173,9 +176,14 @@ class _AnalysisRun:
         if work.hessian or work.goldstone:
             work.nu1_path = save_torch(nu1, sibling(work.model_path, f"{work.trial_id}.nu1-{s.hessian_key()}.pt"))
         if work.goldstone:
-            self.ready.append(Job(work.trial_id, work.model_path, GOLDSTONE, work.nu1_path))
+            self.ready.append(Job(work.trial_id, work.model_path, GOLDSTONE, needs=work.nu1_path))
         if work.spectrum and s.spectrum_probes == 0:
             self._write_spectrum(work, work.eigen)
+        if work.hessian and s.trace_method == "deflated-hutchinson":
+            deflation = _best_restart(work.eigen)["result"]["deflation"]
+            work.deflation_path = save_torch(deflation, sibling(
+                work.model_path, f"{work.trial_id}.deflation-{s.hessian_key()}.pt"))
+            self.ready += self._trace_round(work, first=True)
         self._hessian_if_complete(work)
 
     def _trace_round_complete(self, work: _TrialWork) -> None:

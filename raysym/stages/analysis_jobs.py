@@ -31,12 +31,18 @@ from raysym.hessian import (
     slq_probe,
     training_loss_closure,
 )
+from raysym.hessian.deflation import Deflation, deflation_from_lanczos
+from raysym.hessian.precision import trace_to_precision
+from raysym.hessian.xtrace import xtrace
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues, pyhessian_trace
 from raysym.settings_key import added_later, changed_later, settings_key
 from raysym.training.checkpoint import load_best_model
 
 HESSIAN_BACKENDS = ("lanczos", "pyhessian")
-TRACE_METHODS = ("hutchinson", "hutch++")
+#: Tr(H) estimators (docs/methods.md §6.2). Hutchinson's probes, deflated or not, fan out over tasks in
+#: groups; Hutch++ and XTrace run whole in one task.
+TRACE_METHODS = ("hutchinson", "deflated-hutchinson", "hutch++", "xtrace")
+WHOLE_TRACE_METHODS = ("hutch++", "xtrace")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,9 @@ class AnalysisSettings:
     #: ``hessian`` table's ``trace_stop`` says which ("precision", "cap"; "fixed" without a target).
     trace_rel_stderr: float | None = added_later(None)
     trace_max_probes: int = added_later(1000)
+    #: "deflated-hutchinson": the Hutchinson probes see H without the span of this many Ritz vectors of the
+    #: best λ1 Lanczos restart (largest |θ|), whose trace Σθ is added exactly.
+    deflation_rank: int = added_later(16)
 
     def __post_init__(self) -> None:
         if self.hessian_backend not in HESSIAN_BACKENDS:
@@ -96,6 +105,12 @@ class AnalysisSettings:
                               f"got {self.trace_method!r}")
         if self.trace_method == "hutch++" and self.trace_probes < 3:
             raise ConfigError("analyses: hutch++ needs a budget of trace_probes >= 3 HVPs")
+        if self.trace_method == "xtrace" and self.trace_probes < 4:
+            raise ConfigError("analyses: xtrace needs a budget of trace_probes >= 4 HVPs")
+        if self.trace_method != "hutchinson" and self.hessian_backend != "lanczos":
+            raise ConfigError(f"analyses: trace method {self.trace_method!r} needs the lanczos backend "
+                              "(the pyhessian backend computes PyHessian's own Hutchinson trace)")
+        positive_int("analyses: deflation_rank", self.deflation_rank)
         if self.trace_probes < 2:
             raise ConfigError("analyses: a trace with a standard error needs trace_probes >= 2")
         if isinstance(self.spectrum_probes, bool) or not isinstance(self.spectrum_probes, int) \
@@ -126,7 +141,7 @@ class AnalysisSettings:
         """A short hash of every setting that changes the Hessian numbers (rerun skipping)."""
         return settings_key(self.hessian_backend, self.hessian_jets, self.hessian_batch_size, self.hessian_seed,
                             self.top_k, self.lanczos_steps, self.eigen_restarts, self.trace_probes,
-                            self.trace_method, *changed_later(self, "trace_rel_stderr", "trace_max_probes"))
+                            self.trace_method, *changed_later(self, "trace_rel_stderr", "trace_max_probes", "deflation_rank"))
 
     def goldstone_key(self) -> str:
         return settings_key(self.hessian_key(), self.goldstone_eps_max, self.goldstone_points, self.goldstone_jets)
@@ -144,15 +159,17 @@ EIGEN, TRACE, SMEARING, GOLDSTONE, SPECTRUM = "eigen", "trace", "smearing", "gol
 @dataclass(frozen=True)
 class Job:
     """One task: ``kind`` of analysis on the model of ``trial_id``; ``part`` is the restart number
-    (eigen), the probe indices (trace), or the ν1 file (goldstone)."""
+    (eigen), the probe indices (trace) or the probe number (spectrum); ``needs`` the file of an earlier
+    job's result it reads (ν1 for a Goldstone scan, the deflation of a deflated trace)."""
 
     trial_id: str
     model_path: str
     kind: str
     part: Any = None
+    needs: str | None = None
 
     def __str__(self) -> str:
-        part = "" if self.part is None or self.kind == GOLDSTONE else f" {self.part}"
+        part = "" if self.part is None else f" {self.part}"
         return f"{self.kind}{part} of trial {self.trial_id}"
 
 
@@ -178,11 +195,17 @@ def eigen_job(model_path: str, restart: int, train_jets: TaskJets, settings: Ana
                                            max_iter=settings.lanczos_steps, tol=1e-4, seed=restart)
         return {"eigenvalues": [float(v) for v in result.eigenvalues], "nu1": result.eigenvectors[0].float(),
                 "n_hvp": result.n_hvp, "seconds": result.seconds, "restart": restart}
-    result = lanczos_top_eigenpairs(closure, k=settings.top_k, max_iter=settings.lanczos_steps, seed=restart)
+    deflated = settings.trace_method == "deflated-hutchinson"
+    result = lanczos_top_eigenpairs(closure, k=settings.top_k, max_iter=settings.lanczos_steps, seed=restart,
+                                    keep_ritz=settings.deflation_rank if deflated else 0)
     nodes, weights = result.quadrature
-    return {"eigenvalues": [float(v) for v in result.eigenvalues], "nu1": result.eigenvectors[0].float(),
-            "n_hvp": result.n_hvp, "seconds": result.seconds, "restart": restart,
-            "quadrature": (nodes.tolist(), weights.tolist()), "n_params": closure.n_params}
+    out = {"eigenvalues": [float(v) for v in result.eigenvalues], "nu1": result.eigenvectors[0].float(),
+           "n_hvp": result.n_hvp, "seconds": result.seconds, "restart": restart,
+           "quadrature": (nodes.tolist(), weights.tolist()), "n_params": closure.n_params}
+    if deflated:
+        deflation = deflation_from_lanczos(result)
+        out["deflation"] = {"vectors": deflation.vectors.float(), "exact": deflation.exact}
+    return out
 
 
 def spectrum_job(model_path: str, probe: int, train_jets: TaskJets, settings: AnalysisSettings) -> dict[str, Any]:
@@ -193,16 +216,26 @@ def spectrum_job(model_path: str, probe: int, train_jets: TaskJets, settings: An
     return {"quadrature": (nodes.tolist(), weights.tolist()), "n_hvp": len(nodes), "n_params": closure.n_params}
 
 
-def trace_job(model_path: str, probes: tuple[int, ...], train_jets: TaskJets, settings: AnalysisSettings):
-    """vᵀHv for the given Rademacher probe indices (``HutchinsonSamples``), or a whole trace estimate
-    (Hutch++, or PyHessian's Hutchinson) when the method cannot be split over tasks."""
+def trace_job(model_path: str, probes: tuple[int, ...], train_jets: TaskJets, settings: AnalysisSettings,
+              deflation_path: str | None = None):
+    """vᵀHv for the given Rademacher probe indices (``HutchinsonSamples``; off the deflation's span when a
+    deflation file is given), or a whole trace estimate (Hutch++, XTrace — to ``trace_rel_stderr`` when it
+    is set —, or PyHessian's Hutchinson) when the method cannot be split over tasks."""
     model, _, _ = load_best_model(model_path)
     closure = hessian_closure(model, train_jets, settings)
+    seed = settings.hessian_seed
     if settings.hessian_backend == "pyhessian":
-        return pyhessian_trace(model, closure.batches, n_probes=settings.trace_probes, seed=settings.hessian_seed)
-    if settings.trace_method == "hutch++":
-        return hutch_plus_plus(closure, n_hvp=settings.trace_probes, seed=settings.hessian_seed)
-    return hutchinson_samples(closure, probes, seed=settings.hessian_seed)
+        return pyhessian_trace(model, closure.batches, n_probes=settings.trace_probes, seed=seed)
+    if settings.trace_method in WHOLE_TRACE_METHODS:
+        if settings.trace_rel_stderr is not None:
+            return trace_to_precision(closure, settings.trace_method, settings.trace_rel_stderr,
+                                      group_size=settings.trace_probes, max_probes=settings.trace_max_probes, seed=seed)
+        run = hutch_plus_plus if settings.trace_method == "hutch++" else xtrace
+        return run(closure, n_hvp=settings.trace_probes, seed=seed)
+    deflation = None
+    if deflation_path is not None:
+        deflation = Deflation(**load_torch(deflation_path, "deflation"))
+    return hutchinson_samples(closure, probes, seed=seed, deflation=deflation)
 
 
 def smearing_job(model_path: str, test_jets: JetSet, task: str, settings: AnalysisSettings) -> list[dict]:
@@ -227,11 +260,11 @@ def run_job(job: Job, train_jets: TaskJets, test_jets: JetSet, task: str, settin
     if job.kind == EIGEN:
         result = eigen_job(job.model_path, job.part, train_jets, settings)
     elif job.kind == TRACE:
-        result = trace_job(job.model_path, job.part, train_jets, settings)
+        result = trace_job(job.model_path, job.part, train_jets, settings, job.needs)
     elif job.kind == SMEARING:
         result = smearing_job(job.model_path, test_jets, task, settings)
     elif job.kind == GOLDSTONE:
-        result = goldstone_job(job.model_path, job.part, train_jets, settings)
+        result = goldstone_job(job.model_path, job.needs, train_jets, settings)
     elif job.kind == SPECTRUM:
         result = spectrum_job(job.model_path, job.part, train_jets, settings)
     else:

@@ -135,6 +135,8 @@ class StudyConfig:
                 raise ConfigError(f"{gpus:g} GPU(s) per trial asked for, but this machine has "
                                   f"{available or 'no'} CUDA GPU{'s' if available != 1 else ''}; use "
                                   "--gpus-per-trial 0, or --address of a GPU cluster")
+            for trial in self.trials(data_key="").values():  # bf16 needs a GPU that has it: say so before Ray
+                trial.check_device()
 
 
 def _replace(section: Any, overrides: Mapping[str, Any], where: str) -> Any:
