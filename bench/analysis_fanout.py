@@ -110,8 +110,10 @@ def main(argv=None) -> dict:
         "", f"Speed-up on 2 workers: **{one / two:.2f}×**. Every run's tables identical to the first: "
         f"**{identical}**.", "",
         "## The cost model that orders jobs longest first", "",
-        "One job of each kind on one model, one thread, in this process (`job_cost` counts jet-HVPs; a "
-        "forward pass of a jet counts `FORWARD_PER_HVP` of one):", "",
+        "One job of each kind on one model, one thread, in this process (`job_cost` counts jet-HVPs, with "
+        "the measured factors `GOLDSTONE_PER_POINT_JET` and `SMEARING_PER_SIGMA_JET`; a Lanczos run is counted "
+        "at its step limit but stops sooner when it converges, and is started first anyway since its "
+        "model's Goldstone scan waits for it):", "",
         "| job | seconds | cost (jet-HVPs) | ms per 1000 cost units |", "|---|---|---|---|",
         *[f"| {kind} | {seconds:.2f} | {cost:.0f} | {1e6 * seconds / cost:.2f} |" for kind, seconds, cost in costs], "",
     ]

@@ -11,7 +11,7 @@ settings, so a rerun with the same settings skips what is stored; ν1 is saved b
 There is no barrier between kinds of work: a trial's Goldstone scan starts as soon as its Lanczos
 restarts have given ν1, its next round of trace probes as soon as the last round is in (when a
 precision is asked for), while other trials' jobs keep the workers busy. Jobs start longest first
-(:func:`~raysym.stages.analysis_jobs.job_cost`), so the short ones fill the last gaps. What each finished
+(:func:`~raysym.stages.analysis_jobs.job_priority`: a job's cost plus that of the work waiting for it), so the short ones fill the last gaps. What each finished
 job makes runnable, and when a trial's rows are complete, is :class:`_TrialWork`'s bookkeeping.
 """
 
@@ -39,7 +39,7 @@ from raysym.stages.analysis_jobs import (
     WHOLE_TRACE_METHODS,
     AnalysisSettings,
     Job,
-    job_cost,
+    job_priority,
     next_probe_round,
     probe_groups,
     run_job,
@@ -281,7 +281,7 @@ def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: Tas
     n_test = len(test_jets.for_task(task))
     for job, outcome in fan_out(run_job, run.initial_jobs(), args=args, resources={"num_cpus": settings.cpus_per_task},
                                 spread=spread, progress=progress, desc="analyses", use_ray=use_ray,
-                                priority=lambda job: job_cost(job, settings, n_test), follow_up=run.follow_ups,
+                                priority=lambda job: job_priority(job, settings, n_test), follow_up=run.follow_ups,
                                 max_in_flight=task_window(settings, use_ray)):
         run.record(job, outcome)
     return {**counts, **run.counts}

@@ -289,14 +289,16 @@ def next_probe_round(estimate, settings: AnalysisSettings) -> list[tuple[int, ..
     return [tuple(range(i, min(i + settings.probes_per_task, total))) for i in range(m, total, settings.probes_per_task)]
 
 
-#: Relative cost of one jet through the model, forward only, against one jet of a Hessian-vector product
-#: (about a forward and three backward passes), for ordering jobs longest first (measured on the quick
-#: study's teachers: see bench/results/analysis_fanout.md).
-FORWARD_PER_HVP = 0.25
+#: Costs of the scans and sweeps per jet and point, in jet-HVPs (one Hessian-vector product of one jet),
+#: measured on the quick study's teachers (bench/results/analysis_fanout.md): a Goldstone point of one jet
+#: (the loss and R(ε) along one direction, boosts included) costs about a third of an HVP, a smearing point a
+#: tenth.
+GOLDSTONE_PER_POINT_JET = 0.35
+SMEARING_PER_SIGMA_JET = 0.11
 
 
 def job_cost(job: Job, settings: AnalysisSettings, n_test_jets: int) -> float:
-    """A job's expected cost in jet-HVPs, used only to start long jobs first (never to change a result)."""
+    """A job's expected cost in jet-HVPs (a Lanczos run counted at its step limit; it often stops sooner)."""
     if job.kind == EIGEN:
         return settings.lanczos_steps * settings.hessian_jets
     if job.kind == TRACE:
@@ -304,7 +306,20 @@ def job_cost(job: Job, settings: AnalysisSettings, n_test_jets: int) -> float:
     if job.kind == SPECTRUM:
         return settings.spectrum_steps * settings.hessian_jets
     if job.kind == GOLDSTONE:
-        return FORWARD_PER_HVP * 2 * settings.goldstone_points * settings.goldstone_jets
+        return GOLDSTONE_PER_POINT_JET * 2 * settings.goldstone_points * settings.goldstone_jets
     if job.kind == SMEARING:
-        return FORWARD_PER_HVP * len(settings.smearing_sigmas) * n_test_jets
+        return SMEARING_PER_SIGMA_JET * len(settings.smearing_sigmas) * n_test_jets
     raise ConfigError(f"unknown analysis job kind {job.kind!r}")
+
+
+def job_priority(job: Job, settings: AnalysisSettings, n_test_jets: int) -> float:
+    """Which job to start first: its own cost plus the cost of the work that waits for it (a Lanczos restart
+    unlocks its model's Goldstone scan, and a deflated trace) — the longest remaining path first, so the
+    jobs that can only start late do not end up alone on a busy worker at the end. Never changes a result."""
+    cost = job_cost(job, settings, n_test_jets)
+    if job.kind == EIGEN:
+        if settings.goldstone:
+            cost += job_cost(Job(job.trial_id, job.model_path, GOLDSTONE), settings, n_test_jets)
+        if settings.trace_method == "deflated-hutchinson":
+            cost += settings.trace_probes * settings.hessian_jets / max(1, settings.probes_per_task)
+    return cost
