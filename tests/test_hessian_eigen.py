@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from raysym.errors import ConfigError
 from raysym.hessian import HessianOperator, lanczos_top_eigenpairs, power_iteration
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues
 from test_hessian_toy import toy
@@ -60,3 +61,30 @@ def test_pyhessian_backend_agrees_with_ours_on_lambda1_within_1_percent():
     assert theirs.eigenvectors.shape == (1, t.n) and theirs.n_hvp > 1
     assert all(p.grad is None for p in t.model.parameters())
     assert not t.model.training
+
+
+def test_lanczos_warm_started_from_the_true_top_eigenvector_converges_in_at_most_two_steps():
+    t = toy()
+    top = torch.linalg.eigh(t.dense)[1][:, -1]
+    cold = lanczos_top_eigenpairs(t.closure, k=1, tol=1e-6, seed=0)
+    warm = lanczos_top_eigenpairs(t.closure, k=1, tol=1e-6, seed=0, start=top)
+    assert warm.converged and warm.n_hvp <= 2 < cold.n_hvp
+    assert warm.top == pytest.approx(cold.top, rel=1e-9)
+    assert abs(float(warm.eigenvectors[0] @ cold.eigenvectors[0])) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_lanczos_rejects_start_vectors_and_ritz_counts_that_cannot_work():
+    t = toy()
+    for start in (torch.zeros(t.n, dtype=torch.float64), torch.ones(t.n + 1), torch.full((t.n,), float("nan"))):
+        with pytest.raises(ConfigError):
+            lanczos_top_eigenpairs(t.closure, k=1, max_iter=3, start=start)
+    with pytest.raises(ConfigError):
+        lanczos_top_eigenpairs(t.closure, k=1, max_iter=3, keep_ritz=-1)
+
+
+def test_keeping_ritz_vectors_changes_no_eigenpair():
+    t = toy()
+    plain = lanczos_top_eigenpairs(t.closure, k=2, max_iter=20, seed=3)
+    kept = lanczos_top_eigenpairs(t.closure, k=2, max_iter=20, seed=3, keep_ritz=4)
+    assert plain.ritz_vectors is None and kept.ritz_vectors.shape == (4, t.n)
+    assert torch.equal(plain.eigenvalues, kept.eigenvalues) and torch.equal(plain.eigenvectors, kept.eigenvectors)

@@ -14,8 +14,8 @@ from raysym.training.checkpoint import load_best_model
 from tests.synthetic import trained_study
 
 SETTINGS = AnalysisSettings(hessian_jets=64, hessian_batch_size=24, lanczos_steps=8, eigen_restarts=2,
-                            trace_probes=6, probes_per_task=2, goldstone_points=5, goldstone_jets=32,
-                            smearing_sigmas=(0.0, 0.1, 0.3))
+                            trace_method="hutchinson", trace_probes=6, probes_per_task=2, goldstone_points=5,
+                            goldstone_jets=32, smearing_sigmas=(0.0, 0.1, 0.3))
 NUMBERS = {"hessian": ["trial_id", "k", "eigenvalue", "trace", "trace_stderr", "n_hvp"],
            "spectrum": ["trial_id", "eigenvalue", "density"],
            "goldstone": ["trial_id", "direction", "epsilon", "loss", "r_mean", "r_std"],
@@ -162,6 +162,11 @@ def test_a_goldstone_scan_left_undone_starts_from_the_stored_nu1(serial, study, 
     _, counts = run(study, tmp_path, use_ray=False)
     assert counts == {"hessian": 0, "smearing": 0, "goldstone": 2, "spectrum": 0}
     assert table(store, "goldstone").equals(table(serial[0], "goldstone"))
+
+
+def test_the_default_trace_is_deflated_hutchinson_and_pyhessian_keeps_its_own():
+    assert AnalysisSettings().trace_method == "deflated-hutchinson"
+    assert AnalysisSettings(hessian_backend="pyhessian", spectrum_probes=1).trace_method == "hutchinson"
 
 
 def test_bad_trace_precision_settings_are_config_errors():

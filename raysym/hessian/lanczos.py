@@ -20,6 +20,7 @@ parallel elsewhere and be compared (agreement of λ1 across seeds is the practic
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -110,30 +111,67 @@ def lanczos_run(op: HessianOperator, start: torch.Tensor, max_iter: int, k: int 
     return alphas, betas[:m - 1], basis[:m], converged, beta
 
 
+def start_vector(op: HessianOperator, start: torch.Tensor | None, seed: int) -> torch.Tensor:
+    """The Krylov start: ``start`` when given (a warm start), else the Gaussian drawn from ``seed``.
+
+    The seeded stream (seed, 0x1A2C) is shared with :func:`raysym.hessian.arpack.arpack_top_eigenpairs`,
+    so both methods begin from the same vector and their HVP counts compare like with like.
+    """
+    if start is None:
+        return random_normal(op, seed, 0x1A2C)
+    if not isinstance(start, torch.Tensor) or start.dim() != 1 or start.numel() != op.n_params:
+        shape = tuple(start.shape) if isinstance(start, torch.Tensor) else type(start).__name__
+        raise ConfigError(f"a start vector must be a flat tensor of {op.n_params} entries, got {shape}")
+    norm = float(start.double().norm())
+    if not math.isfinite(norm) or norm == 0.0:
+        raise ConfigError(f"a start vector must be finite and non-zero, got norm {norm}")
+    return start.detach().to(dtype=op.dtype, device=op.device)
+
+
 def lanczos_top_eigenpairs(source: LossClosure | HessianOperator, k: int = 1, max_iter: int = 100,
-                           tol: float = 1e-6, seed: int = 0, which: str = "LA") -> EigenResult:
+                           tol: float = 1e-6, seed: int = 0, which: str = "LA", start: torch.Tensor | None = None,
+                           keep_ritz: int = 0) -> EigenResult:
     """The top ``k`` eigenpairs of H by Lanczos with full reorthogonalisation, from a ``seed``-ed start.
 
     ``which="LA"`` (default) ranks eigenvalues algebraically — λ1 is the sharpest *upward* curvature,
     Glowacki's leading eigenvalue; ``"LM"`` ranks by magnitude, what power iteration converges to.
     ``tol`` bounds the relative Ritz residual ‖Hν − θν‖/|θ|; the eigenvalue error is then about
     residual²/gap. ``n_hvp`` is the number of Lanczos steps.
+
+    ``start`` replaces the seeded start vector (a warm start, e.g. ν1 of the previous checkpoint: the
+    closer it is to ν1, the fewer steps; ``seed`` then only seeds restarts after a breakdown, and
+    ``quadrature`` is no longer a random probe of the spectral density).
+    ``keep_ritz`` = r > 0 keeps the r Ritz pairs of largest |θ| in ``ritz_values``/``ritz_vectors``
+    (all of them when the run took ≤ r steps, i.e. the whole Krylov space): with full
+    reorthogonalisation QᵀHQ = T for the basis Q, so for Ritz vectors Y = QS, YᵀHY = diag(θ) — the
+    trace of H on their span is Σθ at no extra HVP (what :func:`raysym.hessian.deflation.deflation_from_lanczos`
+    uses). It costs r·n_params numbers of memory.
     """
     if which not in WHICH:
         raise ConfigError(f"which must be one of {WHICH}, got {which!r}")
     positive_int("k", k)
+    if isinstance(keep_ritz, bool) or not isinstance(keep_ritz, int) or keep_ritz < 0:
+        raise ConfigError(f"keep_ritz must be a non-negative integer, got {keep_ritz!r}")
     op = as_operator(source)
     if k > op.n_params:
         raise ConfigError(f"k = {k} exceeds the {op.n_params} parameters")
+    first = start_vector(op, start, seed)
     start_time, start_hvp = time.perf_counter(), op.n_hvp
     alphas, betas, basis, converged, beta = lanczos_run(
-        op, random_normal(op, seed, 0x1A2C), max(max_iter, k), k=k, tol=tol, which=which, restart_seed=seed)
+        op, first, max(max_iter, k), k=k, tol=tol, which=which, restart_seed=seed)
     theta, s = torch.linalg.eigh(_tridiagonal(alphas, betas))
     wanted = _order(theta, which)[:k]
     vectors = (s[:, wanted].T.to(basis.dtype) @ basis)
     vectors = vectors / vectors.norm(dim=1, keepdim=True)
+    ritz_values = ritz_vectors = None
+    if keep_ritz:
+        kept = _order(theta, "LM")[:keep_ritz]
+        ritz_values = theta[kept].clone()
+        # No renormalisation: the columns of S are orthonormal and Q is orthonormal to working precision,
+        # and rescaling would break YᵀHY = diag(θ) by as much as it corrects.
+        ritz_vectors = s[:, kept].T.to(basis.dtype) @ basis
     return EigenResult(
         eigenvalues=theta[wanted].clone(), eigenvectors=vectors, n_hvp=op.n_hvp - start_hvp,
         seconds=time.perf_counter() - start_time, converged=converged, iterations=len(alphas),
         residuals=beta * s[-1, wanted].abs(), seed=seed, method=f"lanczos-{which}",
-        quadrature=(theta.clone(), (s[0] ** 2).clone()))
+        quadrature=(theta.clone(), (s[0] ** 2).clone()), ritz_values=ritz_values, ritz_vectors=ritz_vectors)

@@ -16,6 +16,9 @@ class EigenResult:
     ``converged`` whether every requested pair met the tolerance; ``iterations`` Krylov / power steps.
     ``quadrature`` (nodes, weights): for Lanczos, the Gauss quadrature of the spectral measure seen from
     the (random) start vector — one stochastic-Lanczos-quadrature probe of the density, at no extra HVP.
+    ``ritz_values`` (r,) float64 and ``ritz_vectors`` (r, n_params): for Lanczos with ``keep_ritz`` = r > 0,
+    the r Ritz pairs of largest |θ| of the whole run (not only the k wanted ones), kept to deflate trace
+    estimators (:mod:`raysym.hessian.deflation`); None otherwise, so a result stays small by default.
     """
 
     eigenvalues: torch.Tensor
@@ -28,6 +31,8 @@ class EigenResult:
     seed: int
     method: str
     quadrature: tuple[torch.Tensor, torch.Tensor] | None = None
+    ritz_values: torch.Tensor | None = None
+    ritz_vectors: torch.Tensor | None = None
 
     @property
     def top(self) -> float:

@@ -33,6 +33,12 @@ variance left. Measured at equal cost (30 HVPs, 6 seeds each, torch CPU, after 1
 - ``small`` invariant tagger (22,305 parameters, same jets; λ1 = 0.617, λ2 = 0.0004; reference
   Tr(H) = 0.637 ± 0.047): spread 0.100 for Hutchinson against 0.0004 for Hutch++ (mean 0.617).
 
+With a :class:`~raysym.hessian.deflation.Deflation` (orthonormal V and tr(VHVᵀ), e.g. the Ritz vectors
+of the λ1 Lanczos run), :func:`hutchinson_samples` projects each probe off span(V) and :func:`combine`
+adds the exact part: Hutch++'s variance reduction from a subspace the analysis already paid for.
+XTrace (:mod:`raysym.hessian.xtrace`) and the stopping rule at a stated precision
+(:mod:`raysym.hessian.precision`) are beside this module; bench/results/trace_precision.md compares them.
+
 Hutchinson stays available — and is what :mod:`raysym.hessian.pyhessian_backend` and the paper use —
 because its probes are independent (split across workers, merged bitwise by :func:`combine`) and its
 standard error is honest without assumptions on the spectrum; Hutch++'s standard error covers only its
@@ -50,33 +56,55 @@ import torch
 
 from raysym.errors import ConfigError, positive_int
 from raysym.hessian.closure import LossClosure
+from raysym.hessian.deflation import Deflation
 from raysym.hessian.hvp import HessianOperator, as_operator, rademacher
 from raysym.hessian.results import TraceEstimate
 
 @dataclass
 class HutchinsonSamples:
-    """Per-probe quadratic forms v_iᵀHv_i for ``probe_indices`` drawn with ``seed``."""
+    """Per-probe quadratic forms v_iᵀHv_i for ``probe_indices`` drawn with ``seed``.
+
+    With a deflation (:mod:`raysym.hessian.deflation`) the values are g_iᵀHg_i, g_i = (I − VᵀV)v_i,
+    ``exact`` = tr(VHVᵀ) and ``deflation_rank`` = k; without one ``exact`` is None and the rank 0.
+    """
 
     probe_indices: list[int]
     values: list[float]
     seed: int
     n_hvp: int
     seconds: float
+    exact: float | None = None
+    deflation_rank: int = 0
 
 
 def hutchinson_samples(source: LossClosure | HessianOperator, probe_indices: Iterable[int],
-                       seed: int = 0) -> HutchinsonSamples:
-    """v_iᵀHv_i for each probe index i, v_i Rademacher from (seed, i) — one HVP per probe."""
+                       seed: int = 0, deflation: Deflation | None = None) -> HutchinsonSamples:
+    """v_iᵀHv_i for each probe index i, v_i Rademacher from (seed, i) — one HVP per probe.
+
+    With ``deflation`` each probe is first projected off the deflation's span (the same v_i, so groups
+    still split and merge bitwise); :func:`combine` then adds the exact part.
+    """
     op = as_operator(source)
     indices = [int(i) for i in probe_indices]
     if len(set(indices)) != len(indices) or any(i < 0 for i in indices):
         raise ConfigError("probe indices must be distinct non-negative integers")
+    if deflation is not None:
+        if not isinstance(deflation, Deflation):
+            raise ConfigError(f"deflation must be a Deflation, got {type(deflation).__name__}")
+        if deflation.vectors.shape[1] != op.n_params:
+            raise ConfigError(f"the deflation's vectors have {deflation.vectors.shape[1]} entries, "
+                              f"the Hessian {op.n_params} parameters")
     start_time, start_hvp = time.perf_counter(), op.n_hvp
     values = []
     for i in indices:
         v = rademacher(op, seed, i)
+        if deflation is not None:
+            v = deflation.project_out(v)
         values.append(float(torch.dot(v.double(), op.matvec(v).double())))
-    return HutchinsonSamples(indices, values, seed, op.n_hvp - start_hvp, time.perf_counter() - start_time)
+    if deflation is None:
+        return HutchinsonSamples(indices, values, seed, op.n_hvp - start_hvp, time.perf_counter() - start_time)
+    return HutchinsonSamples(indices, values, seed, op.n_hvp - start_hvp, time.perf_counter() - start_time,
+                             exact=deflation.exact, deflation_rank=deflation.rank)
 
 
 def combine(samples: HutchinsonSamples | Sequence[HutchinsonSamples]) -> TraceEstimate:
@@ -84,6 +112,8 @@ def combine(samples: HutchinsonSamples | Sequence[HutchinsonSamples]) -> TraceEs
 
     Samples are sorted by probe index and summed in float64, so the split does not change a single bit.
     The standard error is the sample standard deviation over √m (undefined — NaN — for one probe).
+    Deflated samples (all with the same deflation) give trace = exact + mean, the standard error that of
+    the random part, and method "deflated-hutchinson".
     """
     if isinstance(samples, HutchinsonSamples):
         samples = [samples]
@@ -92,6 +122,8 @@ def combine(samples: HutchinsonSamples | Sequence[HutchinsonSamples]) -> TraceEs
         raise ConfigError("nothing to combine")
     if len({s.seed for s in samples}) != 1:
         raise ConfigError("cannot combine Hutchinson samples drawn with different seeds")
+    if len({(s.exact, s.deflation_rank) for s in samples}) != 1:
+        raise ConfigError("cannot combine Hutchinson samples with different deflations (or with and without one)")
     pairs = sorted((i, v) for s in samples for i, v in zip(s.probe_indices, s.values))
     indices = [i for i, _ in pairs]
     if len(set(indices)) != len(indices):
@@ -101,15 +133,22 @@ def combine(samples: HutchinsonSamples | Sequence[HutchinsonSamples]) -> TraceEs
     values = torch.tensor([v for _, v in pairs], dtype=torch.float64)
     m = values.numel()
     se = float(values.std(unbiased=True) / math.sqrt(m)) if m > 1 else math.nan
-    return TraceEstimate(trace=float(values.mean()), standard_error=se, n_probes=m,
-                         n_hvp=sum(s.n_hvp for s in samples), seconds=sum(s.seconds for s in samples),
-                         method="hutchinson", extra={"seed": samples[0].seed})
+    n_hvp, seconds, exact = sum(s.n_hvp for s in samples), sum(s.seconds for s in samples), samples[0].exact
+    if exact is None:
+        return TraceEstimate(trace=float(values.mean()), standard_error=se, n_probes=m, n_hvp=n_hvp,
+                             seconds=seconds, method="hutchinson", extra={"seed": samples[0].seed})
+    residual = float(values.mean())
+    return TraceEstimate(trace=exact + residual, standard_error=se, n_probes=m, n_hvp=n_hvp, seconds=seconds,
+                         method="deflated-hutchinson",
+                         extra={"seed": samples[0].seed, "exact": exact, "residual": residual,
+                                "deflation_rank": samples[0].deflation_rank})
 
 
-def hutchinson_trace(source: LossClosure | HessianOperator, n_probes: int = 100, seed: int = 0) -> TraceEstimate:
-    """Tr(H) from probes 0 … n_probes−1 (Hutchinson; the paper's estimator)."""
+def hutchinson_trace(source: LossClosure | HessianOperator, n_probes: int = 100, seed: int = 0,
+                     deflation: Deflation | None = None) -> TraceEstimate:
+    """Tr(H) from probes 0 … n_probes−1 (Hutchinson; the paper's estimator), deflated if asked."""
     positive_int("n_probes", n_probes)
-    return combine(hutchinson_samples(source, range(n_probes), seed))
+    return combine(hutchinson_samples(source, range(n_probes), seed, deflation))
 
 
 def hutch_plus_plus(source: LossClosure | HessianOperator, n_hvp: int = 99, seed: int = 0) -> TraceEstimate:
