@@ -64,7 +64,7 @@ def job_seconds(trials: pd.DataFrame, train, test, settings, task: str) -> list[
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study-out", default="raysym-runs/quick", help="a finished quick study's folder")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="bench/results/analysis_fanout.md")
     args = parser.parse_args(argv)
     quick = preset("quick")

@@ -71,8 +71,8 @@ def summary(wall: float, intervals, history) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--small-epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--small-epochs", type=int, default=10)
     parser.add_argument("--paper-epochs", type=int, default=3)
     parser.add_argument("--paper-jets", type=int, default=800, help="training jets for the paper-size teacher")
     parser.add_argument("--data-out", default="raysym-runs/quick", help="study dir whose generated jets to reuse")

@@ -11,6 +11,10 @@ the measured per-epoch costs, marked as a projection.
     python bench/run_all.py                     # everything
     python bench/run_all.py --only ray_overhead analysis_fanout
     python bench/run_all.py --skip quick_study  # a bench left out keeps its last numbers (shown, dated)
+
+Not run here: bench/hessian.py (issue 5's record, superseded by trace_precision and analysis_fanout),
+bench/study_storage.py (a study into S3 against a local folder; bench/results/cluster.md says how to
+run it), bench/cluster_cost.py (a projection, no measurement) and bench/compare_stores.py (a tool).
 """
 
 from __future__ import annotations
@@ -123,22 +127,24 @@ def section_hessian(latest: dict) -> list[str]:
     result = get(latest, "trace_precision")
     if not isinstance(result, dict):
         return lines + ["(not measured)", ""]
-    eigen = result.get("eigen_hvp_to_1e-3", {})
+    eigen, traces = result.get("lambda1_hvps_to_1e-3", {}), result.get("trace_hvps", {})
+    models = list(eigen or traces)
     if eigen:
-        lines += ["| λ1 method | HVPs to 1e-3 |", "|---|---|", *[f"| {k} | {fmt(v, 'g')} |" for k, v in eigen.items()], ""]
-    traces = result.get("trace_hvp", {})
+        methods = list(next(iter(eigen.values())))
+        lines += ["| λ1 method | " + " | ".join(f"HVPs to 1e-3, {m} teacher" for m in models) + " |",
+                  "|---|" + "---|" * len(models),
+                  *[f"| {method} | " + " | ".join(fmt(eigen[m].get(method), "g") for m in models) + " |"
+                    for method in methods], ""]
     if traces:
-        models = list(traces)
-        methods = sorted({m for v in traces.values() for m in v})
-        lines += ["| trace method | " + " | ".join(f"{m}: HVPs to 5 % / 2 %" for m in models) + " |",
+        methods = list(next(iter(traces.values())))
+        lines += ["| trace method | " + " | ".join(f"HVPs to 5 % / 2 %, {m} teacher" for m in models) + " |",
                   "|---|" + "---|" * len(models)]
         for method in methods:
-            cells = []
-            for model in models:
-                v = traces[model].get(method, {})
-                cells.append(f"{fmt(v.get('5%'), 'g')} / {fmt(v.get('2%'), 'g')}")
+            cells = [" / ".join("cap" if traces[m].get(method, {}).get(t) is None else str(traces[m][method][t])
+                                for t in ("5%", "2%")) for m in models]
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["", "\"cap\": the target was not reached within the bench's HVP cap (see the detail file); "
+                  "deflated Hutchinson's count includes the Lanczos run that gave its Ritz vectors.", ""]
     return lines
 
 

@@ -26,6 +26,7 @@ from raysym.errors import ConfigError, DataError
 from raysym.report.command import write_report
 from raysym.report.contents import summary_lines
 from raysym.report.selection import select_run
+from raysym.stages.analysis_jobs import TRACE_METHODS
 from raysym.study.config import StudyConfig
 from raysym.study.pipeline import run_study
 from raysym.study.presets import PRESETS, preset, smoke
@@ -55,6 +56,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "bf16 (bfloat16 autocast; a GPU of compute capability >= 8.0, or any CPU, slowly)")
     parser.add_argument("--trial-resource", action="append", metavar="NAME=AMOUNT",
                         help="a custom Ray resource every trial also asks for (repeatable), e.g. a GPU node's label")
+    parser.add_argument("--trace-method", choices=TRACE_METHODS,
+                        help="Tr(H) estimator (default deflated-hutchinson; hutchinson is the paper's)")
+    parser.add_argument("--trace-rel-stderr", type=float, metavar="FRACTION",
+                        help="add Hutchinson probes until Tr(H)'s standard error is at most this fraction of it "
+                             "(e.g. 0.05), or the preset's probe cap is reached")
     parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
     return parser.parse_args(argv)
 
@@ -91,6 +97,7 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
                      "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial,
                      "trial_resources": parse_resources(args.trial_resource)},
         "data": {"hls4ml_dir": args.data},
+        "analyses": {"trace_method": args.trace_method, "trace_rel_stderr": args.trace_rel_stderr},
     }
     if args.precision is not None:  # students train like their teachers
         sections["distillation"] = {"recipe": {"precision": args.precision}}

@@ -65,6 +65,14 @@ def test_the_precision_flag_reaches_teachers_and_students_and_its_absence_change
         _study_from_command_line("--precision", "fp16")
 
 
+def test_the_trace_flags_reach_the_analyses():
+    config = _study_from_command_line("--trace-method", "hutchinson", "--trace-rel-stderr", "0.05")
+    assert config.analyses.trace_method == "hutchinson" and config.analyses.trace_rel_stderr == 0.05
+    assert _study_from_command_line().analyses == preset("quick").analyses
+    with pytest.raises(ConfigError, match="trace_rel_stderr"):
+        _study_from_command_line("--trace-rel-stderr", "5")
+
+
 def test_each_trial_is_the_recipe_with_bias_sizes_and_seed_replaced():
     config = preset("dual").with_overrides(model_options={"dual": {"gate_widths": (4,)}})
     trials = config.trials("jets")

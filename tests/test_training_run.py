@@ -152,6 +152,9 @@ def test_the_hessian_of_a_bf16_trained_model_is_float32_without_autocast(data):
             for net in (model, fresh)]
     assert hvps[0].dtype == torch.float32 and torch.equal(hvps[0], hvps[1])
     assert seen and set(seen) == {(False, torch.float32)}
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # even a caller inside a bf16 region gets float32
+        inside = HessianOperator(training_loss_closure(fresh, jets.p4, jets.mask, jets.y, 64, 64, loss_fn=loss_fn))(v)
+    assert torch.equal(inside, hvps[1]) and set(seen) == {(False, torch.float32)}
 
 
 def test_bf16_where_the_device_cannot_is_a_clear_error_before_any_work(data, monkeypatch):

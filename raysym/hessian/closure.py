@@ -103,8 +103,10 @@ class LossClosure:
         return self.params[0].device
 
     def weighted_losses(self) -> Iterator[torch.Tensor]:
-        """Yield w_b·L_b(θ) batch by batch, with autograd history (eval mode, math attention)."""
-        with eval_mode(self.model), math_attention():
+        """Yield w_b·L_b(θ) batch by batch, with autograd history (eval mode, math attention, and never
+        autocast: a caller inside a bf16 training region must still get the float32 Hessian)."""
+        device_type = self.batches[0].p4.device.type if self.batches else "cpu"
+        with eval_mode(self.model), math_attention(), torch.autocast(device_type, enabled=False):
             for weight, batch in zip(self.weights, self.batches):
                 yield weight * self.loss_fn(self.model, batch)
 
