@@ -101,10 +101,9 @@ def hutchinson_samples(source: LossClosure | HessianOperator, probe_indices: Ite
         if deflation is not None:
             v = deflation.project_out(v)
         values.append(float(torch.dot(v.double(), op.matvec(v).double())))
-    if deflation is None:
-        return HutchinsonSamples(indices, values, seed, op.n_hvp - start_hvp, time.perf_counter() - start_time)
     return HutchinsonSamples(indices, values, seed, op.n_hvp - start_hvp, time.perf_counter() - start_time,
-                             exact=deflation.exact, deflation_rank=deflation.rank)
+                             exact=None if deflation is None else deflation.exact,
+                             deflation_rank=0 if deflation is None else deflation.rank)
 
 
 def combine(samples: HutchinsonSamples | Sequence[HutchinsonSamples]) -> TraceEstimate:

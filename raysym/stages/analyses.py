@@ -29,6 +29,7 @@ from raysym.artifacts import save_torch, sibling
 from raysym.data.jetset import JetSet, TaskJets
 from raysym.fanout import fan_out, share
 from raysym.hessian import DensityResult, combine
+from raysym.hessian.precision import precision_reached
 from raysym.hessian.results import TraceEstimate
 from raysym.stages.analysis_jobs import (
     EIGEN,
@@ -192,7 +193,7 @@ class _AnalysisRun:
             work.trace_stop = "fixed" if s.trace_rel_stderr is None else work.traces[0]["result"].extra.get("stop")
         else:
             estimate = self._trace(work)
-            if abs(estimate.standard_error) <= s.trace_rel_stderr * abs(estimate.trace):
+            if precision_reached(estimate, s.trace_rel_stderr):
                 work.trace_stop = "precision"
             elif estimate.n_probes >= s.trace_max_probes:
                 work.trace_stop = "cap"
