@@ -24,11 +24,11 @@ BEFORE = {"data": 48.2, "training": 65.6, "evaluation": 5.4, "analyses": 83.8, "
           "total": 273.0}
 
 
-def timed_study(out: str, env: dict) -> tuple[float, dict[str, float]]:
-    """Wall time of ``studies/full.py --out OUT`` and the seconds per stage it printed."""
+def timed_study(out: str, env: dict, preset: str = "quick") -> tuple[float, dict[str, float]]:
+    """Wall time of ``studies/full.py --preset PRESET --out OUT`` and the seconds per stage it printed."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, str(ROOT / "studies" / "full.py"), "--out", out], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(ROOT / "studies" / "full.py"), "--preset", preset, "--out", out],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"studies/full.py failed ({done.returncode}):\n{done.stderr[-3000:]}")

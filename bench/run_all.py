@@ -156,7 +156,8 @@ def section_fanout(latest: dict) -> list[str]:
             f"Analysis stage of the quick study, bench/analysis_fanout.py ({stamp(latest, 'analysis_fanout')}): "
             f"1 worker {fmt(r.get('one_worker_s'), '.1f')} s, 2 workers {fmt(r.get('two_workers_s'), '.1f')} s, "
             f"speed-up **{fmt(r.get('speedup'), '.2f')}×** (target ≥ 1.8×; before this issue 1.54×), numbers "
-            f"identical: {r.get('identical', '—')}.", "",
+            f"identical: {r.get('identical', '—')}; workers busy {fmt(100 * r['busy']['2'] if r.get('busy') else None, '.1f')} % "
+            f"of the two-worker run's wall time.", "",
             f"Generator, bench/generator.py ({stamp(latest, 'generator')}): jets/s per core "
             + (", ".join(f"{k} {v:.0f}" for k, v in per_core.items()) or "—")
             + f"; fan-out on 2 CPUs {fmt(g.get('fanout_speedup'), '.2f')}× of 1 CPU.", ""]

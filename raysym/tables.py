@@ -38,6 +38,10 @@ class Table:
         return {**self.keys, **self.required, **self.optional}
 
 
+#: Where in training the analysed weights come from: the epoch, and whether they are the trial's best model
+#: (raysym.stages.checkpoints). Rows written before trajectories existed lack both and are best-model rows.
+_WHICH_WEIGHTS = {"epoch": INT, "best": BOOL}
+
 _METRICS = {name: FLOAT for name in ("train_bce", "train_penalty", "train_loss", "val_loss", "val_bce", "val_penalty",
                                      "val_accuracy", "val_roc_auc", "epoch_seconds", "jets_per_second")}
 
@@ -63,26 +67,26 @@ TABLES: dict[str, Table] = {
     "evaluations": Table(
         required={"task": STR, "split": STR, "accuracy": FLOAT, "roc_auc": FLOAT, "n_jets": INT},
         optional={"bias": STR, "bce": FLOAT, "n_signal": INT, "n_background": INT, "node_id": STR,
-                  "settings_key": STR},
+                  "settings_key": STR, **_WHICH_WEIGHTS},
     ),
     # The thinned ROC curve of each trial and task (raysym.stages.evaluation).
     "roc": Table(required={"task": STR, "split": STR, "fpr": FLOAT, "tpr": FLOAT, "threshold": FLOAT},
-                 optional={"bias": STR, "settings_key": STR}),
+                 optional={"bias": STR, "settings_key": STR, **_WHICH_WEIGHTS}),
     # One row per trial and eigenvalue index k: λk, Tr(H) and their costs (raysym.stages.analyses).
     "hessian": Table(
         required={"k": INT, "eigenvalue": FLOAT, "trace": FLOAT, "trace_stderr": FLOAT, "n_hvp": INT,
                   "seconds": FLOAT, "backend": STR, "eval_set_size": INT, "nu1_path": STR, "settings_key": STR},
         optional={"bias": STR, "n_probes": INT, "eigen_hvp": INT, "trace_hvp": INT, "restarts": INT,
-                  "trace_method": STR, "trace_stop": STR},
+                  "trace_method": STR, "trace_stop": STR, **_WHICH_WEIGHTS},
     ),
     # The Hessian's eigenvalue density by stochastic Lanczos quadrature, on a grid (raysym.stages.analyses).
     "spectrum": Table(required={"eigenvalue": FLOAT, "density": FLOAT, "settings_key": STR},
-                      optional={"bias": STR, "sigma": FLOAT, "n_probes": INT, "n_nodes": INT}),
+                      optional={"bias": STR, "sigma": FLOAT, "n_probes": INT, "n_nodes": INT, **_WHICH_WEIGHTS}),
     # Loss and R(ε) along ν1 and a random direction (raysym.stages.analyses).
     "goldstone": Table(
         required={"direction": STR, "epsilon": FLOAT, "loss": FLOAT, "r_mean": FLOAT, "r_std": FLOAT,
                   "settings_key": STR},
-        optional={"bias": STR},
+        optional={"bias": STR, **_WHICH_WEIGHTS},
     ),
     # One row per distilled student and epoch (0: the untrained student), keyed by the teacher's trial
     # keys plus student_seed (raysym.stages.distillation).
@@ -103,6 +107,17 @@ TABLES: dict[str, Table] = {
     # ROC-AUC and accuracy versus pT smearing σ (raysym.stages.analyses).
     "smearing": Table(
         required={"sigma": FLOAT, "task": STR, "roc_auc": FLOAT, "accuracy": FLOAT, "settings_key": STR},
-        optional={"bias": STR, "n_jets": INT},
+        optional={"bias": STR, "n_jets": INT, **_WHICH_WEIGHTS},
+    ),
+    # The weights kept for analysis at every K-th epoch of a trial, one row per epoch (raysym.stages.training,
+    # with analyse_checkpoints="every:K"; raysym.stages.checkpoints).
+    "checkpoints": Table(required={"epoch": INT, "model_path": STR, "val_loss": FLOAT},
+                         optional={"bias": STR, "keep_every": INT}),
+    # Learned symmetry: |σ(f(x)) − σ(f(Λx))| over test jets per bin of boost speed β or rotation angle, and
+    # the dual model's learned symmetry factor w_inv (raysym.analyses.symmetry, raysym.stages.analyses).
+    "symmetry": Table(
+        required={"transform": STR, "bin_low": FLOAT, "bin_high": FLOAT, "mean": FLOAT, "p90": FLOAT, "n_jets": INT,
+                  "settings_key": STR},
+        optional={"bias": STR, "fraction": FLOAT, "n_transforms": INT, **_WHICH_WEIGHTS},
     ),
 }

@@ -61,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--trace-rel-stderr", type=float, metavar="FRACTION",
                         help="add Hutchinson probes until Tr(H)'s standard error is at most this fraction of it "
                              "(e.g. 0.05), or the preset's probe cap is reached")
+    parser.add_argument("--checkpoints", metavar="best|every:K",
+                        help="which weights to evaluate and analyse: each trial's best model (default), or also "
+                             "every K-th epoch of its training (the trajectory; e.g. every:2)")
     parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
     return parser.parse_args(argv)
 
@@ -91,6 +94,8 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         overrides["biases"] = tuple(Bias.parse(text) for text in args.bias)
     if args.seeds is not None:
         overrides["seeds"] = tuple(args.seeds)
+    if args.checkpoints is not None:
+        overrides["analyse_checkpoints"] = args.checkpoints
     sections = {
         "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "precision": args.precision},
         "training": {"max_failures": args.max_failures, "storage_path": args.storage,

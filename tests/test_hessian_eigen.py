@@ -88,3 +88,37 @@ def test_keeping_ritz_vectors_changes_no_eigenpair():
     kept = lanczos_top_eigenpairs(t.closure, k=2, max_iter=20, seed=3, keep_ritz=4)
     assert plain.ritz_vectors is None and kept.ritz_vectors.shape == (4, t.n)
     assert torch.equal(plain.eigenvalues, kept.eigenvalues) and torch.equal(plain.eigenvectors, kept.eigenvectors)
+
+
+def test_lanczos_warm_started_from_an_earlier_checkpoints_nu1_finds_the_same_lambda1_as_a_cold_start():
+    """Issue 14: Lanczos at epoch e+K may start from ν1 of epoch e. Two checkpoints of a real network along
+    its training (a few Adam steps apart) must give the same λ1 cold and warm, to the solver's tolerance."""
+    import copy
+
+    from raysym.hessian import training_loss_closure
+    from tests.synthetic import g_vs_w_batch, tiny_config
+
+    torch.manual_seed(0)
+    model = tiny_config(0).build_model()
+    batch = g_vs_w_batch(24)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    checkpoints = []
+    for step in range(12):
+        optimizer.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(model(batch.p4, batch.mask), batch.y).backward()
+        optimizer.step()
+        if step in (7, 11):
+            checkpoints.append(copy.deepcopy(model).eval())
+
+    def closure(network):
+        return training_loss_closure(network, batch.p4, batch.mask, batch.y, batch_size=48, n_jets=None)
+
+    earlier = lanczos_top_eigenpairs(closure(checkpoints[0]), k=1, max_iter=80, tol=1e-6, seed=0)
+    cold = lanczos_top_eigenpairs(closure(checkpoints[1]), k=1, max_iter=80, tol=1e-6, seed=0)
+    warm = lanczos_top_eigenpairs(closure(checkpoints[1]), k=1, max_iter=80, tol=1e-6, seed=0,
+                                  start=earlier.eigenvectors[0])
+    assert earlier.converged and cold.converged and warm.converged
+    assert earlier.top != pytest.approx(cold.top, rel=1e-3)  # the model did move between the checkpoints
+    # A relative Ritz residual r bounds the eigenvalue error by about r²·λ (and at worst r·λ).
+    assert warm.top == pytest.approx(cold.top, rel=1e-6)
+    assert abs(float(warm.eigenvectors[0].double() @ cold.eigenvectors[0].double())) == pytest.approx(1.0, abs=1e-4)

@@ -59,3 +59,13 @@ def test_a_field_added_later_is_out_of_the_key_at_its_default_and_in_otherwise()
 def test_every_preset_is_keyed_without_error():
     for name in PRESETS:
         assert len(settings_key(canonical(preset(name)), "x")) == 10
+
+
+def test_trajectory_and_symmetry_settings_stay_out_of_keys_at_their_defaults():
+    text = canonical(preset("quick"))
+    assert "analyse_checkpoints" not in text and "symmetry" not in text
+    assert canonical(preset("quick").with_overrides(analyse_checkpoints="every:2")) != text
+    assert sorted(preset("trajectory").trials("abc"))[:2] == STORED_TRIAL_IDS["quick"]  # its trials are quick's
+    changed = AnalysisSettings(symmetry_jets=10)
+    assert changed.symmetry_key() != AnalysisSettings().symmetry_key()
+    assert changed.hessian_key() == AnalysisSettings().hessian_key()

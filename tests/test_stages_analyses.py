@@ -43,13 +43,16 @@ def serial(study, tmp_path_factory):
     return run(study, tmp_path_factory.mktemp("serial-store"), use_ray=False)
 
 
-def test_every_model_gets_hessian_goldstone_and_smearing_rows(serial, study):
+def test_every_model_gets_hessian_goldstone_smearing_and_symmetry_rows(serial, study):
     store, counts = serial
-    assert counts == {"hessian": 2, "smearing": 2, "goldstone": 2, "spectrum": 2}
+    assert counts == {"hessian": 2, "smearing": 2, "goldstone": 2, "spectrum": 2, "symmetry": 2}
     hessian = store.load("hessian")
     assert len(hessian) == 2 and (hessian["eval_set_size"] == 64).all() and (hessian["n_probes"] == 6).all()
     assert (hessian["eigen_hvp"] == 2 * 8).all() and (hessian["trace_hvp"] == 6).all()
     assert len(store.load("goldstone")) == 2 * 2 * 5 and len(store.load("smearing")) == 2 * 3
+    symmetry = store.load("symmetry")  # 5 bins of β and 4 of the rotation angle per model
+    assert len(symmetry) == 2 * 9 and set(symmetry["transform"]) == {"boost", "rotation"}
+    assert (symmetry["mean"] > 1e-4).all() and (symmetry["p90"] >= symmetry["mean"]).all()
 
 
 def test_stage_numbers_equal_the_plain_estimators_on_the_same_closure(serial, study):
@@ -85,7 +88,7 @@ def test_rerun_skips_stored_analyses_and_new_settings_add_new_rows(study, tmp_pa
     assert sum(again.values()) == 0 and {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.parquet")} == files
     more_probes = dataclasses.replace(SETTINGS, trace_probes=8)
     _, changed = run(study, tmp_path, more_probes, use_ray=False)
-    assert changed == {"hessian": 2, "smearing": 0, "goldstone": 2, "spectrum": 2}  # smearing settings unchanged
+    assert changed == {"hessian": 2, "smearing": 0, "goldstone": 2, "spectrum": 2, "symmetry": 0}  # nor symmetry
     assert store.load("hessian")["settings_key"].nunique() == 2
 
 
@@ -160,7 +163,7 @@ def test_a_goldstone_scan_left_undone_starts_from_the_stored_nu1(serial, study, 
     store, first = run(study, tmp_path, dataclasses.replace(SETTINGS, goldstone=False), use_ray=False)
     assert first["goldstone"] == 0
     _, counts = run(study, tmp_path, use_ray=False)
-    assert counts == {"hessian": 0, "smearing": 0, "goldstone": 2, "spectrum": 0}
+    assert counts == {"hessian": 0, "smearing": 0, "goldstone": 2, "spectrum": 0, "symmetry": 0}
     assert table(store, "goldstone").equals(table(serial[0], "goldstone"))
 
 

@@ -156,10 +156,11 @@ def test_full_study_script_smoke_test_prints_the_store_and_the_table(ray_local, 
     assert "2 trial(s) trained, 2 evaluated, 2 student(s) distilled" in out
     assert str((tmp_path / "store").resolve()) in out and "distillation MSE" in out
     assert "Parity in distribution" in out and str((tmp_path / "report" / "report.html").resolve()) in out
-    # Every figure its tables allow (a smoke study scans no λ), and the report's three tables.
+    # Every figure its tables allow (a smoke study scans no λ and keeps no epochs beyond the best), and the
+    # report's three tables.
     figures = sorted(p.name for p in (tmp_path / "report" / "figures").glob("*.png"))
     assert figures == sorted(f"{n}.png" for n in ("roc", "training", "goldstone", "smearing", "distillation",
-                                                  "curvature"))
+                                                  "curvature", "symmetry", "flatness_auc"))
     report = (tmp_path / "report" / "report.md").read_text()
     assert all(f"Table {n}" in report for n in (1, 2, 3)) and (tmp_path / "report" / "report.html").is_file()
     assert "teacher-seal-0.1" in out and "g_vs_t" in out and "ROC-AUC" in out

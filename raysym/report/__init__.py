@@ -3,6 +3,7 @@
 :mod:`.selection` picks one study run's rows out of the store, :mod:`.summaries` turns them into the
 numbers the paper reports (means and spreads over seeds, ratios, rejections, effects), :mod:`.verdicts`
 compares each of the paper's findings with them by a stated rule, :mod:`.figures` draws the seaborn
-figures, :mod:`.document` writes ``report.md`` and a self-contained ``report.html``, and :mod:`.command`
-is ``raysym plot`` and ``raysym report``.
+figures (in the one look of :mod:`.drawing`; those over the training trajectory in
+:mod:`.trajectory_figures`), :mod:`.document` writes ``report.md`` and a self-contained ``report.html``,
+and :mod:`.command` is ``raysym plot`` and ``raysym report``.
 """

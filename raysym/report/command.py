@@ -57,11 +57,11 @@ def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
     figure_dir = writable_dir(folder / "figures", "figure directory")
     style()
     for spec in FIGURES:
+        if not spec.when(run):
+            continue
         missing = [t for t in spec.tables if not run.has(t)]
         if missing:
             written.skipped.append(f"{spec.name}: skipped, no {' or '.join(missing)} table for study {run.study}")
-            continue
-        if not spec.when(run):
             continue
         figure = spec.draw(run)
         for suffix in ("png", "pdf"):

@@ -131,6 +131,48 @@ def headline_blocks(run: StudyRun) -> list[Block]:
     return blocks
 
 
+def _epochs_text(epochs, span: bool = True) -> str:
+    """Epochs as ``2–8 (4 epochs)`` (``span``) or ``6, 8``; one as ``6``."""
+    epochs = sorted({int(e) for e in epochs if not math.isnan(e)})
+    if len(epochs) < 2:
+        return str(epochs[0]) if epochs else "—"
+    return f"{epochs[0]}–{epochs[-1]} ({len(epochs)} epochs)" if span else ", ".join(map(str, epochs))
+
+
+def trajectory_blocks(run: StudyRun) -> list[Block]:
+    """λ1 at the first kept, the best and the last kept epoch per bias, and Spearman's ρ between λ1 and the
+    in-distribution ROC-AUC over every analysed (trial, epoch); nothing unless some trial was analysed at
+    more than one epoch."""
+    if not run.has_trajectory():
+        return []
+    blocks: list[Block] = [Heading("Over the training trajectory"),
+                           Paragraph("The study kept the weights of several epochs of each trial and analysed each "
+                                     "of them. The sections above are about each trial's best model (lowest "
+                                     "validation loss); this one and the trajectory figures follow every kept "
+                                     "epoch.")]
+    if run.has_trajectory("hessian"):
+        kept = summaries.curvature_trajectory(run)
+        milestones = summaries.lambda1_over_training(run)
+        rows = tuple((bias, str(len(part)), _epochs_text(kept.loc[kept["bias"] == bias, "epoch"]),
+                      _epochs_text(part["best_epoch"], span=False), Spread.of(part["first"]).text(3),
+                      Spread.of(part["best"]).text(3), Spread.of(part["last"]).text(3))
+                     for bias, part in milestones.groupby("bias", sort=True))
+        blocks.append(Table(("bias", "seeds", "kept epochs", "best epochs", "λ1 at the first kept epoch",
+                             "λ1 at the best epoch", "λ1 at the last kept epoch"), rows,
+                            "λ1 over training, mean ± std over seeds"))
+    if "hessian" in run.trajectories and "evaluations" in run.trajectories:
+        points = summaries.flatness_points(run)
+        rho, n = summaries.spearman(points["lambda1"], points["roc_auc"])
+        per_bias = "; ".join(f"{bias} {summaries.correlation_text(*summaries.spearman(part.lambda1, part.roc_auc))}"
+                             for bias, part in points.groupby("bias", sort=True))
+        blocks.append(Paragraph(f"Flatness and performance: Spearman's rank correlation between λ1 and the test "
+                                f"ROC-AUC on each trial's training task, over every analysed (trial, epoch): "
+                                f"{summaries.correlation_text(rho, n)}; per bias: {per_bias or '—'}. ρ < 0 means "
+                                f"flatter weights (smaller λ1) score higher. The epochs of one trial are not "
+                                f"independent draws, so ρ describes these points; it is not a test."))
+    return blocks
+
+
 def report_blocks(run: StudyRun, figures: list[tuple[str, str]], skipped: list[str]) -> list[Block]:
     """The whole report; ``figures`` are (PNG path relative to the report, caption)."""
     blocks: list[Block] = [Heading(f"raysym study {run.study}", 1),
@@ -156,6 +198,7 @@ def report_blocks(run: StudyRun, figures: list[tuple[str, str]], skipped: list[s
         blocks += curvature_blocks(run)
     blocks.append(Heading("Robustness, flatness, compressibility"))
     blocks += headline_blocks(run)
+    blocks += trajectory_blocks(run)
     blocks.append(Heading("Figures"))
     blocks += [Figure(png, caption) for png, caption in figures]
     if skipped:

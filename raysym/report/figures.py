@@ -12,51 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from raysym.report import summaries  # noqa: E402
-from raysym.report.selection import StudyRun  # noqa: E402
-
-TASK_TITLES = {"g_vs_w": "g vs W (in distribution)", "g_vs_z": "g vs Z (near OOD)", "g_vs_t": "g vs top (far OOD)"}
-#: A band from the lowest to the highest seed.
-BAND = ("pi", 100)
-
-
-def style() -> None:
-    """The one style of every figure."""
-    sns.set_theme(style="whitegrid", palette="colorblind", context="paper", font_scale=1.1)
-
-
-def palette(run: StudyRun) -> dict[str, tuple]:
-    """One colour per bias, the same in every figure of the run."""
-    biases = sorted(run.table("trials")["bias"].unique()) if run.has("trials") else []
-    for name in run.tables:
-        if "bias" in run.table(name):
-            biases = sorted(set(biases) | set(run.table(name)["bias"].dropna()))
-    return dict(zip(biases, sns.color_palette("colorblind", max(len(biases), 1))))
-
-
-def _figure(panels: int, width: float = 4.2, height: float = 3.4):
-    fig, axes = plt.subplots(1, panels, figsize=(width * panels, height), squeeze=False)
-    return fig, list(axes[0])
-
-
-def _legend(fig, axes) -> None:
-    handles, labels = axes[0].get_legend_handles_labels()
-    for ax in axes:
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-    if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False,
-                   bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.1 if handles else 0, 1, 1))
+from raysym.report import summaries
+from raysym.report.drawing import BAND, TASK_TITLES, palette, panels, shared_legend, style  # noqa: F401
+from raysym.report.selection import StudyRun
+from raysym.report.trajectory_figures import flatness_auc, symmetry, symmetry_measured, trajectory_curvature
 
 
 def roc_curves(run: StudyRun) -> plt.Figure:
@@ -64,7 +28,7 @@ def roc_curves(run: StudyRun) -> plt.Figure:
     median-AUC seed's curve per bias, the band spanning every seed."""
     colours, roc, evaluations = palette(run), run.table("roc"), run.table("evaluations")
     tasks = [t for t in TASK_TITLES if t in set(roc["task"])]
-    fig, axes = _figure(len(tasks))
+    fig, axes = panels(len(tasks))
     grid = np.linspace(0.05, 1.0, 96)
     for ax, task in zip(axes, tasks):
         for bias, part in roc[roc["task"] == task].groupby("bias", sort=True):
@@ -83,19 +47,19 @@ def roc_curves(run: StudyRun) -> plt.Figure:
         ax.set_yscale("log")
         ax.set(xlabel="signal efficiency ε_S", ylabel="background rejection 1/ε_B", title=TASK_TITLES[task],
                xlim=(0, 1))
-    _legend(fig, axes)
+    shared_legend(fig, axes)
     return fig
 
 
 def training_curves(run: StudyRun) -> plt.Figure:
     """Validation loss and ROC-AUC per epoch per bias, mean over seeds with the seed band."""
     colours, epochs = palette(run), run.table("epochs")
-    fig, axes = _figure(2)
+    fig, axes = panels(2)
     for ax, (column, label) in zip(axes, (("val_loss", "validation loss (BCE + λ·penalty)"),
                                           ("val_roc_auc", "validation ROC-AUC"))):
         sns.lineplot(data=epochs, x="epoch", y=column, hue="bias", palette=colours, errorbar=BAND, ax=ax)
         ax.set(xlabel="epoch", ylabel=label)
-    _legend(fig, axes)
+    shared_legend(fig, axes)
     return fig
 
 
@@ -103,24 +67,24 @@ def goldstone(run: StudyRun) -> plt.Figure:
     """The pseudo-Goldstone scan (Glowacki Figs. 5 and 6): the loss and R(ε) along ν1 (solid) and along a
     random unit direction (dashed), mean over seeds with the seed band."""
     colours, scan = palette(run), run.table("goldstone")
-    fig, axes = _figure(2)
+    fig, axes = panels(2)
     for ax, (column, label) in zip(axes, (("loss", "training loss L(θ + εν) (BCE)"),
                                           ("r_mean", "R(ε) = f(x) / f(g·x), mean over jets"))):
         sns.lineplot(data=scan, x="epsilon", y=column, hue="bias", style="direction", palette=colours, errorbar=BAND,
                      style_order=["nu1", "random"], ax=ax)
         ax.set(xlabel="ε (step along the unit direction ν)", ylabel=label)
-    _legend(fig, axes)
+    shared_legend(fig, axes)
     return fig
 
 
 def smearing(run: StudyRun) -> plt.Figure:
     """Test ROC-AUC against the pT smearing width σ (Glowacki Fig. 7), mean over seeds with the band."""
     colours, sweep = palette(run), run.table("smearing")
-    fig, axes = _figure(1, width=5.0)
+    fig, axes = panels(1, width=5.0)
     sns.lineplot(data=sweep, x="sigma", y="roc_auc", hue="bias", palette=colours, errorbar=BAND, marker="o", ax=axes[0])
     task = TASK_TITLES.get(str(sweep["task"].iloc[0]), str(sweep["task"].iloc[0]))
     axes[0].set(xlabel="pT smearing σ (p′T = pT (1 + σε))", ylabel=f"test ROC-AUC, {task}")
-    _legend(fig, axes)
+    shared_legend(fig, axes)
     return fig
 
 
@@ -128,10 +92,10 @@ def distillation(run: StudyRun) -> plt.Figure:
     """The student's validation MSE against its teacher per epoch (Glowacki Fig. 9), mean over teachers and
     student seeds with the band."""
     colours, curves = palette(run), run.table("distillation")
-    fig, axes = _figure(1, width=5.0)
+    fig, axes = panels(1, width=5.0)
     sns.lineplot(data=curves, x="epoch", y="val_mse", hue="bias", palette=colours, errorbar=BAND, ax=axes[0])
     axes[0].set(xlabel="distillation epoch", ylabel="validation MSE, (s(x) − t(x))² of the logits", yscale="log")
-    _legend(fig, axes)
+    shared_legend(fig, axes)
     return fig
 
 
@@ -139,8 +103,8 @@ def curvature(run: StudyRun) -> plt.Figure:
     """λ1 and Tr(H) per bias (each seed, the trace with its Hutchinson standard error, and the mean ± sd over
     seeds), and each trial's eigenvalue density from stochastic Lanczos quadrature when stored."""
     colours, rows = palette(run), summaries.curvature(run)
-    panels = 3 if run.has("spectrum") else 2
-    fig, axes = _figure(panels)
+    count = 3 if run.has("spectrum") else 2
+    fig, axes = panels(count)
     biases = sorted(rows["bias"].unique())
     for ax, (column, label) in zip(axes, (("lambda1", "λ1 (top Hessian eigenvalue)"), ("trace", "Tr(H)"))):
         for x, bias in enumerate(biases):
@@ -153,7 +117,7 @@ def curvature(run: StudyRun) -> plt.Figure:
                 ax.errorbar([x + 0.3], [spread.mean], yerr=[spread.sd], fmt="D", color=colours[bias], capsize=4)
         ax.set_xticks(range(len(biases)), biases, rotation=20, ha="right")
         ax.set(ylabel=label)
-    if panels == 3:
+    if count == 3:
         spectrum = run.table("spectrum")
         for (bias, trial), curve in spectrum.groupby(["bias", "trial_id"]):
             axes[2].plot(curve["eigenvalue"], curve["density"], color=colours[bias], alpha=0.8, label=bias)
@@ -182,23 +146,23 @@ def lambda_scan(run: StudyRun) -> plt.Figure:
     penalty with the seed band; the unconstrained teacher as a dashed level with its band."""
     penalties = scanned_penalties(run)
     trials = run.table("trials")
-    panels: list[tuple[str, pd.DataFrame, str]] = []
+    shown: list[tuple[str, pd.DataFrame, str]] = []
     if run.has("evaluations"):
         evaluations = run.table("evaluations")
         for task in TASK_TITLES:
             part = evaluations[evaluations["task"] == task]
             if len(part):
-                panels.append((f"test ROC-AUC, {TASK_TITLES[task]}", part.rename(columns={"roc_auc": "value"}), task))
+                shown.append((f"test ROC-AUC, {TASK_TITLES[task]}", part.rename(columns={"roc_auc": "value"}), task))
     if run.has("hessian"):
         rows = summaries.curvature(run)
-        panels.append(("λ1", rows.rename(columns={"lambda1": "value"}), "lambda1"))
-        panels.append(("Tr(H)", rows.rename(columns={"trace": "value"}), "trace"))
+        shown.append(("λ1", rows.rename(columns={"lambda1": "value"}), "lambda1"))
+        shown.append(("Tr(H)", rows.rename(columns={"trace": "value"}), "trace"))
     if run.has("students"):
-        panels.append(("final distillation val MSE", run.table("students").rename(columns={"final_val_mse": "value"}),
-                       "mse"))
-    fig, axes = _figure(len(panels), width=3.6)
+        shown.append(("final distillation val MSE", run.table("students").rename(columns={"final_val_mse": "value"}),
+                      "mse"))
+    fig, axes = panels(len(shown), width=3.6)
     scan_colours = dict(zip(penalties, sns.color_palette("colorblind", len(penalties) + 1)[1:]))
-    for ax, (label, frame, _) in zip(axes, panels):
+    for ax, (label, frame, _) in zip(axes, shown):
         frame = frame.drop(columns=["lam", "penalty"], errors="ignore").merge(
             trials[["trial_id", "lam", "penalty"]], on="trial_id")
         scan = frame[frame["penalty"].isin(penalties)]
@@ -209,13 +173,15 @@ def lambda_scan(run: StudyRun) -> plt.Figure:
             ax.axhline(baseline.mean(), color="0.3", linestyle="--", label="unconstrained")
             ax.axhspan(baseline.min(), baseline.max(), color="0.3", alpha=0.1, linewidth=0)
         ax.set(xscale="log", xlabel="penalty weight λ", ylabel=label)
-    _legend(fig, axes)
+    shared_legend(fig, axes)
     return fig
 
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A figure: its file name, the tables it needs, what it shows, and the function that draws it."""
+    """A figure: its file name, the tables it needs, what it shows, the function that draws it, and whether
+    it applies to a run at all (``when``, asked first: a figure that does not apply is left out without a
+    word, one that applies but lacks a table is skipped with a line naming it)."""
 
     name: str
     tables: tuple[str, ...]
@@ -234,5 +200,14 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("distillation", ("distillation",), "Distillation MSE per epoch (Fig. 9)", distillation),
     FigureSpec("curvature", ("hessian",), "λ1, Tr(H) and the Hessian eigenvalue density", curvature),
     FigureSpec("lambda_scan", ("trials",), "λ scan: performance, curvature and compressibility against λ",
-               lambda_scan, when=lambda run: bool(scanned_penalties(run))),
+               lambda_scan, when=lambda run: not run.has("trials") or bool(scanned_penalties(run))),
+    FigureSpec("trajectory_curvature", ("hessian",),
+               "λ1 and Tr(H) of the weights kept every few epochs; stars: each trial's best model",
+               trajectory_curvature, when=lambda run: run.has_trajectory("hessian")),
+    FigureSpec("symmetry", ("symmetry",),
+               "Symmetry violation |σ(f(x)) − σ(f(Λx))| against boost speed, rotation angle and epoch; the dual "
+               "model's learned symmetry factor", symmetry, when=symmetry_measured),
+    FigureSpec("flatness_auc", ("hessian", "evaluations"),
+               "In-distribution ROC-AUC against λ1 over every analysed (trial, epoch), with Spearman's ρ",
+               flatness_auc, when=lambda run: run.has_epochs("hessian", "evaluations")),
 )

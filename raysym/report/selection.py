@@ -4,6 +4,13 @@ A store keeps every run of every study side by side (results are identified by t
 ``studies`` table records, per run, its configuration and which trials, students and settings keys it
 produced; figures and the report show one such run: the newest of a study unless told otherwise. A store
 written without that table (by hand, by a test, by an older version) is shown whole, per study.
+
+A study may analyse the weights of several epochs of each trial, not only its best model (docs/methods.md
+§6.7): the rows of :data:`EPOCH_TABLES` then carry ``epoch`` (the training epoch of the analysed weights)
+and ``best`` (whether those are the trial's best model). :attr:`StudyRun.tables` holds only the best
+model's rows, so every figure and number about the trained models means what it always meant;
+:attr:`StudyRun.trajectories` holds every analysed epoch. Rows written before epochs were recorded count
+as the best model's, at the trial's ``best_epoch``.
 """
 
 from __future__ import annotations
@@ -21,8 +28,14 @@ from raysym.tables import TABLES
 
 #: Tables whose rows belong to a trial of the run, and the settings key (of ``keys_json``) each carries.
 _TRIAL_TABLES = {"trials": None, "epochs": None, "evaluations": "evaluation", "roc": "evaluation",
-                 "hessian": "hessian", "spectrum": "spectrum", "goldstone": "goldstone", "smearing": "smearing"}
+                 "hessian": "hessian", "spectrum": "spectrum", "goldstone": "goldstone", "smearing": "smearing",
+                 "symmetry": "symmetry"}
 _STUDENT_TABLES = ("distillation", "students")
+#: Tables whose rows may carry ``epoch`` and ``best`` (docs/methods.md §6.7; the spectrum and the Goldstone
+#: scan are measured for best models only, but say so too).
+EPOCH_TABLES = ("evaluations", "roc", "hessian", "spectrum", "goldstone", "smearing", "symmetry")
+#: Of those, the tables whose every epoch :attr:`StudyRun.trajectories` keeps.
+TRAJECTORY_TABLES = ("hessian", "smearing", "evaluations", "symmetry")
 
 
 @dataclass
@@ -30,18 +43,43 @@ class StudyRun:
     """The rows of one study run, table by table, and what is known about the run."""
 
     study: str
-    tables: dict[str, pd.DataFrame]
+    tables: dict[str, pd.DataFrame]  # the best model's rows of each trial
     missing: list[str] = field(default_factory=list)
     config: dict[str, Any] | None = None
     data_source: str | None = None
     jets: dict[str, Any] | None = None
     run_key: str | None = None
+    #: Every analysed epoch's rows of :data:`TRAJECTORY_TABLES`, with ``epoch`` and ``best`` filled in.
+    trajectories: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: The run's settings key per analysis (``keys_json`` of the studies table; empty without one).
+    keys: dict[str, str] = field(default_factory=dict)
+    #: The tables whose stored rows carry their epoch (written by a version that records it).
+    dated: frozenset[str] = frozenset()
 
     def has(self, *names: str) -> bool:
         return all(name in self.tables for name in names)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
+
+    def trajectory(self, name: str) -> pd.DataFrame:
+        return self.trajectories[name]
+
+    def has_trajectory(self, *names: str) -> bool:
+        """Whether some trial was analysed at more than one epoch, in any of the tables ``names`` (default:
+        every table of :data:`TRAJECTORY_TABLES`)."""
+        return any(name in self.trajectories and epochs_per_trial(self.trajectories[name]).max() > 1
+                   for name in names or TRAJECTORY_TABLES)
+
+    def has_epochs(self, *names: str) -> bool:
+        """Whether the tables ``names`` are all here with their rows' epochs recorded, even if only the best
+        epoch was kept (a run of the version that analyses the trajectory)."""
+        return all(name in self.trajectories and name in self.dated for name in names)
+
+
+def epochs_per_trial(frame: pd.DataFrame) -> pd.Series:
+    """How many distinct epochs each trial of ``frame`` was analysed at."""
+    return frame.groupby("trial_id")["epoch"].nunique()
 
 
 def _study_names(store: ResultStore, tables: list[str]) -> list[str]:
@@ -89,7 +127,7 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
     trial_ids = set(json.loads(run["trial_ids"])) if run is not None else None
     student_ids = set(json.loads(run["student_ids"])) if run is not None else None
     keys = json.loads(run["keys_json"]) if run is not None else {}
-    tables, missing = {}, []
+    tables, trajectories, dated, missing = {}, {}, set(), []
     for name in [*_TRIAL_TABLES, *_STUDENT_TABLES]:
         if name not in present:
             missing.append(name)
@@ -105,14 +143,26 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
             frame = frame[frame["settings_key"] == key]
         if frame.empty:
             missing.append(name)
-        else:
-            tables[name] = _with_bias(frame, tables.get("trials"))
+            continue
+        frame = _with_bias(frame, tables.get("trials"))
+        if name in EPOCH_TABLES:
+            if "best" in frame and frame["best"].notna().any():
+                dated.add(name)
+            frame = _with_epochs(frame, tables.get("trials"))
+            if name in TRAJECTORY_TABLES:
+                trajectories[name] = frame
+            frame = frame[frame["best"]].reset_index(drop=True)
+            if frame.empty:
+                missing.append(name)
+                continue
+        tables[name] = frame
     return StudyRun(study, tables, missing,
                     config=json.loads(run["config_json"]) if run is not None else None,
                     data_source=run["data_source"] if run is not None else None,
                     jets=json.loads(run["jets_json"]) if run is not None and isinstance(run.get("jets_json"), str)
                     else None,
-                    run_key=run["run_key"] if run is not None else None)
+                    run_key=run["run_key"] if run is not None else None,
+                    trajectories=trajectories, keys=keys, dated=frozenset(dated))
 
 
 def _with_bias(frame: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
@@ -126,3 +176,24 @@ def _with_bias(frame: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame
     merged = frame.drop(columns=["bias"], errors="ignore").merge(trials[["trial_id", "bias"]], on="trial_id",
                                                                  how="left")
     return merged.reset_index(drop=True)
+
+
+def _with_epochs(frame: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
+    """Every row with its ``epoch`` and ``best``: rows stored without them (an older version, which
+    analysed only the best model) are the best model's, at the trial's ``best_epoch`` (unknown, NaN,
+    without a trials table). Where a trial has both such rows and recorded ones at that epoch, the
+    recorded rows stand and the others go, so no epoch counts twice."""
+    implied = frame["best"].isna() if "best" in frame else pd.Series(True, index=frame.index)
+    best = frame["best"].where(~implied, True).astype(bool) if "best" in frame else implied
+    epoch = pd.to_numeric(frame["epoch"], errors="coerce") if "epoch" in frame else \
+        pd.Series(float("nan"), index=frame.index)
+    if trials is not None and "best_epoch" in trials:
+        best_epoch = frame["trial_id"].map(trials.drop_duplicates("trial_id").set_index("trial_id")["best_epoch"])
+        epoch = epoch.where(epoch.notna() | ~best, pd.to_numeric(best_epoch, errors="coerce"))
+    frame = frame.assign(epoch=epoch.astype("int64") if epoch.notna().all() else epoch.astype("float64"), best=best)
+    if implied.any() and not implied.all():
+        recorded = set(zip(frame.loc[~implied, "trial_id"], frame.loc[~implied, "epoch"]))
+        twice = implied & pd.Series([pair in recorded for pair in zip(frame["trial_id"], frame["epoch"])],
+                                    index=frame.index)
+        frame = frame[~twice]
+    return frame.reset_index(drop=True)

@@ -182,3 +182,88 @@ def smearing_drop(run: StudyRun) -> pd.DataFrame:
 def effect(rows: pd.DataFrame, value: str, a: str, b: str) -> Effect:
     """``b − a`` of ``value`` between two biases' rows."""
     return Effect(Spread.of(rows.loc[rows["bias"] == a, value]), Spread.of(rows.loc[rows["bias"] == b, value]))
+
+
+# Over the training trajectory: every analysed epoch of each trial (StudyRun.trajectories).
+
+def curvature_trajectory(run: StudyRun) -> pd.DataFrame:
+    """Per trial and analysed epoch: λ1, Tr(H), the trace's standard error and whether it is the best model."""
+    hessian = run.trajectory("hessian")
+    top = hessian[hessian["k"] == 1]
+    return top.rename(columns={"eigenvalue": "lambda1"})[["bias", "trial_id", "epoch", "best", "lambda1", "trace",
+                                                          "trace_stderr"]].sort_values(["trial_id", "epoch"])
+
+
+def lambda1_over_training(run: StudyRun) -> pd.DataFrame:
+    """Per trial: λ1 at the first kept epoch, at the best model's epoch and at the last kept epoch (columns
+    first, best, last) and those epochs (first_epoch, best_epoch, last_epoch); NaN where the best model's
+    Hessian is missing."""
+    rows = []
+    for (bias, trial), part in curvature_trajectory(run).groupby(["bias", "trial_id"], sort=True):
+        part = part.sort_values("epoch")
+        best = part[part["best"]]
+        rows.append({"bias": bias, "trial_id": trial,
+                     "first_epoch": part["epoch"].iloc[0], "first": float(part["lambda1"].iloc[0]),
+                     "best_epoch": best["epoch"].iloc[0] if len(best) else math.nan,
+                     "best": float(best["lambda1"].iloc[0]) if len(best) else math.nan,
+                     "last_epoch": part["epoch"].iloc[-1], "last": float(part["lambda1"].iloc[-1])})
+    return pd.DataFrame(rows)
+
+
+def training_tasks(run: StudyRun) -> pd.Series:
+    """Per trial id: the task it was trained on (its in-distribution task; g vs W without a trials table)."""
+    if run.has("trials") and "task" in run.table("trials"):
+        return run.table("trials").drop_duplicates("trial_id").set_index("trial_id")["task"]
+    trials = run.trajectory("evaluations")["trial_id"].unique()
+    return pd.Series("g_vs_w", index=pd.Index(trials, name="trial_id"), name="task")
+
+
+def flatness_points(run: StudyRun) -> pd.DataFrame:
+    """Per trial and analysed epoch with both a Hessian and a test evaluation: λ1, Tr(H) and the test ROC-AUC
+    on the trial's own training task (in distribution), and whether the weights are the best model's."""
+    evaluations = run.trajectory("evaluations")
+    if "split" in evaluations and (evaluations["split"] == "test").any():
+        evaluations = evaluations[evaluations["split"] == "test"]
+    own = evaluations["task"] == evaluations["trial_id"].map(training_tasks(run))
+    scores = evaluations.loc[own, ["trial_id", "epoch", "task", "roc_auc"]]
+    return curvature_trajectory(run).merge(scores, on=["trial_id", "epoch"], how="inner")
+
+
+def spearman(x, y) -> tuple[float, int]:
+    """Spearman's rank correlation ρ of two equally long sequences (the Pearson correlation of their average
+    ranks, so ties share a rank) and the number of pairs with both values finite. NaN with fewer than three
+    pairs (two points are always ρ = ±1) or when either sequence is constant."""
+    pairs = pd.DataFrame({"x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float)})
+    pairs = pairs[np.isfinite(pairs["x"]) & np.isfinite(pairs["y"])]
+    if len(pairs) < 3 or pairs["x"].nunique() < 2 or pairs["y"].nunique() < 2:
+        return math.nan, len(pairs)
+    return float(pairs["x"].rank().corr(pairs["y"].rank())), len(pairs)
+
+
+def flatness_correlation(run: StudyRun, bias: str | None = None) -> tuple[float, int]:
+    """(Spearman's ρ between λ1 and the in-distribution test ROC-AUC, number of points) over every analysed
+    (trial, epoch) of the run, or of one bias. ρ < 0: flatter weights (smaller λ1) score higher. Epochs of
+    one trial are not independent draws, so ρ describes the study's points; it is not a test."""
+    points = flatness_points(run)
+    if bias is not None:
+        points = points[points["bias"] == bias]
+    return spearman(points["lambda1"], points["roc_auc"])
+
+
+def correlation_text(rho: float, n: int) -> str:
+    """``ρ = −0.52 (n = 36)``, or ``ρ = — (n = 2)`` when there is no ρ."""
+    shown = "—" if math.isnan(rho) else f"{rho:+.2f}".replace("-", "−")
+    return f"ρ = {shown} (n = {n})"
+
+
+def symmetry_violation(run: StudyRun, transform: str = "boost", trajectory: bool = False) -> pd.DataFrame:
+    """Per trial (and analysed epoch, with ``trajectory``): the mean violation |σ(f(x)) − σ(f(Λx))| over every
+    (jet, transformation) pair of kind ``transform`` (docs/methods.md §6.8), i.e. the bins' means weighted by
+    their pairs, ``n_transforms`` (by their jets where that is not stored); and whether the weights are the
+    best model's."""
+    rows = run.trajectory("symmetry") if trajectory else run.table("symmetry")
+    rows = rows[rows["transform"] == transform]
+    weight = rows["n_transforms"] if "n_transforms" in rows else rows["n_jets"]
+    rows = rows.assign(weighted=rows["mean"].where(weight > 0, 0.0) * weight, weight=weight)  # empty bins: NaN
+    grouped = rows.groupby(["bias", "trial_id", "epoch", "best"], as_index=False)[["weighted", "weight"]].sum()
+    return grouped.assign(violation=grouped["weighted"] / grouped["weight"]).drop(columns=["weighted", "weight"])

@@ -24,6 +24,7 @@ from raysym.fanout import current_node_id, fan_out, share
 from raysym.metrics import classification_metrics, roc_curve
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
 from raysym.settings_key import settings_key
+from raysym.stages.checkpoints import describe, model_key, which_weights
 from raysym.store import TRIAL_KEYS
 from raysym.training.checkpoint import load_best_model
 
@@ -140,13 +141,15 @@ def evaluate_on_node(path: str, test_jets: JetSet, settings: EvaluationSettings,
 
 
 def _check_trials(trials: pd.DataFrame) -> None:
-    """Fail early on a trials table the stage cannot use: missing columns or a trial listed twice."""
+    """Fail early on a trials table the stage cannot use: missing columns or a model listed twice."""
     missing = [c for c in (*TRIAL_KEYS, "model_path") if c not in trials.columns]
     if missing:
         raise DataError(f"the trials table lacks column(s) {', '.join(missing)}")
-    repeated = trials["trial_id"][trials["trial_id"].duplicated()].unique()
+    ids = trials["model_id"] if "model_id" in trials else trials["trial_id"]
+    repeated = ids[ids.duplicated()].unique()
     if len(repeated):
-        raise DataError(f"trial id(s) {', '.join(map(str, repeated[:5]))} appear more than once in the trials table")
+        raise DataError(f"model(s) {', '.join(map(str, repeated[:5]))} appear more than once in the trials table")
+
 
 
 def _with_keys(rows: list[dict], keys: dict[str, Any], **extra: Any) -> pd.DataFrame:
@@ -157,10 +160,12 @@ def _with_keys(rows: list[dict], keys: dict[str, Any], **extra: Any) -> pd.DataF
 def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: EvaluationSettings = EvaluationSettings(),
                          *, skip_missing: bool = False, spread: bool = True, progress: bool = True,
                          use_ray: bool = True) -> pd.DataFrame:
-    """Evaluate every trial's best model not yet in ``store``; return the new ``evaluations`` rows.
+    """Evaluate every model in ``trials`` not yet in ``store``; return the new ``evaluations`` rows.
 
     ``trials`` are rows of the trials table (the trial keys and ``model_path``, a file every worker can
-    read: shared storage on a cluster, a local path on one machine). ``test_jets`` is a ``JetSet`` or its
+    read: shared storage on a cluster, a local path on one machine) — each trial's best model — or the
+    rows of :func:`raysym.stages.checkpoints.analysed_models`, which add kept epochs with their
+    ``model_id``, ``epoch`` and ``best`` (columns of the rows; the key is ``<model_id>-<settings key>``). ``test_jets`` is a ``JetSet`` or its
     object ref; it goes into the object store once for all tasks. Each trial is one task
     (``settings.cpus_per_task`` CPUs; SPREAD over the nodes when ``spread``); as each finishes, its ROC
     rows and then its evaluation rows (with ``node_id`` and ``settings_key`` columns) are written under key
@@ -169,21 +174,21 @@ def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: Evalu
     """
     _check_trials(trials)
     key = settings.key()
-    todo = [row for row in trials.to_dict("records") if not store.has("evaluations", f"{row['trial_id']}-{key}")]
+    todo = [row for row in trials.to_dict("records") if not store.has("evaluations", model_key(row, key))]
     if not todo:
         return pd.DataFrame()
     results = fan_out(evaluate_on_node, todo, argument=lambda trial: str(trial["model_path"]),
-                      name=lambda trial: f"trial {trial['trial_id']}",
+                      name=describe,
                       args=(share(test_jets, use_ray), settings, skip_missing),
                       resources={"num_cpus": settings.cpus_per_task}, spread=spread, progress=progress,
                       desc="evaluate", use_ray=use_ray)
     new = []
     for trial, (rows, roc, node_id) in results:
-        keys = {k: trial[k] for k in TRIAL_KEYS}
+        keys = {**{k: trial[k] for k in TRIAL_KEYS}, **which_weights(trial)}
         if not rows:  # every task skipped (skip_missing): nothing to store, so a rerun tries again
             continue
-        store.write("roc", _with_keys(roc, keys, settings_key=key), key=f"{trial['trial_id']}-{key}")
+        store.write("roc", _with_keys(roc, keys, settings_key=key), key=model_key(trial, key))
         evaluations = _with_keys(rows, keys, node_id=node_id, settings_key=key)
-        store.write("evaluations", evaluations, key=f"{trial['trial_id']}-{key}")
+        store.write("evaluations", evaluations, key=model_key(trial, key))
         new.append(evaluations)
     return pd.concat(new, ignore_index=True) if new else pd.DataFrame()

@@ -28,10 +28,11 @@ from typing import Any, Mapping
 import torch
 from ray import tune
 
-from raysym.artifacts import join
-from raysym.errors import ConfigError, positive_int
+from raysym.artifacts import exists, join, save_torch
+from raysym.errors import ConfigError, DataError, positive_int
 from raysym.models.registry import count_parameters
 from raysym.settings_key import canonical, settings_key
+from raysym.stages.checkpoints import CheckpointChoice, epoch_model_path, missing_epochs
 from raysym.stages.tune_trials import (
     base_space,
     build_tuner,
@@ -40,9 +41,9 @@ from raysym.stages.tune_trials import (
     restored_checkpoint,
     trial_id_of,
 )
-from raysym.store import ResultStore
+from raysym.store import ResultStore, row_keys
 from raysym.training import TrainConfig, train
-from raysym.training.checkpoint import save_best_model
+from raysym.training.checkpoint import epoch_model, load_best_model, save_best_model
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +183,32 @@ def train_trial(config: dict[str, Any], data: dict[str, Any], trials: Mapping[st
     if sampled:
         train_config = dataclasses.replace(train_config, **sampled)
     trial_id = trial_id_of(config, tune.get_context().get_trial_id())
-    train(train_config, data, checkpoint=restored_checkpoint(), report=epoch_reporter(config, trial_id))
+    report = epoch_reporter(config, trial_id)
+    if config.get("keep_every"):
+        report = keeping_epochs(report, config["keep_every"], config["models_dir"], trial_id)
+    train(train_config, data, checkpoint=restored_checkpoint(), report=report)
 
 
-def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings,
-                out_dir: str | os.PathLike) -> dict[str, Any]:
-    """Tune's parameter space: a grid over readable trial ids, or the lr × λ search distributions."""
+def keeping_epochs(report, every: int, models_dir: str, trial_id: str):
+    """``report`` that first writes the weights of every ``every``-th epoch for analysis
+    (:func:`raysym.training.checkpoint.epoch_model`), at the study's output location so any node reads
+    them. Written before the epoch is reported, so a reported epoch's weights are always there; a trial
+    that resumes writes the same file again."""
+    def report_and_keep(metrics: dict[str, float], checkpoint: dict[str, Any]) -> None:
+        if checkpoint["epoch"] % every == 0:
+            save_torch(epoch_model(checkpoint), epoch_model_path(models_dir, trial_id, checkpoint["epoch"]))
+        report(metrics, checkpoint)
+
+    return report_and_keep
+
+
+def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings, out_dir: str | os.PathLike,
+                keep: CheckpointChoice = CheckpointChoice()) -> dict[str, Any]:
+    """Tune's parameter space: a grid over readable trial ids, or the lr × λ search distributions; and
+    which epochs' weights to keep for analysis (``keep``)."""
     space = base_space(settings, out_dir)
+    if keep.every is not None:
+        space.update(keep_every=keep.every, models_dir=join(out_dir, "models"))
     if settings.search is None:
         return {"trial_id": tune.grid_search(list(trials)), **space}
     search = settings.search
@@ -196,7 +216,8 @@ def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings,
 
 
 def training_tuner(name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings, data: dict[str, Any],
-                   out_dir: str | os.PathLike, verbose: int = 1) -> tune.Tuner:
+                   out_dir: str | os.PathLike, verbose: int = 1,
+                   keep: CheckpointChoice = CheckpointChoice()) -> tune.Tuner:
     """The Tuner of experiment ``name`` over ``trials`` (a search has one entry, :data:`SEARCH`, its base):
     a grid, or ASHA over the lr × λ search, ranked by the validation objective."""
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE)
@@ -209,7 +230,7 @@ def training_tuner(name: str, trials: Mapping[str, TrainConfig], settings: Train
             scheduler=ASHAScheduler(time_attr="epoch", max_t=trials[SEARCH].epochs, grace_period=search.grace_period,
                                     reduction_factor=search.reduction_factor),
         )
-    return build_tuner(name, train_trial, param_space(trials, settings, out_dir), settings, out_dir,
+    return build_tuner(name, train_trial, param_space(trials, settings, out_dir, keep), settings, out_dir,
                        tune_config=tune_config, verbose=verbose, data=data, trials=dict(trials))
 
 
@@ -222,9 +243,29 @@ def trial_keys(study: str, trial_id: str, config: TrainConfig) -> dict[str, Any]
             "penalty": config.penalty, "lam": float(config.lam), "seed": int(config.seed)}
 
 
+def store_kept_epochs(store: ResultStore, keys: dict[str, Any], checkpoint: dict[str, Any], models_dir: str,
+                      keep: CheckpointChoice) -> int:
+    """The ``checkpoints`` rows of a finished trial whose run kept every K-th epoch's weights (written by
+    the trial itself, :func:`keeping_epochs`); returns how many. A kept file that is missing is a
+    ``DataError`` naming it, before any row is written."""
+    trial_id = keys["trial_id"]
+    val_loss = {int(row["epoch"]): float(row["val_loss"]) for row in checkpoint["history"]}
+    rows = []
+    for epoch in keep.epochs(int(checkpoint["epoch"])):
+        path = epoch_model_path(models_dir, trial_id, epoch)
+        if not exists(path):
+            raise DataError(f"trial {trial_id}: the weights kept after epoch {epoch} are missing ({path})")
+        rows.append({**keys, "epoch": epoch, "model_path": path, "val_loss": val_loss[epoch],
+                     "keep_every": keep.every})
+    if rows:
+        store.write("checkpoints", rows, key=f"{trial_id}-every{keep.every}")
+    return len(rows)
+
+
 def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[str, Any],
-                models_dir: str | os.PathLike, *, data_key: str, experiment: str) -> dict[str, Any]:
-    """Write one finished trial: its best-model file, its epochs, then its trials row.
+                models_dir: str | os.PathLike, *, data_key: str, experiment: str,
+                keep: CheckpointChoice = CheckpointChoice()) -> dict[str, Any]:
+    """Write one finished trial: its best-model file, its epochs, its kept epochs, then its trials row.
 
     The row carries the trial's settings key (of its own config, so a search trial's sampled lr and λ
     count), the key of its jets and the Tune experiment that trained it.
@@ -233,6 +274,7 @@ def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[
     keys = trial_keys(study, trial_id, config)
     model_path = save_best_model(checkpoint, join(models_dir, f"{trial_id}.pt"))
     store.write("epochs", [{**keys, **row} for row in checkpoint["history"]], key=trial_id)
+    store_kept_epochs(store, keys, checkpoint, models_dir, keep)
     row = {
         **keys,
         "n_parameters": count_parameters(config.build_model()),
@@ -255,11 +297,13 @@ def store_trial(store: ResultStore, study: str, trial_id: str, checkpoint: dict[
 
 
 def collect_results(results, store: ResultStore, study: str, models_dir: str | os.PathLike, *, data_key: str,
-                    experiment: str, skip: set[str] = frozenset()) -> tuple[list[dict[str, Any]], list[str]]:
+                    experiment: str, skip: set[str] = frozenset(),
+                    keep: CheckpointChoice = CheckpointChoice()) -> tuple[list[dict[str, Any]], list[str]]:
     """Store every successful trial of a Tune ``ResultGrid`` not in ``skip`` (already stored trial ids);
     return (the new trial rows, error messages)."""
     finished, errors = finished_checkpoints(results, skip)
-    rows = [store_trial(store, study, trial_id, checkpoint, models_dir, data_key=data_key, experiment=experiment)
+    rows = [store_trial(store, study, trial_id, checkpoint, models_dir, data_key=data_key, experiment=experiment,
+                        keep=keep)
             for trial_id, checkpoint in finished]
     for message in errors:
         log.error("trial failed: %s", message)
@@ -280,11 +324,13 @@ def experiment_name(name: str, trials: Mapping[str, TrainConfig], settings: Trai
 
 def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings,
                        data: dict[str, Any], out_dir: str | os.PathLike, *, data_key: str,
-                       verbose: int = 1) -> tuple[list[dict[str, Any]], list[str]]:
+                       verbose: int = 1, keep: CheckpointChoice = CheckpointChoice()) -> tuple[list[dict[str, Any]], list[str]]:
     """Train every trial of study ``name`` not yet in the store; return (new trial rows, failed trials).
 
     A grid run trains only the trials the store lacks, and starts no Tuner when it lacks none; trials
-    made with other settings have other ids and stay in the store untouched.
+    made with other settings have other ids and stay in the store untouched. ``keep`` says which epochs'
+    weights the trials keep for analysis (:mod:`raysym.stages.checkpoints`); trials stored without them
+    get them from :func:`keep_missing_epochs`.
     """
     stored = set(store.keys("trials"))
     if settings.search is None:
@@ -293,6 +339,41 @@ def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, Train
             log.info("every trial of %s is in the store; no training", name)
             return [], []
     experiment = experiment_name(name, trials, settings, data_key)
-    results = training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose).fit()
+    results = training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose, keep=keep).fit()
     return collect_results(results, store, name, join(out_dir, "models"), data_key=data_key, experiment=experiment,
-                           skip=stored)
+                           skip=stored, keep=keep)
+
+
+def keep_missing_epochs(store: ResultStore, name: str, trials, settings: TrainingSettings, data: dict[str, Any],
+                        out_dir: str | os.PathLike, keep: CheckpointChoice, *, verbose: int = 1) -> list[str]:
+    """Kept weights for stored trials (a ``trials`` frame) that were trained before ``keep`` asked for
+    them: those trials run again, from their own settings (read from their model files, so sampled
+    search trials too), in a Tune experiment of their own that only keeps epochs; their stored rows and
+    best models stay as they are. Returns error messages of trials that failed.
+
+    Training is deterministic by seed on the CPU, so a rerun retraces the same trajectory bitwise; a rerun
+    whose best validation loss differs from the stored one (a GPU's nondeterministic kernels) is logged:
+    its kept epochs then come from a retrained run, not from the stored model's own path.
+    """
+    if keep.every is None or trials.empty:
+        return []
+    lacking = missing_epochs(trials, store.load("checkpoints"), keep)
+    if not lacking:
+        return []
+    rows = trials[trials["trial_id"].isin(list(lacking))]
+    configs = {row["trial_id"]: load_best_model(row["model_path"], device=settings.device)[1]
+               for _, row in rows.iterrows()}
+    stored_loss = dict(zip(rows["trial_id"], rows["best_val_loss"]))
+    experiment = f"{name}-keep-every{keep.every}-{settings_key(*sorted(configs))}"
+    log.info("rerunning %d stored trial(s) to keep every %d-th epoch", len(configs), keep.every)
+    replay = dataclasses.replace(settings, search=None)
+    results = training_tuner(experiment, configs, replay, data, out_dir, verbose=verbose, keep=keep).fit()
+    finished, errors = finished_checkpoints(results)
+    for trial_id, checkpoint in finished:
+        if float(checkpoint["best"]["val_loss"]) != float(stored_loss[trial_id]):
+            log.warning("trial %s rerun for its kept epochs reached best val_loss %.6g, not the stored %.6g: its "
+                        "kept epochs come from a retrained run", trial_id, checkpoint["best"]["val_loss"],
+                        stored_loss[trial_id])
+        row = rows[rows["trial_id"] == trial_id].iloc[0]
+        store_kept_epochs(store, row_keys(row), checkpoint, join(out_dir, "models"), keep)
+    return errors

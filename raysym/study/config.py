@@ -20,7 +20,9 @@ from typing import Any, Mapping
 
 from raysym.errors import ConfigError
 from raysym.models.registry import model_config
+from raysym.settings_key import added_later
 from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.checkpoints import BEST, CheckpointChoice
 from raysym.stages.distillation import DistillationSettings
 from raysym.stages.evaluation import EvaluationSettings
 from raysym.stages.jets import JetSettings
@@ -53,8 +55,12 @@ class StudyConfig:
     evaluation: EvaluationSettings = EvaluationSettings()
     analyses: AnalysisSettings = AnalysisSettings()
     distillation: DistillationSettings = DistillationSettings()
+    #: Which weights the evaluation and analysis stages measure: ``"best"`` (each trial's best model) or
+    #: ``"every:K"``, also every K-th epoch of training — the trajectory (:mod:`raysym.stages.checkpoints`).
+    analyse_checkpoints: str = added_later(BEST)
 
     def __post_init__(self) -> None:
+        CheckpointChoice.parse(self.analyse_checkpoints)
         object.__setattr__(self, "model_options", {k: dict(v) for k, v in dict(self.model_options).items()})
         object.__setattr__(self, "biases", tuple(self.biases))
         object.__setattr__(self, "seeds", tuple(self.seeds))
@@ -83,6 +89,11 @@ class StudyConfig:
                 config = self._trial(bias, seed, device)
                 trials[f"{bias.name}-s{seed}-{config.settings_key(data_key)}"] = config
         return trials
+
+    @property
+    def checkpoints(self) -> CheckpointChoice:
+        """The parsed ``analyse_checkpoints``."""
+        return CheckpointChoice.parse(self.analyse_checkpoints)
 
     def _trial(self, bias: Bias, seed: int, device: str) -> TrainConfig:
         return self.recipe.for_trial(bias, seed, self.model_options.get(bias.model, {}), device=device)

@@ -3,9 +3,11 @@
 0. jets (:mod:`raysym.stages.jets`): hls4ml files or generated and cached; one seeded, stratified split;
 1. training (:mod:`raysym.stages.training`): the Tune grid (or search); finished trials go to the store
    with their best-model files;
-2. evaluation (:mod:`raysym.stages.evaluation`): every best model on every task's test jets;
+   with ``analyse_checkpoints="every:K"`` they also keep every K-th epoch's weights (trials stored without
+   them run again to keep them);
+2. evaluation (:mod:`raysym.stages.evaluation`): every best model (and kept epoch) on every task's test jets;
 3. analyses (:mod:`raysym.stages.analyses`): the Hessian spectrum and trace, the pseudo-Goldstone scan
-   along ν1 and the pT smearing sweep;
+   along ν1, the pT smearing sweep and the learned symmetry, of every best model (and kept epoch);
 4. distillation (:mod:`raysym.stages.distillation`): every teacher distilled into a fixed student, a
    second Tune run.
 
@@ -26,10 +28,11 @@ from raysym.paths import writable_location
 from raysym.ray_session import ensure_ray
 from raysym.settings_key import canonical, settings_key
 from raysym.stages.analyses import run_analysis_stage
+from raysym.stages.checkpoints import analysed_models
 from raysym.stages.distillation import run_distillation_stage
 from raysym.stages.evaluation import run_evaluation_stage
 from raysym.stages.jets import run_jets_stage
-from raysym.stages.training import experiment_name, run_training_stage
+from raysym.stages.training import experiment_name, keep_missing_epochs, run_training_stage
 from raysym.store import ResultStore
 from raysym.study.config import StudyConfig
 
@@ -89,20 +92,24 @@ def run_study(config: StudyConfig, out_dir: str | Path, *, address: str | None =
     outcome.seconds["data"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    keep = config.checkpoints
     rows, outcome.errors = run_training_stage(store, config.name, config.trials(jets.key), config.training,
-                                              jets.train_data, out_dir, data_key=jets.key, verbose=verbose)
+                                              jets.train_data, out_dir, data_key=jets.key, verbose=verbose, keep=keep)
     outcome.trained = len(rows)
-    outcome.seconds["training"] = time.perf_counter() - start
     trials = current_trials(config, store, jets.key)
+    outcome.errors += keep_missing_epochs(store, config.name, trials, config.training, jets.train_data, out_dir, keep,
+                                          verbose=verbose)
+    outcome.seconds["training"] = time.perf_counter() - start
     outcome.trial_ids = sorted(trials["trial_id"])
+    models = analysed_models(trials, store.load("checkpoints") if keep.every else None, keep)
 
     start = time.perf_counter()
-    new = run_evaluation_stage(store, trials, jets.test, config.evaluation, progress=progress)
-    outcome.evaluated = 0 if len(new) == 0 else new["trial_id"].nunique()
+    new = run_evaluation_stage(store, models, jets.test, config.evaluation, progress=progress)
+    outcome.evaluated = 0 if len(new) == 0 else len(new.drop_duplicates([c for c in ("trial_id", "epoch") if c in new]))
     outcome.seconds["evaluation"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    outcome.analysed = run_analysis_stage(store, trials, jets.train_data["train"], jets.test, config.analyses,
+    outcome.analysed = run_analysis_stage(store, models, jets.train_data["train"], jets.test, config.analyses,
                                           task=config.recipe.task, progress=progress)
     outcome.seconds["analyses"] = time.perf_counter() - start
 
@@ -125,7 +132,7 @@ def run_keys(config: StudyConfig) -> dict[str, str]:
     analyses = config.analyses
     return {"evaluation": config.evaluation.key(), "hessian": analyses.hessian_key(),
             "goldstone": analyses.goldstone_key(), "smearing": analyses.smearing_key(),
-            "spectrum": analyses.spectrum_key()}
+            "spectrum": analyses.spectrum_key(), "symmetry": analyses.symmetry_key()}
 
 
 def describe_jets(config: StudyConfig) -> str:

@@ -35,8 +35,8 @@ _LAPTOP_DISTILLATION = DistillationSettings(recipe=DistillConfig(model_preset="s
 
 
 def _laptop(name: str, **fields) -> StudyConfig:
-    return StudyConfig(name=name, data=_LAPTOP_JETS, recipe=_LAPTOP_RECIPE, distillation=_LAPTOP_DISTILLATION,
-                       **fields)
+    return StudyConfig(name=name, **{"data": _LAPTOP_JETS, "recipe": _LAPTOP_RECIPE,
+                                     "distillation": _LAPTOP_DISTILLATION, **fields})
 
 
 PRESETS: dict[str, StudyConfig] = {
@@ -62,6 +62,13 @@ PRESETS: dict[str, StudyConfig] = {
         analyses=AnalysisSettings(hessian_jets=4096, hessian_batch_size=1024, lanczos_steps=60, eigen_restarts=2,
                                   trace_probes=100, probes_per_task=10, goldstone_jets=4096, spectrum_probes=2,
                                   cpus_per_task=2),
+        # Over the trajectory (--checkpoints every:K) each kept checkpoint costs about what a best model's
+        # analyses cost without the spectrum and the Goldstone scan: at most 2 × 60 Lanczos HVPs plus 100
+        # trace probes on 4,096 jets (≈ 0.9M jet-HVPs), a smearing sweep, a symmetry scan and an evaluation.
+        # Measured on this project's CPU: 7.1 ms per jet-HVP of the paper-size teacher, so ≈ 1.8 CPU-hours
+        # per checkpoint. Not measured on a GPU; a projection, at the 10×–30× the training projection assumes
+        # (bench/RESULTS.md): 4–11 GPU-minutes per checkpoint, so every:5 (20 checkpoints × 6 trials) adds
+        # 7–21 GPU-hours to the analysis stage, fanned out over the cluster's GPUs (docs/methods.md §6.7).
         # The paper's 487,665-parameter student, three student seeds per teacher.
         distillation=DistillationSettings(student_seeds=(0, 1, 2)),
     ),
@@ -73,6 +80,12 @@ PRESETS: dict[str, StudyConfig] = {
     ),
     # Architectural against soft biases: dual-subnet (learned symmetry factor) and hard-invariant.
     "dual": _laptop("dual", biases=(UNCONSTRAINED, SEAL_PAPER, Bias("dual"), Bias("invariant")), seeds=(0, 1)),
+    # The trajectory on the CPU: the quick study's trials (the same trial ids, so a quick study's folder is
+    # reused: its trials run once more to keep their epochs, bitwise the same path) with every 2nd epoch's
+    # weights evaluated and analysed — λ1, Tr(H), smearing and symmetry violation along training. No
+    # distillation: the point is the path, not the compressed endpoint.
+    "trajectory": _laptop("trajectory", seeds=(0, 1), analyse_checkpoints="every:2",
+                          distillation=DistillationSettings(enabled=False)),
     # The hyperparameter side: lr × λ for SEAL with ASHA early stopping.
     "asha": _laptop("asha", seeds=(0,), training=TrainingSettings(search=SearchSpace(num_samples=8, grace_period=2))),
 }
@@ -102,7 +115,7 @@ def smoke(config: StudyConfig) -> StudyConfig:
         evaluation={"cpus_per_task": 1},
         analyses=dict(hessian_jets=48, hessian_batch_size=32, lanczos_steps=4, eigen_restarts=1, trace_probes=4,
                       probes_per_task=2, goldstone_points=3, goldstone_jets=32, smearing_sigmas=(0.0, 0.2),
-                      cpus_per_task=1),
+                      symmetry_jets=32, symmetry_transforms=2, cpus_per_task=1),
         distillation={"student_seeds": config.distillation.student_seeds[:1],
                       "recipe": {"model_preset": "small", "epochs": 2, "batch_size": 32}},
     )

@@ -113,6 +113,15 @@ def best_model(checkpoint: dict[str, Any], config: TrainConfig | None = None) ->
             "val_loss": best["val_loss"], "model": best["model"]}
 
 
+def epoch_model(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The weights of a training checkpoint's own epoch, in the best-model file format (``best_epoch`` is
+    that epoch), so that an analysis loads a kept epoch exactly as it loads a best model
+    (:func:`load_best_model`). Weights only: no optimiser or random state, a fraction of the checkpoint."""
+    history = checkpoint["history"]
+    return {"format": CHECKPOINT_FORMAT, "config": checkpoint["config"], "best_epoch": checkpoint["epoch"],
+            "val_loss": history[-1]["val_loss"] if history else float("nan"), "model": checkpoint["model"]}
+
+
 def save_best_model(checkpoint: dict[str, Any], location: str | os.PathLike,
                     config: TrainConfig | None = None) -> str:
     """Write :func:`best_model` of ``checkpoint`` to ``location`` atomically; return the location."""
