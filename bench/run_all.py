@@ -42,6 +42,7 @@ BENCHES: dict[str, list[str]] = {
     "trace_precision": [],
     "analysis_fanout": [],
     "quick_study": [],
+    "trajectory": [],
 }
 #: The headline numbers of the last run of each bench, kept so a partial rerun still writes a whole table.
 LATEST = BENCH / "results" / "latest.json"
@@ -175,6 +176,18 @@ def section_quick(latest: dict) -> list[str]:
             f"| rerun, all done | 13.8 | {fmt(r.get('rerun_s'), '.1f')} |", ""]
 
 
+def section_trajectory(latest: dict) -> list[str]:
+    r = get(latest, "trajectory") or {}
+    return ["## The trajectory preset (no anchor: nothing measured it before)", "",
+            f"bench/trajectory.py ({stamp(latest, 'trajectory')}): `python studies/full.py --preset trajectory` from an "
+            f"empty folder, {r.get('models', '—')} models analysed: "
+            f"**{fmt(r.get('wall_s'), '.1f')} s**. Warm-started Lanczos from the previous checkpoint's ν1 on "
+            f"{r.get('warm_pairs', '—')} checkpoint pairs: {r.get('cold_hvp_total', '—')} HVPs cold, "
+            f"{r.get('warm_hvp_total', '—')} warm (median saved per checkpoint {fmt(r.get('hvp_saved_median'), '.0f')}), "
+            f"λ1 agreeing to {fmt(r.get('lambda1_rel_diff_max'), '.1e')}. Spearman ρ(λ1, ROC-AUC) over every "
+            f"checkpoint: {fmt(r.get('rho_lambda1_auc'), '.2f')}. Details: bench/results/trajectory.md.", ""]
+
+
 def section_gpu(latest: dict) -> list[str]:
     r = get(latest, "gpu_training")
     head = ["## GPU training (bench/gpu_training.py)", ""]
@@ -242,7 +255,7 @@ def main(argv=None) -> None:
              f"Written {datetime.datetime.now():%Y-%m-%d %H:%M} by `python bench/run_all.py`. Machine: {machine()}.",
              f"Each bench's date is beside its section; bench run times: {ran}.", "",
              *section_ray(latest), *section_hessian(latest), *section_fanout(latest), *section_quick(latest),
-             *section_gpu(latest), *projection(latest)]
+             *section_trajectory(latest), *section_gpu(latest), *projection(latest)]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 

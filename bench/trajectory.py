@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import statistics
 import sys
@@ -29,18 +30,29 @@ from raysym.hessian import lanczos_top_eigenpairs  # noqa: E402
 from raysym.report.selection import select_run  # noqa: E402
 from raysym.stages.analysis_jobs import hessian_closure  # noqa: E402
 from raysym.stages.jets import run_jets_stage  # noqa: E402
+from raysym.store import ResultStore  # noqa: E402
 from raysym.study.presets import preset  # noqa: E402
 from raysym.training.checkpoint import load_best_model  # noqa: E402
 
 
-def warm_starts(hessian: pd.DataFrame, train_jets, settings) -> pd.DataFrame:
+def model_files(run, study_out: str) -> dict[tuple[str, int], str]:
+    """(trial, epoch) -> the weights analysed there: kept epochs from the checkpoints table, best models
+    from the trials table."""
+    store = ResultStore(os.path.join(study_out, "store"))
+    kept = store.load("checkpoints")
+    files = {(t, int(e)): p for t, e, p in zip(kept["trial_id"], kept["epoch"], kept["model_path"])}
+    trials = run.table("trials")
+    files.update({(t, int(e)): p for t, e, p in zip(trials["trial_id"], trials["best_epoch"], trials["model_path"])})
+    return files
+
+
+def warm_starts(hessian: pd.DataFrame, files: dict, train_jets, settings) -> pd.DataFrame:
     """Cold against warm Lanczos HVPs (and λ1) on every checkpoint that has an analysed predecessor."""
     rows = []
     for trial_id, path in hessian.sort_values("epoch").groupby("trial_id"):
         path = path.drop_duplicates("epoch")
         for (_, before), (_, after) in zip(path.iloc[:-1].iterrows(), path.iloc[1:].iterrows()):
-            model_file = after["model_path"]
-            model, _, _ = load_best_model(model_file)
+            model, _, _ = load_best_model(files[(trial_id, int(after["epoch"]))])
             closure = hessian_closure(model, train_jets, settings)
             cold = lanczos_top_eigenpairs(closure, k=settings.top_k, max_iter=settings.lanczos_steps, seed=0)
             warm = lanczos_top_eigenpairs(closure, k=settings.top_k, max_iter=settings.lanczos_steps, seed=0,
@@ -61,19 +73,25 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/trajectory.md")
     parser.add_argument("--study-out", help="keep the study here (default: a temporary folder)")
+    parser.add_argument("--measured", action="store_true",
+                        help="--study-out holds a study this bench ran and timed already: only read it")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as folder:
         study_out = args.study_out or os.path.join(folder, "trajectory")
-        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAYSYM_CACHE_DIR": os.path.join(folder, "cache")}
-        wall, stages = timed_study(study_out, env, "trajectory")
+        timing = Path(study_out) / "bench-timing.json"
+        if args.measured:
+            wall, stages = json.loads(timing.read_text()).values()
+        else:
+            env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAYSYM_CACHE_DIR": os.path.join(folder, "cache")}
+            wall, stages = timed_study(study_out, env, "trajectory")
+            timing.write_text(json.dumps({"wall": wall, "stages": stages}))
         config = preset("trajectory")
-        os.environ["RAYSYM_CACHE_DIR"] = env["RAYSYM_CACHE_DIR"]
         jets = run_jets_stage(config.data, study_out, config.recipe.task, config.evaluation.tasks, progress=False)
         run = select_run(os.path.join(study_out, "store"), config.name)
         hessian = run.trajectories["hessian"]
         hessian = hessian[hessian["k"] == 1]
-        warm = warm_starts(hessian, jets.train_data["train"], config.analyses)
+        warm = warm_starts(hessian, model_files(run, study_out), jets.train_data["train"], config.analyses)
         symmetry = run.trajectories["symmetry"]
         boosts = symmetry[symmetry["transform"] == "boost"].groupby(["bias", "trial_id", "epoch"])["mean"].mean()
         evaluations = run.trajectories["evaluations"]
