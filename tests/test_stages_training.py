@@ -86,3 +86,31 @@ def test_a_finished_trial_writes_its_model_file_epochs_and_trial_row(tmp_path):
     assert (row["settings_key"], row["data_key"], row["experiment"]) == (config.settings_key("jets"), "jets", "unit-1")
     model, loaded, _ = load_best_model(row["model_path"])
     assert loaded == config and row["n_parameters"] == sum(p.numel() for p in model.parameters())
+
+
+def test_kept_epochs_weights_are_loadable_models_and_only_kept_files_get_rows(tmp_path):
+    import dataclasses as dc
+
+    import torch
+
+    from raysym.stages.checkpoints import CheckpointChoice, epoch_model_path
+    from raysym.stages.training import keeping_epochs, store_kept_epochs
+
+    parts = g_vs_w_splits(60)
+    config = dc.replace(tiny_config(4), epochs=3)
+    reported, models = [], str(tmp_path / "models")
+    keep = keeping_epochs(lambda metrics, checkpoint: reported.append(checkpoint["epoch"]), 2, models, "t4")
+    result = train(config, {"train": parts["train"], "val": parts["val"]}, report=keep)
+    assert reported == [1, 2, 3]  # every epoch is still reported; only epoch 2 is kept
+    assert sorted(p.name for p in (tmp_path / "models" / "epochs").iterdir()) == ["t4-e2.pt"]
+    model, loaded, saved = load_best_model(epoch_model_path(models, "t4", 2))
+    assert loaded == config and saved["best_epoch"] == 2
+    assert saved["val_loss"] == result.history[1]["val_loss"] and set(saved) == {"format", "config", "best_epoch",
+                                                                                 "val_loss", "model"}
+    store = ResultStore(tmp_path / "store")
+    keys = {"study": "unit", "trial_id": "t4", "model": "teacher", "penalty": "none", "lam": 0.0, "seed": 4}
+    # every:1 wants epochs 1-3 but only epoch 2 was kept: one row, and the others are left for a rerun.
+    assert store_kept_epochs(store, keys, result.checkpoint, models, CheckpointChoice(1)) == 1
+    rows = store.load("checkpoints")
+    assert list(rows["epoch"]) == [2] and rows["val_loss"].iloc[0] == result.history[1]["val_loss"]
+    assert torch.equal(next(iter(model.state_dict().values())), next(iter(saved["model"].values())))

@@ -29,7 +29,7 @@ import torch
 from ray import tune
 
 from raysym.artifacts import exists, join, save_torch
-from raysym.errors import ConfigError, DataError, positive_int
+from raysym.errors import ConfigError, positive_int
 from raysym.models.registry import count_parameters
 from raysym.settings_key import canonical, settings_key
 from raysym.stages.checkpoints import CheckpointChoice, epoch_model_path, missing_epochs
@@ -246,17 +246,17 @@ def trial_keys(study: str, trial_id: str, config: TrainConfig) -> dict[str, Any]
 def store_kept_epochs(store: ResultStore, keys: dict[str, Any], checkpoint: dict[str, Any], models_dir: str,
                       keep: CheckpointChoice) -> int:
     """The ``checkpoints`` rows of a finished trial whose run kept every K-th epoch's weights (written by
-    the trial itself, :func:`keeping_epochs`); returns how many. A kept file that is missing is a
-    ``DataError`` naming it, before any row is written."""
+    the trial itself, :func:`keeping_epochs`); returns how many. Only epochs whose file is there get a row:
+    a trial that began under other settings (a run started with "best", interrupted, and resumed with
+    "every:K") kept none before it resumed, and :func:`keep_missing_epochs` then runs it again for them."""
     trial_id = keys["trial_id"]
     val_loss = {int(row["epoch"]): float(row["val_loss"]) for row in checkpoint["history"]}
     rows = []
     for epoch in keep.epochs(int(checkpoint["epoch"])):
         path = epoch_model_path(models_dir, trial_id, epoch)
-        if not exists(path):
-            raise DataError(f"trial {trial_id}: the weights kept after epoch {epoch} are missing ({path})")
-        rows.append({**keys, "epoch": epoch, "model_path": path, "val_loss": val_loss[epoch],
-                     "keep_every": keep.every})
+        if exists(path):
+            rows.append({**keys, "epoch": epoch, "model_path": path, "val_loss": val_loss[epoch],
+                         "keep_every": keep.every})
     if rows:
         store.write("checkpoints", rows, key=f"{trial_id}-every{keep.every}")
     return len(rows)
