@@ -73,3 +73,16 @@ def generated_g_w_jets(ray_local, tmp_path_factory):
     out = tmp_path_factory.mktemp("generated-g-w")
     config = GeneratorConfig(jets_per_class=1500, seed=11, classes=("g", "w"), chunk_size=750)
     return study_jets(JetSettings(generator=config), out, progress=False)
+
+
+@pytest.fixture(scope="session")
+def study_jets_dir(ray_local, tmp_path_factory):
+    """Generated jets of the four classes in hls4ml files (40 per class), for the whole-study tests that do
+    not test generation itself; made once per session."""
+    from raysym.generate.chunks import generate
+    from raysym.generate.config import GeneratorConfig
+
+    out = tmp_path_factory.mktemp("study-jets")
+    generate(GeneratorConfig(jets_per_class=40, seed=5, classes=("g", "w", "z", "t"), chunk_size=40), out,
+             progress=False)
+    return str(out)

@@ -7,8 +7,6 @@ the smoke-test settings to seconds.
 
 import pytest
 
-from raysym.generate.chunks import generate
-from raysym.generate.config import GeneratorConfig
 from raysym.report import summaries
 from raysym.report.selection import select_run
 from raysym.store import ResultStore
@@ -17,12 +15,8 @@ from raysym.study.presets import preset, smoke
 
 
 @pytest.fixture(scope="module")
-def jets_dir(ray_local, tmp_path_factory):
-    """Generated jets in hls4ml files, shared by the tests that do not test generation itself."""
-    out = tmp_path_factory.mktemp("study-jets")
-    generate(GeneratorConfig(jets_per_class=40, seed=5, classes=("g", "w", "z", "t"), chunk_size=40), out,
-             progress=False)
-    return str(out)
+def jets_dir(study_jets_dir):
+    return study_jets_dir
 
 
 def quiet(config, tmp_path, **kwargs):

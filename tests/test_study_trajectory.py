@@ -3,25 +3,14 @@ study): trials first trained for their best models only run again to keep every 
 path; every kept epoch is then analysed exactly once; a rerun adds nothing; switching back to the best
 model reuses its rows."""
 
-import pytest
 import torch
 
-from raysym.generate.chunks import generate
-from raysym.generate.config import GeneratorConfig
 from raysym.report.selection import select_run
 from raysym.store import ResultStore
 from raysym.study.pipeline import run_study
 from raysym.study.presets import preset, smoke
 
 EPOCHS = 3
-
-
-@pytest.fixture(scope="module")
-def jets_dir(ray_local, tmp_path_factory):
-    out = tmp_path_factory.mktemp("trajectory-jets")
-    generate(GeneratorConfig(jets_per_class=40, seed=7, classes=("g", "w", "z", "t"), chunk_size=40), out,
-             progress=False)
-    return str(out)
 
 
 def quiet(config, path):
@@ -37,8 +26,9 @@ def parquet_files(path):
     return {p: p.stat().st_mtime_ns for p in (path / "store").rglob("*.parquet") if "studies" not in p.parts}
 
 
-def test_kept_epochs_are_analysed_exactly_once_reruns_add_nothing_and_best_reuses_its_rows(jets_dir, tmp_path):
-    best_only = smoke(preset("trajectory")).with_overrides(name="path", data={"hls4ml_dir": jets_dir},
+def test_kept_epochs_are_analysed_exactly_once_reruns_add_nothing_and_best_reuses_its_rows(study_jets_dir,
+                                                                                          tmp_path):
+    best_only = smoke(preset("trajectory")).with_overrides(name="path", data={"hls4ml_dir": study_jets_dir},
                                                            recipe={"epochs": EPOCHS}, analyse_checkpoints="best")
     first = quiet(best_only, tmp_path)
     store = ResultStore(first.store_path)

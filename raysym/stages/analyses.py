@@ -110,7 +110,8 @@ class _AnalysisRun:
         the Goldstone scan of best models only (they describe where training ended)."""
         s, best = self.settings, bool(trial["best"])
         hessian = s.hessian and not self.store.has("hessian", model_key(trial, s.hessian_key()))
-        spectrum = s.hessian and s.spectrum and best and not self.store.has("spectrum", model_key(trial, s.spectrum_key()))
+        spectrum = s.hessian and s.spectrum and best and not self.store.has("spectrum",
+                                                                           model_key(trial, s.spectrum_key()))
         goldstone = s.hessian and s.goldstone and best and not self.store.has("goldstone",
                                                                              model_key(trial, s.goldstone_key()))
         symmetry = s.symmetry and not self.store.has("symmetry", model_key(trial, s.symmetry_key()))

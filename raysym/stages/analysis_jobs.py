@@ -165,7 +165,8 @@ class AnalysisSettings:
         for name in ("symmetry_jets", "symmetry_transforms", "symmetry_factor_bins"):
             positive_int(f"analyses: {name}", getattr(self, name))
         try:
-            object.__setattr__(self, "symmetry_beta_edges", check_edges(self.symmetry_beta_edges, 1.0, "boost speed β"))
+            object.__setattr__(self, "symmetry_beta_edges", check_edges(self.symmetry_beta_edges, 1.0,
+                                                                        "boost speed β"))
             object.__setattr__(self, "symmetry_angle_edges", check_edges(self.symmetry_angle_edges, math.pi,
                                                                          "rotation angle"))
         except ConfigError as err:
@@ -191,7 +192,8 @@ class AnalysisSettings:
         return settings_key(self.hessian_key(), self.spectrum_probes, self.spectrum_steps, self.spectrum_points)
 
 
-EIGEN, TRACE, SMEARING, GOLDSTONE, SPECTRUM, SYMMETRY = "eigen", "trace", "smearing", "goldstone", "spectrum", "symmetry"
+EIGEN, TRACE, SMEARING, GOLDSTONE, SPECTRUM = "eigen", "trace", "smearing", "goldstone", "spectrum"
+SYMMETRY = "symmetry"
 
 
 @dataclass(frozen=True)

@@ -165,12 +165,13 @@ def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: Evalu
     ``trials`` are rows of the trials table (the trial keys and ``model_path``, a file every worker can
     read: shared storage on a cluster, a local path on one machine) — each trial's best model — or the
     rows of :func:`raysym.stages.checkpoints.analysed_models`, which add kept epochs with their
-    ``model_id``, ``epoch`` and ``best`` (columns of the rows; the key is ``<model_id>-<settings key>``). ``test_jets`` is a ``JetSet`` or its
-    object ref; it goes into the object store once for all tasks. Each trial is one task
-    (``settings.cpus_per_task`` CPUs; SPREAD over the nodes when ``spread``); as each finishes, its ROC
-    rows and then its evaluation rows (with ``node_id`` and ``settings_key`` columns) are written under key
-    ``<trial_id>-<settings.key()>``. Evaluations are written last, so their file means the trial is
-    complete with these settings and a rerun skips it; other settings evaluate it again, beside the old.
+    ``model_id``, ``epoch`` and ``best`` (columns of the rows; the key is ``<model_id>-<settings key>``).
+    ``test_jets`` is a ``JetSet`` or its object ref; it goes into the object store once for all tasks.
+    Each model is one task (``settings.cpus_per_task`` CPUs; SPREAD over the nodes when ``spread``); as each
+    finishes, its ROC rows and then its evaluation rows (with ``node_id`` and ``settings_key`` columns) are
+    written under key ``<model_id>-<settings.key()>``. Evaluations are written last, so their file means
+    the model is complete with these settings and a rerun skips it; other settings evaluate it again,
+    beside the old.
     """
     _check_trials(trials)
     key = settings.key()

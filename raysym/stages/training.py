@@ -324,7 +324,8 @@ def experiment_name(name: str, trials: Mapping[str, TrainConfig], settings: Trai
 
 def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings,
                        data: dict[str, Any], out_dir: str | os.PathLike, *, data_key: str,
-                       verbose: int = 1, keep: CheckpointChoice = CheckpointChoice()) -> tuple[list[dict[str, Any]], list[str]]:
+                       verbose: int = 1,
+                       keep: CheckpointChoice = CheckpointChoice()) -> tuple[list[dict[str, Any]], list[str]]:
     """Train every trial of study ``name`` not yet in the store; return (new trial rows, failed trials).
 
     A grid run trains only the trials the store lacks, and starts no Tuner when it lacks none; trials
