@@ -99,7 +99,8 @@ def test_kept_epochs_weights_are_loadable_models_and_only_kept_files_get_rows(tm
     parts = g_vs_w_splits(60)
     config = dc.replace(tiny_config(4), epochs=3)
     reported, models = [], str(tmp_path / "models")
-    keep = keeping_epochs(lambda metrics, checkpoint: reported.append(checkpoint["epoch"]), 2, models, "t4")
+    keep = keeping_epochs(lambda metrics, checkpoint: reported.append(checkpoint["epoch"]), CheckpointChoice(2),
+                          models, "t4")
     result = train(config, {"train": parts["train"], "val": parts["val"]}, report=keep)
     assert reported == [1, 2, 3]  # every epoch is still reported; only epoch 2 is kept
     assert sorted(p.name for p in (tmp_path / "models" / "epochs").iterdir()) == ["t4-e2.pt"]

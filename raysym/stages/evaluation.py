@@ -151,7 +151,6 @@ def _check_trials(trials: pd.DataFrame) -> None:
         raise DataError(f"model(s) {', '.join(map(str, repeated[:5]))} appear more than once in the trials table")
 
 
-
 def _with_keys(rows: list[dict], keys: dict[str, Any], **extra: Any) -> pd.DataFrame:
     """``rows`` as a frame with the trial's keys in front, so any table joins any other on them."""
     return pd.DataFrame([{**keys, **row, **extra} for row in rows])

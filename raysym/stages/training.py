@@ -185,17 +185,17 @@ def train_trial(config: dict[str, Any], data: dict[str, Any], trials: Mapping[st
     trial_id = trial_id_of(config, tune.get_context().get_trial_id())
     report = epoch_reporter(config, trial_id)
     if config.get("keep_every"):
-        report = keeping_epochs(report, config["keep_every"], config["models_dir"], trial_id)
+        report = keeping_epochs(report, CheckpointChoice(config["keep_every"]), config["models_dir"], trial_id)
     train(train_config, data, checkpoint=restored_checkpoint(), report=report)
 
 
-def keeping_epochs(report, every: int, models_dir: str, trial_id: str):
-    """``report`` that first writes the weights of every ``every``-th epoch for analysis
+def keeping_epochs(report, keep: CheckpointChoice, models_dir: str, trial_id: str):
+    """``report`` that first writes the weights of the epochs ``keep`` keeps for analysis
     (:func:`raysym.training.checkpoint.epoch_model`), at the study's output location so any node reads
     them. Written before the epoch is reported, so a reported epoch's weights are always there; a trial
     that resumes writes the same file again."""
     def report_and_keep(metrics: dict[str, float], checkpoint: dict[str, Any]) -> None:
-        if checkpoint["epoch"] % every == 0:
+        if keep.keeps(checkpoint["epoch"]):
             save_torch(epoch_model(checkpoint), epoch_model_path(models_dir, trial_id, checkpoint["epoch"]))
         report(metrics, checkpoint)
 
