@@ -122,24 +122,24 @@ class _AnalysisRun:
         eigenvectors), spectrum probes, smearing sweeps, and Goldstone scans along a stored ν1."""
         s, jobs = self.settings, []
         stored_nu1 = self._stored_nu1()
-        for tid, work in self.work.items():
+        for model, work in self.work.items():
             path = work.model_path
             needs_eigen = work.hessian or (work.spectrum and s.spectrum_probes == 0) or \
                 (work.goldstone and work.trial["trial_id"] not in stored_nu1)
             if needs_eigen:
                 work.eigen_restarts = 1 if s.hessian_backend == "pyhessian" else s.eigen_restarts
-                jobs += [Job(tid, path, EIGEN, r) for r in range(work.eigen_restarts)]
+                jobs += [Job(model, path, EIGEN, r) for r in range(work.eigen_restarts)]
             if work.hessian and s.trace_method != "deflated-hutchinson":  # a deflated trace waits for the restarts
                 jobs += self._trace_round(work, first=True)
             if work.spectrum and s.spectrum_probes > 0:
-                jobs += [Job(tid, path, SPECTRUM, probe) for probe in range(s.spectrum_probes)]
+                jobs += [Job(model, path, SPECTRUM, probe) for probe in range(s.spectrum_probes)]
             if s.smearing and not self.store.has("smearing", work.key(s.smearing_key())):
-                jobs.append(Job(tid, path, SMEARING))
+                jobs.append(Job(model, path, SMEARING))
             if work.symmetry:
-                jobs.append(Job(tid, path, SYMMETRY))
+                jobs.append(Job(model, path, SYMMETRY))
             if work.goldstone and not needs_eigen:
                 work.nu1_path = stored_nu1[work.trial["trial_id"]]
-                jobs.append(Job(tid, path, GOLDSTONE, needs=work.nu1_path))
+                jobs.append(Job(model, path, GOLDSTONE, needs=work.nu1_path))
         return jobs
 
     def _stored_nu1(self) -> dict[str, str]:
