@@ -209,3 +209,25 @@ def test_a_deflated_trace_uses_the_best_restarts_ritz_vectors_and_splits_exactly
     expected = hutchinson_trace(closure, n_probes=6, seed=0, deflation=type(deflation)(deflation.vectors.float(),
                                                                                          deflation.exact))
     assert row["trace"] == expected.trace and row["trace_stderr"] == expected.standard_error
+
+
+def test_a_dual_models_symmetry_rows_add_the_distribution_of_its_learned_factor(study, tmp_path):
+    from raysym.stages.analysis_jobs import symmetry_job
+    from raysym.training import TrainConfig, train
+    from raysym.training.checkpoint import save_best_model
+
+    tiny = {"d_model": 16, "heads": 2, "ff": 16, "layers": 1, "head_widths": (16,)}
+    invariant = {"pair_widths": (8, 8), "node_widths": (8, 8), "latent": 16, "latent_widths": (8,),
+                 "head_widths": (8,)}
+    config = TrainConfig(model="dual", model_preset="small", epochs=1, batch_size=32, seed=0,
+                         model_options={"transformer": tiny, "invariant": invariant, "gate_widths": (4,),
+                                        "head_widths": (8,)})
+    path = save_best_model(train(config, {"train": study["train"], "val": study["val"]}).checkpoint,
+                           tmp_path / "dual.pt")
+    settings = dataclasses.replace(SETTINGS, symmetry_jets=40, symmetry_factor_bins=10)
+    rows = symmetry_job(str(path), study["test"], "g_vs_w", settings)
+    factor = [r for r in rows if r["transform"] == "factor"]
+    assert [r["transform"] for r in rows[:9]] == ["boost"] * 5 + ["rotation"] * 4 and len(factor) == 10
+    assert sum(r["fraction"] for r in factor) == pytest.approx(1.0) and 0 <= factor[0]["mean"] <= 1
+    teacher = symmetry_job(study["trials"].model_path[0], study["test"], "g_vs_w", settings)
+    assert not [r for r in teacher if r["transform"] == "factor"]
