@@ -20,6 +20,7 @@ import heapq
 import itertools
 import os
 import sys
+import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from raysym.errors import ConfigError, DataError, TaskError, positive_int
@@ -208,19 +209,22 @@ def _remote(function: Callable, queue: _Queue, follow_up: Callable, argument: Ca
         _cancel(list(pending))
 
 
+#: How long a stopped fan-out keeps cancelling tasks that have not stopped yet.
+CANCEL_SECONDS = 2.0
+
+
 def _cancel(refs: list) -> None:
-    """Cancel the tasks of ``refs`` (a no-op for finished ones), twice: a task that was being handed to a
-    worker at the instant of the first cancel can miss it (seen on a busy machine: it then ran to its
-    end), and the second, once the others have stopped or half a second has passed, reaches it running."""
+    """Cancel the tasks of ``refs`` (a no-op for finished ones), again and again until every one has stopped
+    or :data:`CANCEL_SECONDS` have passed: a task that is being handed to a worker at the instant of a
+    cancel can miss it and run to its end (seen on busy machines, also after a second cancel half a second
+    later), while a cancel that reaches it running stops it at once."""
     import ray
 
-    if not refs:
-        return
-    for ref in refs:
-        ray.cancel(ref)
-    ray.wait(refs, num_returns=len(refs), timeout=0.5)
-    for ref in refs:
-        ray.cancel(ref)
+    deadline = time.monotonic() + CANCEL_SECONDS
+    while refs and time.monotonic() < deadline:
+        for ref in refs:
+            ray.cancel(ref)
+        _, refs = ray.wait(refs, num_returns=len(refs), timeout=0.25)
 
 
 def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[Item], Any] | None = None,
