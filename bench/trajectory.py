@@ -27,6 +27,7 @@ from quick_study import timed_study  # noqa: E402
 
 from raysym.artifacts import load_torch  # noqa: E402
 from raysym.hessian import lanczos_top_eigenpairs  # noqa: E402
+from raysym.report import summaries  # noqa: E402
 from raysym.report.selection import select_run  # noqa: E402
 from raysym.stages.analysis_jobs import hessian_closure  # noqa: E402
 from raysym.stages.jets import run_jets_stage  # noqa: E402
@@ -94,10 +95,7 @@ def main(argv=None) -> dict:
         warm = warm_starts(hessian, model_files(run, study_out), jets.train_data["train"], config.analyses)
         symmetry = run.trajectories["symmetry"]
         boosts = symmetry[symmetry["transform"] == "boost"].groupby(["bias", "trial_id", "epoch"])["mean"].mean()
-        evaluations = run.trajectories["evaluations"]
-        auc = evaluations[evaluations["task"] == config.recipe.task][["trial_id", "epoch", "roc_auc"]]
-        joined = hessian[["trial_id", "epoch", "bias", "eigenvalue"]].merge(auc, on=["trial_id", "epoch"])
-        rho = joined["eigenvalue"].rank().corr(joined["roc_auc"].rank())
+        rho, n_points = summaries.flatness_correlation(run)
     lam = spread(hessian.rename(columns={"eigenvalue": "lambda1"}), "lambda1")
     trace = spread(hessian, "trace")
     violation = spread(boosts.reset_index(), "mean")
@@ -122,7 +120,7 @@ def main(argv=None) -> dict:
         "## Symmetry violation against epoch (mean |σ(f(x)) − σ(f(Λx))| over the boost bins)", "",
         *table(violation, ".3g"), "",
         f"Spearman's ρ between λ1 and the in-distribution ROC-AUC over every (trial, epoch): **{rho:.2f}** "
-        f"({len(joined)} points).", "",
+        f"({n_points} points).", "",
         "## Warm starts: Lanczos at epoch e' from ν1 of the previous analysed epoch e", "",
         f"{len(warm)} checkpoint pairs; cold (the stage's seeded start) against warm, same tolerance (1e-6 relative "
         f"Ritz residual) and step limit ({config.analyses.lanczos_steps}). HVPs cold: median "

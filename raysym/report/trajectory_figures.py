@@ -142,7 +142,7 @@ def flatness_auc(run: StudyRun) -> plt.Figure:
     _best_key(ax)
     tasks = sorted(set(points["task"]))
     task = TASK_TITLES.get(tasks[0], tasks[0]) if len(tasks) == 1 else "each trial's training task"
-    rho, n = summaries.flatness_correlation(run)
+    rho, n = summaries.spearman(points["lambda1"], points["roc_auc"])
     _log_scale(ax, "x")
     ax.set(xlabel="λ1 (top Hessian eigenvalue)", ylabel=f"test ROC-AUC, {task}",
            title=f"Spearman {summaries.correlation_text(rho, n)}, every (trial, epoch)")

@@ -299,9 +299,8 @@ def symmetry_job(model_path: str, test_jets: JetSet, task: str, settings: Analys
     """Symmetry violation per bin of boost speed and rotation angle on a seeded subset of the test jets of
     ``task``, and for a dual-subnet model the distribution of its learned symmetry factor."""
     model, config, _ = load_best_model(model_path)
-    jets = test_jets.for_task(task)
-    index = evaluation_subset(len(jets), min(settings.symmetry_jets, len(jets)), settings.symmetry_seed).numpy()
-    p4, mask = (torch.from_numpy(np.ascontiguousarray(getattr(jets, k)[index])) for k in ("p4", "mask"))
+    jets = subset(test_jets.for_task(task), settings.symmetry_jets, settings.symmetry_seed)
+    p4, mask = jets.p4, jets.mask
     rows = symmetry_violation(model, p4, mask, beta_edges=settings.symmetry_beta_edges,
                               angle_edges=settings.symmetry_angle_edges,
                               transforms_per_jet=settings.symmetry_transforms, seed=settings.symmetry_seed)
