@@ -10,7 +10,9 @@ import pytest
 import raysym.data.cache as cache
 from raysym.data.cache import cache_path, load_jets
 from raysym.data.hls4ml_layout import write_hls4ml_file
-from raysym.errors import ConfigError
+from raysym.errors import ConfigError, DataError
+from tests.test_hls4ml_reader import HOSTILE
+from tests.test_hls4ml_reader import write as write_reader_file
 
 
 def write(path, n_jets=20, seed=0):
@@ -143,3 +145,14 @@ def test_an_unwritable_cache_dir_still_returns_the_jets(data_dir, caplog):
 def test_an_unknown_reader_setting_is_a_config_error(data_dir):
     with pytest.raises(ConfigError, match="n_particles"):
         load_jets(data_dir, n_particles=32)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_file_is_refused_naming_it_and_nothing_is_cached(tmp_path, case):
+    change, wanted = HOSTILE[case]
+    write(tmp_path / "jetImage_0.h5", seed=0)
+    change(write_reader_file(tmp_path / "jetImage_1.h5", seed=1))
+    with pytest.raises(DataError, match=rf"jetImage_1.h5: {wanted}"):
+        load_jets(tmp_path)
+    assert not (tmp_path / ".raysym-cache").exists()
+

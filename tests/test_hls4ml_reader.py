@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from raysym.data.hls4ml_layout import JET_FEATURE_NAMES, PARTICLE_FEATURE_NAMES, write_hls4ml_file
-from raysym.data.hls4ml_reader import inspect_hls4ml, read_hls4ml, resolve_files
+from raysym.data.hls4ml_reader import (
+    MAX_CONSTITUENT_ENERGY,
+    MAX_JET_RAPIDITY,
+    inspect_hls4ml,
+    read_hls4ml,
+    resolve_files,
+)
 from raysym.data.jetset import task_view
 from raysym.errors import ConfigError, DataError
 
@@ -54,6 +60,56 @@ def edit(path: Path, dataset: str, value=None) -> None:
         del f[dataset]
         if value is not None:
             f.create_dataset(dataset, data=value)
+
+
+def retype(dataset: str, dtype):
+    """An edit that stores ``dataset`` again with the element type ``dtype``."""
+    def apply(path: Path) -> None:
+        with h5py.File(path) as f:
+            value = f[dataset][()]
+        edit(path, dataset, value.astype(dtype))
+    return apply
+
+
+def put_jet(jet: int, *constituents) -> callable:
+    """An edit that makes jet ``jet`` hold only ``constituents``, each (px, py, pz, e)."""
+    def apply(path: Path) -> None:
+        with h5py.File(path, "a") as f:
+            f["jetConstituentList"][jet] = 0.0
+            for i, p4 in enumerate(constituents):
+                f["jetConstituentList"][jet, i, :4] = p4
+    return apply
+
+
+def put_constituent(jet: int, constituent: int, p4) -> callable:
+    """An edit that replaces one constituent's (px, py, pz, e)."""
+    def apply(path: Path) -> None:
+        with h5py.File(path, "a") as f:
+            f["jetConstituentList"][jet, constituent, :4] = p4
+    return apply
+
+
+def along_z(pt: float, rapidity: float) -> tuple[float, float, float, float]:
+    """A massless (px, py, pz, e) of transverse momentum ``pt`` at pseudorapidity ``rapidity``."""
+    return (pt, 0.0, pt * np.sinh(rapidity), pt * np.cosh(rapidity))
+
+
+#: Hostile edits of a file written by :func:`write` (25 jets), each with what its one DataError must say
+#: after the file's name: the jet (or the data set and its dtype) and the offending value.
+HOSTILE = {
+    "string constituents": (retype("jetConstituentList", "S8"), r"jetConstituentList has dtype \|S8"),
+    "complex constituents": (retype("jetConstituentList", complex), "jetConstituentList has dtype complex128"),
+    "string jets": (retype("jets", "S8"), r"jets has dtype \|S8"),
+    "numeric names": (lambda path: edit(path, "jetFeatureNames", np.arange(59.0)),
+                      "jetFeatureNames has dtype float64, expected strings"),
+    "beyond float32": (put_constituent(9, 1, (1e39, 0.0, 0.0, 1e39)), r"jet 9 has a constituent 1 with E = 1e\+39 GeV"),
+    "near 1e37": (put_constituent(9, 1, (1e37, 1e37, 1e37, 2e37)), r"jet 9 has a constituent 1 with E = 2e\+37 GeV"),
+    "pz = E = 1e30": (put_constituent(9, 1, (50.0, 0.0, 1e30, 1e30)), r"jet 9 has a constituent 1 with E = 1e\+30 GeV"),
+    "just above the LHC": (put_constituent(9, 1, along_z(100.0, np.arccosh(140.01))),
+                           r"jet 9 has a constituent 1 with E = 14001 GeV, above 14,000 GeV"),
+    "jet along the beam": (put_jet(9, along_z(1.0, 9.9)), r"jet 9 has rapidity y = inf"),
+    "jet beyond the detectors": (put_jet(9, along_z(10.0, 6.0)), r"jet 9 has rapidity y = 6 "),
+}
 
 
 # -- round trip -------------------------------------------------------------------------------------
@@ -319,3 +375,78 @@ def test_a_file_declaring_a_billion_jets_it_does_not_hold_is_refused_before_allo
     with pytest.raises(DataError, match=r"jetImage_huge.h5: jetConstituentList declares 1,000,000,000 jets .* "
                                         r"stores 0 bytes; the file is incomplete or corrupt"):
         inspect_hls4ml(path)
+
+
+# -- hostile inputs: one DataError naming the file and the jet, never a traceback or a late NaN ------------
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_file_is_one_data_error_naming_the_file_and_the_jet(tmp_path, case):
+    change, wanted = HOSTILE[case]
+    path = write(tmp_path / "jetImage_a.h5")
+    change(path)
+    with pytest.raises(DataError, match=rf"jetImage_a.h5: {wanted}"):
+        read_hls4ml(path)
+
+
+@pytest.mark.parametrize("case", ["string constituents", "complex constituents", "string jets", "numeric names"])
+def test_a_data_set_of_the_wrong_type_is_refused_by_the_header_check(tmp_path, case):
+    change, wanted = HOSTILE[case]
+    path = write(tmp_path / "jetImage_a.h5")
+    change(path)
+    with pytest.raises(DataError, match=rf"jetImage_a.h5: {wanted}"):
+        inspect_hls4ml(path)  # what a study runs before Ray starts: headers only
+
+
+def test_integer_momenta_are_numbers_and_read(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    with h5py.File(path) as f:
+        columns = f["jetConstituentList"][()]
+    whole = np.trunc(columns)
+    whole[..., 3] = np.ceil(columns[..., 3])  # momenta rounded down, energies up: still E >= |p|
+    edit(path, "jetConstituentList", whole.astype(np.int64))
+    jets = read_hls4ml(path)
+    assert len(jets) == 25 and (jets.p4 == np.round(jets.p4)).all()
+
+
+def test_a_constituent_at_the_lhc_energy_and_a_jet_at_the_rapidity_bound_are_read(tmp_path):
+    edge = along_z(100.0, np.arccosh(0.999 * MAX_CONSTITUENT_ENERGY / 100.0))
+    path = write(tmp_path / "jetImage_a.h5")
+    put_constituent(3, 0, edge)(path)
+    put_jet(9, along_z(10.0, 0.999 * MAX_JET_RAPIDITY))(path)
+    jets = read_hls4ml(path)
+    assert jets.p4[3].max() == pytest.approx(0.999 * MAX_CONSTITUENT_ENERGY, rel=1e-6)
+    assert jets.mask[9].sum() == 1
+
+
+def test_jet_kinematics_beyond_float32_are_refused_naming_the_jet(tmp_path):
+    path = write(tmp_path / "jetImage_a.h5")
+    with h5py.File(path, "a") as f:
+        f["jets"][12, JET_FEATURE_NAMES.index("j_mass")] = 1e40
+    with pytest.raises(DataError, match=r"jetImage_a.h5: jet 12 has j_mass = 1e\+40, not a finite float32"):
+        read_hls4ml(path)
+
+
+def test_jets_at_every_bound_give_the_taggers_finite_inputs_even_boosted(tmp_path):
+    """What passes the reader must give finite features (docs/methods.md §2) after SEAL's largest boost
+    along the beam: the bounds exist for that, so this fails if one is loosened too far."""
+    import torch
+
+    from raysym.features import constituent_features
+    from raysym.lorentz import BETA2_MAX, boost_matrix
+
+    rapidity = 0.999 * MAX_JET_RAPIDITY
+    edge_energy = 0.999 * MAX_CONSTITUENT_ENERGY
+    path = write(tmp_path / "jetImage_a.h5", n_jets=6)
+    put_jet(0, along_z(edge_energy / np.cosh(rapidity), rapidity))(path)  # all energy along the beam
+    put_jet(1, along_z(edge_energy / np.cosh(rapidity), rapidity), along_z(1e-20, rapidity))(path)  # tiny pT
+    put_jet(2, along_z(0.5 * edge_energy / np.cosh(rapidity), -rapidity),
+            (1e-30, 0.0, -1e-30, 1e-30 * 2**0.5))(path)  # a vanishing constituent
+    put_jet(3, *[along_z(edge_energy / np.cosh(2.4), 2.0 + 0.01 * i) for i in range(40)])(path)  # energetic jet
+    jets = read_hls4ml(path)
+    p4, mask = torch.from_numpy(jets.p4), torch.from_numpy(jets.mask)
+    beta = BETA2_MAX ** 0.5
+    for boost in (torch.zeros(3), torch.tensor([0.0, 0.0, beta]), torch.tensor([0.0, 0.0, -beta]),
+                  torch.tensor([beta, 0.0, 0.0])):
+        boosted = torch.einsum("ij,bnj->bni", boost_matrix(boost).float(), p4)
+        features = constituent_features(boosted, mask)
+        assert torch.isfinite(features).all(), f"non-finite features after the boost {boost.tolist()}"

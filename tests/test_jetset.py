@@ -14,6 +14,8 @@ from raysym.data.jetset import (
     TASKS,
     JetSet,
     TaskJets,
+    check_splittable,
+    min_jets_per_class,
     split,
     split_train_val,
     task_selection,
@@ -198,3 +200,34 @@ def test_split_train_val_renormalises_the_paper_fractions():
     assert split_train_val(jets, seed=0, fractions=(0.75, 0.25))["val"].class_counts()["w"] == 500
     with pytest.raises(ConfigError):
         split_train_val(jets, seed=0, fractions=(0.0, 0.0))
+
+
+
+@pytest.mark.parametrize("fractions", [PAPER_FRACTIONS, (0.8, 0.1, 0.1), (1 / 3, 1 / 3, 1 / 3), (0.5, 0.5, 0.0)])
+def test_min_jets_per_class_is_the_count_from_which_a_split_reaches_every_part(fractions):
+    def reaches_every_part(n: int) -> bool:  # one class of n jets, split for real
+        parts = split(make_set((n, 0, 0, 0, 0)), seed=n, fractions=fractions)
+        return all(len(parts[name]) > 0 for name, f in zip(("train", "val", "test"), fractions) if f > 0)
+
+    needed = min_jets_per_class(fractions)
+    assert not reaches_every_part(needed - 1)
+    assert all(reaches_every_part(n) for n in range(needed, 150))
+
+
+def test_the_paper_split_needs_four_jets_of_a_class():
+    assert min_jets_per_class() == min_jets_per_class(PAPER_FRACTIONS) == 4
+
+
+def test_a_class_too_small_to_split_names_it_its_count_and_the_source():
+    jets = make_set((1, 0, 30, 30, 0), source="/data/one-gluon.h5")
+    with pytest.raises(DataError, match=r"jets from /data/one-gluon.h5 are too few to split into train/val/test "
+                                        r"for g_vs_w, g_vs_t: they hold 1 jet\(s\) of class 'g' and none of class 't'"
+                                        r", and the split needs at least 4 jets"):
+        check_splittable(jets.label, ["g_vs_w", "g_vs_t"], jets.source)
+
+
+def test_a_class_of_the_minimum_count_passes_the_check_and_reaches_every_part():
+    jets = make_set((4, 0, 4, 0, 0))
+    check_splittable(jets.label, ["g_vs_w"])
+    for part in split(jets, seed=0).values():
+        assert part.class_counts()["g"] >= 1 and part.class_counts()["w"] >= 1

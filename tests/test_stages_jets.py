@@ -1,14 +1,26 @@
 """Stage 0 (raysym.stages.jets): jet settings checked before any work, hls4ml files or generated jets,
 one split whose test part serves every task."""
 
+import re
+
 import numpy as np
 import pytest
 
+import raysym.stages.jets as stage
 from raysym.data.hls4ml_layout import write_hls4ml_file
+from raysym.data.jetset import min_jets_per_class
 from raysym.errors import ConfigError, DataError
 from raysym.generate.config import GeneratorConfig
-from raysym.stages.jets import MIN_JETS_PER_CLASS, JetSettings, generated_dir, run_jets_stage
+from raysym.stages.jets import (
+    MIN_JETS_PER_CLASS,
+    JetSettings,
+    check_jet_locations,
+    generated_dir,
+    run_jets_stage,
+)
 from tests.synthetic import CLASS_LABELS, synthetic_jets
+from tests.test_hls4ml_reader import HOSTILE
+from tests.test_hls4ml_reader import write as write_reader_file
 
 TASKS = ("g_vs_w", "g_vs_z", "g_vs_t")
 
@@ -65,5 +77,76 @@ def test_the_key_of_the_jets_changes_with_their_content_and_the_split(tmp_path):
 
 def test_a_test_task_without_its_class_fails_before_training(tmp_path):
     settings = JetSettings(hls4ml_dir=str(hls4ml_folder(tmp_path / "jets", classes=("g", "w", "z"))))
-    with pytest.raises(DataError, match="task 'g_vs_t' needs class 't'"):
+    with pytest.raises(DataError, match="too few to split .* for g_vs_t: they hold none of class 't'"):
         run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
+
+
+def test_the_generator_minimum_is_enough_for_the_split():
+    assert MIN_JETS_PER_CLASS >= min_jets_per_class()
+
+
+def test_a_one_gluon_file_is_too_few_to_split_not_a_file_without_gluons(tmp_path):
+    """A single gluon jet used to be reported as "needs class 'g' ... have none" after the split."""
+    folder = tmp_path / "jets"
+    folder.mkdir()
+    momenta = np.array([[[30.0, 0.0, 0.0, 30.0], [10.0, 1.0, 0.0, 10.1]]])
+    write_hls4ml_file(folder / "jetImage_one.h5", momenta, np.array([0]), compression=None)
+    with pytest.raises(DataError, match=r"jets from .*jets are too few to split into train/val/test for g_vs_w: "
+                                        r"they hold 1 jet\(s\) of class 'g' and none of class 'w', and the split "
+                                        r"needs at least 4"):
+        run_jets_stage(JetSettings(hls4ml_dir=str(folder)), tmp_path / "out", "g_vs_w", ["g_vs_w"], progress=False)
+
+
+def test_one_gluon_among_many_signal_jets_names_only_the_gluons(tmp_path):
+    jets = synthetic_jets(60, classes=("w", "z", "t"))
+    p4 = np.concatenate([jets.p4, synthetic_jets(1, seed=1, classes=("g",)).p4])
+    labels = np.concatenate([jets.label, [0]])
+    (tmp_path / "jets").mkdir()
+    write_hls4ml_file(tmp_path / "jets" / "jetImage_toy.h5", p4[..., [1, 2, 3, 0]].astype(np.float64), labels,
+                      compression=None)
+    settings = JetSettings(hls4ml_dir=str(tmp_path / "jets"))
+    with pytest.raises(DataError, match=r"for g_vs_w, g_vs_z, g_vs_t: they hold 1 jet\(s\) of class 'g', and"):
+        run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_file_stops_the_stage_with_one_error_naming_it(tmp_path, case):
+    change, wanted = HOSTILE[case]
+    folder = hls4ml_folder(tmp_path / "jets")
+    change(write_reader_file(folder / "jetImage_zz.h5", seed=1))
+    with pytest.raises(DataError, match=rf"jetImage_zz.h5: {wanted}"):
+        run_jets_stage(JetSettings(hls4ml_dir=str(folder)), tmp_path / "out", "g_vs_w", TASKS, progress=False)
+    assert not (folder / ".raysym-cache").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def no_generation(monkeypatch):
+    """Generation that fails the test if the stage gets as far as it."""
+    def generate(*args, **kwargs):
+        raise AssertionError("the jets were generated before the cache folder was checked")
+
+    monkeypatch.setattr(stage, "generate", generate)
+
+
+@pytest.mark.parametrize("under", ["", "sub"])
+def test_a_cache_dir_that_is_a_file_is_one_config_error_before_generation(tmp_path, monkeypatch, no_generation,
+                                                                           under):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    value = blocker / under if under else blocker
+    monkeypatch.setenv("RAYSYM_CACHE_DIR", str(value))
+    settings = JetSettings(generator=GeneratorConfig(jets_per_class=100))
+    wanted = rf"RAYSYM_CACHE_DIR = {re.escape(str(value))} (is an existing file|cannot be created)"
+    with pytest.raises(ConfigError, match=wanted):
+        check_jet_locations(settings, "s3://bucket/run")
+    with pytest.raises(ConfigError, match=wanted):
+        run_jets_stage(settings, "s3://bucket/run", "g_vs_w", TASKS, progress=False)
+
+
+def test_the_cache_dir_is_not_checked_where_it_is_not_used(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("RAYSYM_CACHE_DIR", str(blocker))
+    check_jet_locations(JetSettings(generator=GeneratorConfig(jets_per_class=100)), tmp_path / "out")
+    check_jet_locations(JetSettings(hls4ml_dir=str(tmp_path)), "s3://bucket/run")
+    assert not (tmp_path / "out").exists()

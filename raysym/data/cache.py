@@ -25,8 +25,10 @@ from raysym.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Bump when the reader's output or the cache layout changes, so old cache files are not reused.
-CACHE_VERSION = 1
+#: Bump when the reader's output, what it refuses, or the cache layout changes, so old cache files are not
+#: reused. 2: the reader refuses data sets of non-numbers, constituents above the LHC's energy and jets
+#: along the beam, which a version-1 cache may hold.
+CACHE_VERSION = 2
 CACHE_DIR_NAME = ".raysym-cache"
 _ARRAYS = ("p4", "mask", "label", "jet_pt", "jet_eta", "jet_mass")
 #: The reader's settings and their defaults, taken once (the key must not depend on a wrapper).

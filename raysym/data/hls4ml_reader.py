@@ -2,9 +2,11 @@
 
 The files hold 150 constituents × 16 columns per jet in float64; the study needs the 32 leading
 constituents' (E, px, py, pz) in float32. The reader checks each file's layout by the names stored in
-it (positions are looked up, not assumed), reads only the momentum columns, in chunks of jets so a
-whole archive never sits in memory at float64, and turns every way a file can be unusable into one
-``DataError`` that names the file and the problem.
+it (positions are looked up, not assumed) and their element types, reads only the momentum columns, in
+chunks of jets so a whole archive never sits in memory at float64, and turns every way a file can be
+unusable into one ``DataError`` that names the file and the problem (and the first bad jet): NaN,
+infinite, unphysical or impossibly energetic momenta, jets along the beam, bad labels, the same jets twice.
+Whatever passes is finite in float32 and gives the taggers finite inputs (docs/methods.md §2).
 """
 
 from __future__ import annotations
@@ -39,6 +41,22 @@ _PARTICLES_TAG = re.compile(r"_(\d+)p(?=[_.])")
 ENERGY_TOLERANCE = 1e-4
 #: A dataset that declares over this many times the bytes it stores is not a real data set.
 MAX_DECLARED_PER_STORED = 1000
+#: numpy dtype kinds a data set of numbers may have: float, signed and unsigned integer. Strings, complex
+#: numbers, booleans and records cannot be momenta, labels or jet kinematics.
+REAL_KINDS = "fiu"
+#: The most energy one constituent may carry, in GeV: the LHC's design collision energy √s = 14 TeV. In the
+#: lab (the collision's rest frame) momentum balance caps any one particle at √s/2: 7 TeV at design,
+#: 6.5 TeV for the 13 TeV hls4ml and generated jets. The factor of two leaves room for a detector's
+#: energy smearing; a constituent above it did not come from an LHC collision. Since |p| <= E is checked
+#: too, it bounds every momentum component ~10³⁴ below float32's largest number, so the float32 jets and
+#: what the taggers compute from them (E², jet sums, SEAL's boosts by γ <= 4.5) stay finite.
+MAX_CONSTITUENT_ENERGY = 14_000.0
+#: The largest |rapidity| of a jet (the sum of its kept constituents, as the taggers' Δη uses it,
+#: docs/methods.md §2). ATLAS and CMS measure particles to |η| ≈ 4.9–5.2 and reconstruct jets to
+#: |η| ≈ 4.5–4.7, so a jet beyond 5 was not measured by an LHC detector (the study's jets have |η| < 2.5).
+#: It also keeps atanh(pz/E) finite in float32, which rounds pz/E to 1 beyond |y| ≈ 8.7: the margin of 3.7
+#: exceeds the rapidity SEAL's largest boost adds (atanh(0.975) ≈ 2.2, docs/methods.md §3.1).
+MAX_JET_RAPIDITY = 5.0
 
 Source = str | Path | Sequence[str | Path]
 
@@ -134,11 +152,26 @@ def _columns(names: list[str], wanted: Iterable[str], n_columns: int, dataset: s
     return tuple(found)
 
 
+def _check_dtypes(f: h5py.File, path: Path) -> None:
+    """The data sets must hold real numbers and the name lists strings: anything else (a string-typed
+    ``jetConstituentList``, complex momenta) would reach numpy's arithmetic as a ``TypeError`` naming
+    neither the file nor the data set."""
+    for name in (CONSTITUENTS, JETS):
+        dtype = f[name].dtype
+        if dtype.kind not in REAL_KINDS:
+            raise DataError(f"{path}: {name} has dtype {dtype}, expected real numbers (float or integer)")
+    for name in (PARTICLE_NAMES, JET_NAMES):
+        dtype = f[name].dtype
+        if h5py.check_string_dtype(dtype) is None:
+            raise DataError(f"{path}: {name} has dtype {dtype}, expected strings (the column names)")
+
+
 def _layout(f: h5py.File, path: Path) -> _Layout:
     """Check one open file against the hls4ml layout and find the columns by name."""
     for name in (CONSTITUENTS, JETS, PARTICLE_NAMES, JET_NAMES):
         if name not in f or not isinstance(f[name], h5py.Dataset):
             raise DataError(f"{path}: missing dataset {name!r}")
+    _check_dtypes(f, path)
     constituents, jets = f[CONSTITUENTS], f[JETS]
     if constituents.ndim != 3:
         raise DataError(f"{path}: {CONSTITUENTS} has shape {constituents.shape}, expected "
@@ -205,10 +238,29 @@ def _check_momenta(momenta: np.ndarray, offset: int, path: Path) -> None:
                     f"(first: jet {offset + int(bad[0])})")
 
 
+def _magnitude(momenta: np.ndarray) -> np.ndarray:
+    """|p| of (..., [px, py, pz, e]) without overflow for any finite float64 component."""
+    return np.hypot(np.hypot(momenta[..., 0], momenta[..., 1]), momenta[..., 2])
+
+
+def _check_energy_scale(momenta: np.ndarray, offset: int, path: Path) -> None:
+    """No constituent may carry more than :data:`MAX_CONSTITUENT_ENERGY`: more did not come from an LHC
+    collision (pz = E = 10³⁰ GeV passes E >= |p|, then turns the taggers' weights into NaN), and it keeps
+    the float32 conversion of every momentum finite."""
+    energy = momenta[..., 3]
+    bad = energy > MAX_CONSTITUENT_ENERGY
+    if bad.any():
+        jet, constituent = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{path}: jet {offset + jet} has a constituent {constituent} with E = "
+                        f"{energy[jet, constituent]:.6g} GeV, above {MAX_CONSTITUENT_ENERGY:,.0f} GeV (the LHC's "
+                        f"√s; no particle of an LHC collision carries more than half of it); "
+                        f"{int(bad.any(axis=1).sum())} such jet(s) in jets {offset}..{offset + len(momenta) - 1}")
+
+
 def _check_physical(momenta: np.ndarray, offset: int, path: Path) -> None:
     """Every constituent must have E >= 0 and E >= |p| (to :data:`ENERGY_TOLERANCE`): a massless or
     massive particle. Anything else would reach the features as a silently clipped log E."""
-    energy, momentum = momenta[..., 3], np.linalg.norm(momenta[..., :3], axis=-1)
+    energy, momentum = momenta[..., 3], _magnitude(momenta)
     bad = (energy < 0) | (energy < momentum * (1 - ENERGY_TOLERANCE))
     if bad.any():
         jet, constituent = (int(i) for i in np.argwhere(bad)[0])
@@ -216,6 +268,35 @@ def _check_physical(momenta: np.ndarray, offset: int, path: Path) -> None:
                         f"E = {energy[jet, constituent]:.6g} GeV and |p| = {momentum[jet, constituent]:.6g} GeV "
                         f"(E must be >= |p| >= 0); {int(bad.any(axis=1).sum())} such jet(s) in jets "
                         f"{offset}..{offset + len(momenta) - 1}")
+
+
+def _check_jet_rapidity(p4: np.ndarray, mask: np.ndarray, offset: int, path: Path) -> None:
+    """Each jet, as the taggers see it (the float32 sum of its kept constituents, docs/methods.md §2),
+    must have |y| <= :data:`MAX_JET_RAPIDITY`: a jet along the beam has pz = E in float32, an infinite
+    rapidity and so an infinite Δη for every constituent."""
+    jet = np.where(mask[..., None], p4, np.float32(0)).sum(axis=1, dtype=np.float32)
+    energy, pz = jet[:, 0].astype(np.float64), jet[:, 3].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rapidity = np.where(energy > np.abs(pz), 0.5 * np.log((energy + pz) / (energy - pz)),
+                            np.copysign(np.inf, pz))
+    bad = ~(np.abs(rapidity) <= MAX_JET_RAPIDITY)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}: jet {offset + first} has rapidity y = {rapidity[first]:.4g} (its kept "
+                        f"constituents sum to E = {energy[first]:.6g} GeV, pz = {pz[first]:.6g} GeV), beyond "
+                        f"|y| = {MAX_JET_RAPIDITY:g}: no LHC detector measures jets there, and the taggers' "
+                        f"Δη would not be finite; {int(bad.sum())} such jet(s) in jets "
+                        f"{offset}..{offset + len(p4) - 1}")
+
+
+def _check_jet_kinematics(kinematics: np.ndarray, offset: int, path: Path) -> None:
+    """The jet pT, η and mass are kept in float32: each must be finite there (a float64 10⁴⁰ is not)."""
+    bad = ~(np.abs(kinematics) <= np.finfo(np.float32).max)
+    if bad.any():
+        jet, column = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{path}: jet {offset + jet} has {JET_KINEMATICS[column]} = "
+                        f"{kinematics[jet, column]:.6g}, not a finite float32 number; "
+                        f"{int(bad.any(axis=1).sum())} such jet(s) in jets {offset}..{offset + len(kinematics) - 1}")
 
 
 def _leading(momenta: np.ndarray, n_keep: int, offset: int, path: Path) -> tuple[np.ndarray, ...]:
@@ -277,13 +358,14 @@ def _read_file(f: h5py.File, layout: _Layout, n_read: int, n_keep: int, path: Pa
         except (OSError, ValueError) as err:
             raise DataError(f"{path}: cannot read jets {start}..{stop - 1} ({err})") from err
         _check_momenta(momenta, start, path)
+        _check_energy_scale(momenta, start, path)
         _check_physical(momenta, start, path)
-        out["p4"][rows], out["mask"][rows] = _leading(momenta, n_keep, start, path)
+        p4, mask = _leading(momenta, n_keep, start, path)
+        _check_jet_rapidity(p4, mask, start, path)
+        out["p4"][rows], out["mask"][rows] = p4, mask
         out["label"][rows] = _labels(jet_block[:, list(layout.label_cols)], start, path)
         kinematics = jet_block[:, list(layout.kinematics_cols)]
-        if not np.isfinite(kinematics).all():
-            first = start + int(np.flatnonzero(~np.isfinite(kinematics).all(axis=1))[0])
-            raise DataError(f"{path}: jet {first} has a non-finite {'/'.join(JET_KINEMATICS)}")
+        _check_jet_kinematics(kinematics, start, path)
         for i, name in enumerate(("jet_pt", "jet_eta", "jet_mass")):
             out[name][rows] = kinematics[:, i]
 
@@ -317,8 +399,9 @@ def inspect_hls4ml(source: Source, n_constituents: int = N_CONSTITUENTS, max_jet
     """Check every file of ``source`` without reading its jets: (file, layout, jets to read) per file.
 
     Opens each file's headers only, so it is cheap enough to run before any work starts: the layout by
-    name, the jet counts, that each file stores the data it declares and that the whole set fits in
-    this machine's memory, and that no two files start with the same jets (the same data twice).
+    name, each data set's element type, the jet counts, that each file stores the data it declares and
+    that the whole set fits in this machine's memory, and that no two files start with the same jets (the
+    same data twice). The momenta themselves are checked as :func:`read_hls4ml` reads them.
     """
     if not isinstance(n_constituents, (int, np.integer)) or n_constituents < 1:
         raise ConfigError(f"n_constituents must be a positive integer, got {n_constituents!r}")

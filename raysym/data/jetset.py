@@ -269,6 +269,43 @@ def stratified_indices(labels: np.ndarray, seed: int, fractions: Sequence[float]
     return [np.sort(np.concatenate(p)) if p else np.zeros(0, dtype=np.intp) for p in parts]
 
 
+def min_jets_per_class(fractions: Sequence[float] = PAPER_FRACTIONS) -> int:
+    """The fewest jets of one class from which :func:`stratified_indices` gives every part of positive
+    fraction at least one of them — and so does every larger count (4 for the paper's fractions).
+
+    From n >= 1/f for the smallest fraction f, n·f >= 1 puts one jet in every part before remainders are
+    handed out, so every such n works; counting down from there finds where it stops working.
+    """
+    values = np.asarray(check_fractions(fractions, len(fractions)))
+    used = values > 0
+    enough = math.ceil(1 / values[used].min())
+    while enough > 1 and (_allocate(enough - 1, values)[used] > 0).all():
+        enough -= 1
+    return enough
+
+
+def check_splittable(labels: np.ndarray, tasks: Sequence[str], source: str = "",
+                     fractions: Sequence[float] = PAPER_FRACTIONS) -> None:
+    """Fail before splitting if some class a task uses has too few jets for train, val and test each to
+    hold one: one ``DataError`` naming ``source``, every short class and its count, and the minimum.
+
+    Without it a split of a one-gluon set puts the gluon into train, and the test task then reports that
+    the jets "have none" of class g.
+    """
+    needed = min_jets_per_class(fractions)
+    counts = np.bincount(np.asarray(labels), minlength=len(CLASS_NAMES))
+    classes = sorted({CLASS_NAMES.index(c) for task in tasks for c in TASKS[check_task(task)]})
+    short = [c for c in classes if counts[c] < needed]
+    if not short:
+        return
+    held = " and ".join(f"{counts[c]} jet(s) of class {CLASS_NAMES[c]!r}" if counts[c] else
+                        f"none of class {CLASS_NAMES[c]!r}" for c in short)
+    users = [t for t in tasks if set(TASKS[t]) & {CLASS_NAMES[c] for c in short}]
+    raise DataError(f"the jets from {source or '<unnamed source>'} are too few to split into train/val/test "
+                    f"for {', '.join(dict.fromkeys(users))}: they hold {held}, and the split needs at least "
+                    f"{needed} jets of every class a task uses, so that train, val and test each hold one")
+
+
 def split(jets: JetSet, seed: int,
           fractions: Sequence[float] = PAPER_FRACTIONS) -> dict[str, JetSet]:
     """Seeded, class-stratified train/val/test split (docs/methods.md §1.1; the paper's fractions by default).

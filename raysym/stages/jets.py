@@ -4,12 +4,15 @@ One place answers "which jets?" for the study script, notebooks and tests: with 
 files are read; without, the offline generator fills ``<out>/data/generated-…`` (skipping chunks already
 there; on a cluster an object-store location, downloaded once into a local mirror) and the same reader
 loads those files (docs/methods.md §1.2–1.3). Both go through the jet cache.
-The jets are then split once, seeded and class-stratified with the paper's fractions (§1.1), and every
-task's test jets are checked before any training starts.
+The jets are then split once, seeded and class-stratified with the paper's fractions (§1.1), after checking
+that every class the tasks use has enough jets for train, val and test each to hold one.
+Nothing here needs a running Ray for the user's files: the study may run this stage before starting Ray,
+so a bad file is one error before any cluster work (generation starts and stops its own Ray).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -17,11 +20,15 @@ from typing import NamedTuple, Sequence
 from raysym.artifacts import cache_root, is_uri, join, local_copy, normalise
 from raysym.data.cache import load_jets
 from raysym.data.hls4ml_reader import inspect_hls4ml
-from raysym.data.jetset import TASKS, JetSet, TaskJets, split
+from raysym.data.jetset import TASKS, JetSet, TaskJets, check_splittable, split
 from raysym.errors import ConfigError
 from raysym.generate.chunks import generate
 from raysym.generate.config import GeneratorConfig
+from raysym.paths import writable_dir
 from raysym.settings_key import settings_key
+
+#: The environment variable that moves :func:`raysym.artifacts.cache_root`, named in its errors.
+CACHE_DIR_VARIABLE = "RAYSYM_CACHE_DIR"
 
 #: Fewest generated jets per class a study accepts: fewer cannot put every class into train, val and test.
 MIN_JETS_PER_CLASS = 10
@@ -67,16 +74,36 @@ def generated_dir(settings: JetSettings, out_dir: str | Path) -> str:
     return join(out_dir, "data", f"generated-{generator.jets_per_class}-s{generator.seed}")
 
 
+def mirror_root() -> Path:
+    """The local folder for copies of remote jet files (:func:`raysym.artifacts.cache_root`), created and
+    checked writable: a ``$RAYSYM_CACHE_DIR`` that is a file, or under one, is one ``ConfigError`` naming
+    the variable and the path, not a ``NotADirectoryError`` after generation."""
+    what = (f"{CACHE_DIR_VARIABLE} =" if os.environ.get(CACHE_DIR_VARIABLE)
+            else f"the local cache folder (set {CACHE_DIR_VARIABLE} to choose another)")
+    try:
+        return writable_dir(cache_root(), what)
+    except ConfigError as err:
+        raise ConfigError(f"{err}; it must be a folder this process can write, for local copies of the "
+                          "study's generated jets") from None
+
+
+def check_jet_locations(settings: JetSettings, out_dir: str | Path) -> None:
+    """Fail before any work if a folder the jets stage will write to cannot be used: today the local
+    mirror of generated jets that live in an object store (the only use of ``$RAYSYM_CACHE_DIR``)."""
+    if settings.hls4ml_dir is None and is_uri(generated_dir(settings, out_dir)):
+        mirror_root()
+
+
 def local_jet_files(locations: Sequence[str], folder: str) -> tuple[list[Path], Path]:
     """The jet files as local files the reader can open, and the folder for the jet cache beside them.
 
     Local files are read where they are. Files in an object store (written there by generation tasks on
-    whichever nodes ran them) are downloaded once into a local mirror (:func:`raysym.artifacts.cache_root`)
-    kept between runs, so a rerun on the same machine reads them from disk.
+    whichever nodes ran them) are downloaded once into a local mirror (:func:`mirror_root`) kept between
+    runs, so a rerun on the same machine reads them from disk.
     """
     if not is_uri(folder):
         return [Path(p) for p in locations], Path(folder)
-    mirror = cache_root() / "mirror" / settings_key(normalise(folder))
+    mirror = mirror_root() / "mirror" / settings_key(normalise(folder))
     return [local_copy(location, mirror) for location in locations], mirror
 
 
@@ -104,10 +131,13 @@ def run_jets_stage(settings: JetSettings, out_dir: str | Path, task: str, eval_t
     """Stage 0: the jets split once for all tasks, as :class:`StudyJets`.
 
     The split is made once for all tasks, so the test jets of ``g_vs_w`` are the same whichever task a
-    model trained on; a test task without both of its classes fails here, before training. The key covers
-    the jets' content (not their file names) and the split seed.
+    model trained on; a class a task uses with too few jets for train, val and test fails here, before
+    training (and an unusable cache folder before generation). The key covers the jets' content (not their
+    file names) and the split seed.
     """
+    check_jet_locations(settings, out_dir)
     jets = study_jets(settings, out_dir, address=address, progress=progress)
+    check_splittable(jets.label, list(dict.fromkeys([task, *eval_tasks])), jets.source)
     parts = split(jets, seed=settings.split_seed)
     for name in eval_tasks:
         parts["test"].for_task(name)
