@@ -64,6 +64,26 @@ def sibling(location: str | os.PathLike, name: str) -> Location:
         os.path.dirname(text), name)
 
 
+def relative_location(location: str | os.PathLike, base: str | os.PathLike) -> str:
+    """``location`` relative to the folder ``base`` (``/``-separated) when it lies below it; otherwise the
+    full location, as it is. What the store keeps of a study's files, so the study can be moved."""
+    text, folder = normalise(location), normalise(base)
+    if is_uri(text) != is_uri(folder):
+        return text
+    if not is_uri(text):
+        text, folder = Path(text).as_posix(), Path(folder).as_posix()
+    prefix = folder.rstrip("/") + "/"
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def located(value: str, base: str | os.PathLike) -> Location:
+    """The full location of ``value`` as :func:`relative_location` left it: a relative one below ``base``,
+    a full one (absolute path or URI) as it is."""
+    if is_uri(value) or os.path.isabs(value):
+        return value
+    return join(base, *value.split("/"))
+
+
 def exists(location: str | os.PathLike) -> bool:
     """Whether a file exists at ``location``."""
     fs, path = resolve(location)

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 STR, INT, FLOAT, BOOL = "str", "int", "float", "bool"
+#: A file the study made (a model, a ν1 vector), stored as text relative to the study's output location,
+#: the folder that holds the store (raysym.store), so a study copied or moved elsewhere reads and writes
+#: its own files, never the original's. Readers get it back as a full location.
+PATH = "path"
 
 #: The columns that identify a trial; every row of every table carries them so tables join.
 TRIAL_COLUMNS: Mapping[str, str] = {"study": STR, "trial_id": STR, "model": STR, "penalty": STR, "lam": FLOAT,
@@ -56,7 +60,7 @@ TABLES: dict[str, Table] = {
     ),
     # One row per trial: what was trained and where its best model is (raysym.stages.training).
     "trials": Table(
-        required={"n_parameters": INT, "best_epoch": INT, "best_val_loss": FLOAT, "epochs": INT, "model_path": STR,
+        required={"n_parameters": INT, "best_epoch": INT, "best_val_loss": FLOAT, "epochs": INT, "model_path": PATH,
                   "model_preset": STR, "task": STR},
         optional={"bias": STR, "lr": FLOAT, "weight_decay": FLOAT, "batch_size": INT, "stopped_early": BOOL,
                   "settings_key": STR, "data_key": STR, "experiment": STR},
@@ -75,7 +79,7 @@ TABLES: dict[str, Table] = {
     # One row per trial and eigenvalue index k: λk, Tr(H) and their costs (raysym.stages.analyses).
     "hessian": Table(
         required={"k": INT, "eigenvalue": FLOAT, "trace": FLOAT, "trace_stderr": FLOAT, "n_hvp": INT,
-                  "seconds": FLOAT, "backend": STR, "eval_set_size": INT, "nu1_path": STR, "settings_key": STR},
+                  "seconds": FLOAT, "backend": STR, "eval_set_size": INT, "nu1_path": PATH, "settings_key": STR},
         optional={"bias": STR, "n_probes": INT, "eigen_hvp": INT, "trace_hvp": INT, "restarts": INT,
                   "trace_method": STR, "trace_stop": STR, **_WHICH_WEIGHTS},
     ),
@@ -99,7 +103,7 @@ TABLES: dict[str, Table] = {
     # accuracy and ROC-AUC on every task (raysym.stages.distillation).
     "students": Table(
         required={"student_id": STR, "student_seed": INT, "final_val_mse": FLOAT, "best_val_mse": FLOAT,
-                  "best_epoch": INT, "epochs": INT, "n_parameters": INT, "model_path": STR, "settings_key": STR},
+                  "best_epoch": INT, "epochs": INT, "n_parameters": INT, "model_path": PATH, "settings_key": STR},
         optional={"bias": STR, "teacher_trial_id": STR, "student_model": STR, "student_preset": STR,
                   **{f"{metric}_{task}": FLOAT for metric in ("accuracy", "roc_auc")
                      for task in ("g_vs_w", "g_vs_z", "g_vs_t")}},
@@ -111,7 +115,7 @@ TABLES: dict[str, Table] = {
     ),
     # The weights kept for analysis at every K-th epoch of a trial, one row per epoch (raysym.stages.training,
     # with analyse_checkpoints="every:K"; raysym.stages.checkpoints).
-    "checkpoints": Table(required={"epoch": INT, "model_path": STR, "val_loss": FLOAT},
+    "checkpoints": Table(required={"epoch": INT, "model_path": PATH, "val_loss": FLOAT},
                          optional={"bias": STR, "keep_every": INT}),
     # Learned symmetry: |σ(f(x)) − σ(f(Λx))| over test jets per bin of boost speed β or rotation angle, and
     # the dual model's learned symmetry factor w_inv (raysym.analyses.symmetry, raysym.stages.analyses).

@@ -1,7 +1,13 @@
-"""SQL over a result store (raysym.query) and the ``raysym query`` command."""
+"""SQL over a result store (raysym.query) and the ``raysym query`` command: answers, files the store's
+readers skip, and a tool that only reads (no file written, changed or read outside the store)."""
 
 from __future__ import annotations
 
+import logging
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from raysym.cli import main
@@ -78,8 +84,10 @@ def test_file_uri_store_can_be_queried(store_path):
     assert query(f"file://{store_path}", "SELECT count(*) AS n FROM trials")["n"].tolist() == [4]
 
 
-def test_a_store_in_an_s3_bucket_gives_the_same_answers_as_on_disk(store_path, s3, capsys):
-    remote = ResultStore(f"s3://{s3.bucket()}/study/store")
+def test_a_store_in_an_s3_bucket_gives_the_same_answers_as_on_disk_and_stays_as_it_is(store_path, s3, capsys,
+                                                                                      tmp_path):
+    bucket = s3.bucket()
+    remote = ResultStore(f"s3://{bucket}/study/store")
     local = ResultStore(store_path)
     for table in local.tables():
         for key in local.keys(table):
@@ -87,6 +95,12 @@ def test_a_store_in_an_s3_bucket_gives_the_same_answers_as_on_disk(store_path, s
     assert query(remote.uri, JOIN).equals(query(store_path, JOIN))
     assert main(["query", remote.uri, "SELECT count(*) AS n FROM evaluations", "--csv"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "8"
+    objects = s3.keys(bucket)
+    with pytest.raises(ConfigError, match="read-only"):
+        query(remote.uri, f"COPY (SELECT * FROM trials) TO '{tmp_path}/leak.csv'")
+    with pytest.raises(ConfigError, match="read-only"):
+        query(remote.uri, f"COPY (SELECT 1 AS x) TO 's3://{bucket}/study/store/trials/t0.parquet' (FORMAT parquet)")
+    assert s3.keys(bucket) == objects and not (tmp_path / "leak.csv").exists()
 
 
 def test_cli_prints_the_result_table(store_path, capsys):
@@ -106,14 +120,119 @@ def test_cli_reports_sql_errors_without_a_traceback(store_path, capsys):
     assert "raysym query: error: SQL error:" in capsys.readouterr().err
 
 
-def test_a_corrupt_file_names_itself_only_in_queries_of_its_table(store_path):
-    (store_path / "evaluations" / "stray.parquet").write_bytes(b"PAR1 garbage PAR1")
-    with pytest.raises(DataError, match=r"table 'evaluations': file .*stray.parquet is not a readable Parquet"):
-        query(store_path, JOIN)
-    assert query(store_path, "SELECT count(*) AS n FROM trials")["n"].tolist() == [4]
-
-
 @pytest.mark.parametrize("sql", ["", "   ", "-- only a comment"])
 def test_empty_or_comment_only_sql_is_a_config_error(store_path, sql):
     with pytest.raises(ConfigError, match="returns no rows to show: it is empty, only comments"):
         query(store_path, sql)
+
+
+# ---- Files the store's readers skip are skipped here too, named, and left where they are ----
+
+
+def file_bytes(path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_a_corrupt_file_is_skipped_with_a_warning_naming_it_and_its_table_still_answers(store_path, caplog, capsys):
+    stray = store_path / "evaluations" / "stray.parquet"
+    stray.write_bytes(b"PAR1 garbage PAR1")
+    expected = query(store_path, JOIN)
+    before = file_bytes(store_path)
+    with caplog.at_level(logging.WARNING, logger="raysym.store"):
+        assert query(store_path, "SELECT count(*) AS n FROM evaluations")["n"].tolist() == [8]
+    assert any(f"table 'evaluations': file {stray}: not a readable Parquet file" in m for m in caplog.messages)
+    assert query(store_path, JOIN).equals(expected)
+    assert main(["query", str(store_path), "SELECT count(*) AS n FROM trials", "--csv"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["n", "4"]
+    assert f"raysym query: warning: table 'evaluations': file {stray}: not a readable Parquet file" in captured.err
+    assert file_bytes(store_path) == before  # the query moved nothing
+
+
+def test_a_file_with_a_declared_column_of_another_type_never_mixes_into_the_view(store_path, caplog):
+    wrong = {**keys("t9", "none", 0.0, 9), "task": "g_vs_w", "split": "test", "accuracy": "high", "roc_auc": 0.9,
+             "n_jets": 10}
+    bad = store_path / "evaluations" / "t9.parquet"
+    pq.write_table(pa.Table.from_pandas(pd.DataFrame([wrong])), bad)
+    before = bad.read_bytes()
+    with caplog.at_level(logging.WARNING, logger="raysym.store"):
+        result = query(store_path, "SELECT typeof(accuracy) AS kind, count(*) AS n FROM evaluations GROUP BY ALL")
+    assert result.values.tolist() == [["DOUBLE", 8]]
+    assert any(f"file {bad}: column accuracy is string, declared float" in m for m in caplog.messages)
+    assert bad.read_bytes() == before
+
+
+def test_a_folder_named_like_a_result_file_adds_no_rows(store_path, caplog):
+    folder = store_path / "evaluations" / "t9.parquet"
+    folder.mkdir()
+    (folder / "part-0.parquet").write_bytes((store_path / "evaluations" / "t1.parquet").read_bytes())
+    with caplog.at_level(logging.WARNING, logger="raysym.store"):
+        assert query(store_path, "SELECT count(*) AS n FROM evaluations")["n"].tolist() == [8]
+    assert any(f"file {folder}: a folder, not a Parquet file" in m for m in caplog.messages)
+    assert (folder / "part-0.parquet").is_file()
+
+
+# ---- Read-only: a query can neither write, change, nor read past the store ----
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A file outside the store a query must not read, and paths a query must not create."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password=hunter2\n")
+    return tmp_path
+
+
+ATTACKS = {
+    "COPY to a csv file": ("COPY (SELECT * FROM trials) TO '{outside}/leak.csv'",
+                           r"refused a statement of type COPY \("),
+    "COPY over a stored trial": ("COPY (SELECT 'oops' AS note) TO '{store}/trials/t0.parquet' (FORMAT parquet)",
+                                 r"refused a statement of type COPY \("),
+    "ATTACH a new database": ("ATTACH '{outside}/new.duckdb'", r"refused a statement of type ATTACH \("),
+    "read_text of a file": ("SELECT * FROM read_text('{outside}/secret.txt')", "DuckDB refused: .*secret.txt"),
+    "read_csv of a file": ("SELECT * FROM read_csv('{outside}/secret.txt')", "DuckDB refused: .*secret.txt"),
+    "a file read by name": ("SELECT * FROM '{store}/trials/t0.parquet'", "DuckDB refused: .*t0.parquet"),
+    "a glob of the disk": ("SELECT * FROM glob('{outside}/*')", "DuckDB refused"),
+    "INSTALL an extension": ("INSTALL httpfs", r"refused a statement of type LOAD \("),
+    "LOAD an extension": ("LOAD httpfs", r"refused a statement of type LOAD \("),
+    "SET access back on": ("SET enable_external_access = true", r"refused a statement of type SET \("),
+    "CREATE a table": ("CREATE TABLE notes AS SELECT * FROM trials", r"refused a statement of type CREATE \("),
+    "EXPORT the database": ("EXPORT DATABASE '{outside}/export'", r"refused a statement of type EXPORT \("),
+    "PRAGMA": ("PRAGMA enable_profiling", r"refused a statement of type PRAGMA \("),
+    "a COPY behind a query": ("SELECT 1; COPY (SELECT 1) TO '{outside}/leak.csv'",
+                              r"refused a statement of type COPY \("),
+}
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_statement_that_would_write_or_read_past_the_store_is_refused_and_changes_nothing(store_path, outside,
+                                                                                            attack, capsys):
+    sql, refused = ATTACKS[attack]
+    sql = sql.format(outside=outside, store=store_path)
+    before = file_bytes(outside)
+    with pytest.raises(ConfigError, match=rf"raysym query is read-only: .*; {refused}"):
+        query(store_path, sql)
+    assert main(["query", str(store_path), sql]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("raysym query: error: raysym query is read-only") and "Traceback" not in err
+    assert file_bytes(outside) == before  # nothing written, nothing changed, no stored trial overwritten
+    assert "password" not in capsys.readouterr().out
+
+
+def test_the_readmes_aliased_join_and_describe_still_work(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    for i, bias in enumerate(["teacher", "teacher:seal:0.1"]):
+        trial = keys(f"t{i}", "none" if i == 0 else "seal", 0.0 if i == 0 else 0.1, 1)
+        store.write("trials", [{**trial, "bias": bias, "n_parameters": 10, "best_epoch": 1, "best_val_loss": 0.4,
+                                "epochs": 2, "model_path": "m.pt", "model_preset": "tiny", "task": "g_vs_w"}],
+                    key=f"t{i}")
+        store.write("evaluations", [{**trial, "bias": bias, "task": task, "split": "test", "accuracy": 0.7,
+                                     "roc_auc": 0.8 + i / 10, "n_jets": 10} for task in ("g_vs_w", "g_vs_t")],
+                    key=f"t{i}")
+    aliased = query(store.uri, "SELECT t.bias, e.task, avg(e.roc_auc) FROM evaluations e JOIN trials t "
+                               "USING (study, trial_id) GROUP BY ALL ORDER BY ALL")
+    assert aliased.values.tolist() == [["teacher", "g_vs_t", 0.8], ["teacher", "g_vs_w", 0.8],
+                                       ["teacher:seal:0.1", "g_vs_t", pytest.approx(0.9)],
+                                       ["teacher:seal:0.1", "g_vs_w", pytest.approx(0.9)]]
+    described = query(store.uri, "DESCRIBE evaluations")
+    assert dict(zip(described["column_name"], described["column_type"]))["roc_auc"] == "DOUBLE"

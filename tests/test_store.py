@@ -1,17 +1,23 @@
-"""The result store (raysym.store): round trips, replacement, validation, atomicity, concurrent writers."""
+"""The result store (raysym.store): round trips, replacement, validation on write and on read, setting bad
+files aside, atomicity, concurrent writers, an unreachable store."""
 
 from __future__ import annotations
 
+import io
+import logging
 import multiprocessing
 import threading
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
 from raysym import store as store_module
 from raysym.errors import ConfigError, DataError
-from raysym.store import TABLES, TRIAL_KEYS, ResultStore, load
+from raysym.store import REJECTED_FOLDER, TABLES, TRIAL_KEYS, ResultStore, load
+from tests.fake_cluster import free_ports
 
 EXAMPLE_VALUES = {
     "n_parameters": 1234, "best_epoch": 3, "best_val_loss": 0.41, "epochs": 5, "model_path": "/ck/t0.pt",
@@ -88,17 +94,6 @@ def test_a_store_path_that_does_not_exist_is_an_error_naming_it(tmp_path):
         ResultStore(tmp_path / "nowhere").tables()
     assert not ResultStore(tmp_path / "nowhere").has("trials", "k")  # rerun skipping still just asks
     assert files_in(tmp_path) == []
-
-
-def test_a_corrupt_file_is_an_error_naming_it_and_its_table_and_other_tables_still_load(tmp_path):
-    store = ResultStore(tmp_path)
-    store.write("trials", [row("trials")], key="t0")
-    store.write("roc", [row("roc")], key="t0")
-    (tmp_path / "roc" / "stray.parquet").write_bytes(b"not parquet at all")
-    with pytest.raises(DataError, match=r"table 'roc': file .*stray.parquet is not a readable Parquet file"):
-        store.load("roc")
-    assert len(store.load("trials")) == 1
-    assert store.broken_files("roc") == [str(tmp_path / "roc" / "stray.parquet")]
 
 
 @pytest.mark.parametrize("table,column,value,wanted", [
@@ -249,3 +244,192 @@ def test_writers_replacing_the_same_key_leave_one_whole_file(tmp_path):
         t.join()
     assert len(ResultStore(tmp_path).load("trials")) == 3
     assert files_in(tmp_path) == ["k.parquet"]
+
+
+# ---- Reading checks every file against the declared tables; bad files are skipped, then set aside ----
+
+
+@pytest.fixture(params=["local", "s3"])
+def place(request, tmp_path):
+    """A store location on local disk, and one in a bucket of the loopback S3 server."""
+    if request.param == "local":
+        return str(tmp_path / "store")
+    return f"s3://{request.getfixturevalue('s3').bucket()}/run/store"
+
+
+def put(store, relative, data: bytes) -> str:
+    """Raw bytes at ``relative`` under the store's root (what another program might leave there)."""
+    path = f"{store.root}/{relative}"
+    store.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with store.fs.open_output_stream(path) as stream:
+        stream.write(data)
+    return path
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    return buffer.getvalue()
+
+
+def snapshot(store) -> dict[str, bytes]:
+    """Every file under the store's root, relative path -> content."""
+    infos = store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True, allow_not_found=True))
+    result = {}
+    for info in infos:
+        if info.type == pafs.FileType.File:
+            with store.fs.open_input_stream(info.path) as stream:
+                result[info.path[len(store.root) + 1:]] = stream.read()
+    return result
+
+
+def evaluation(trial_id, **changes):
+    return {**row("evaluations", trial_id=trial_id), **changes}
+
+
+WRONG_FILES = {
+    "accuracy as text": (pd.DataFrame([evaluation("bad", accuracy="0.9")]),
+                         "column accuracy is string, declared float"),
+    "seed as float": (pd.DataFrame([evaluation("bad", seed=1.0)]), "column seed is double, declared int"),
+    "roc_auc missing": (pd.DataFrame([evaluation("bad")]).drop(columns="roc_auc"), "required column roc_auc missing"),
+    "not parquet": (b"PAR1 garbage PAR1", "not a readable Parquet file"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_FILES)
+def test_a_file_that_does_not_fit_its_table_is_skipped_with_a_warning_naming_it_and_why(place, case, caplog):
+    store = ResultStore(place)
+    store.write("evaluations", [evaluation("t0")], key="t0")
+    content, problem = WRONG_FILES[case]
+    bad = put(store, "evaluations/bad.parquet", content if isinstance(content, bytes) else parquet_bytes(content))
+    before = snapshot(store)
+    with caplog.at_level(logging.WARNING, logger="raysym.store"):
+        frame = store.load("evaluations")
+    assert list(frame["trial_id"]) == ["t0"]
+    assert frame["accuracy"].dtype == "float64" and frame["seed"].dtype == "int64"
+    assert any(f"table 'evaluations': file {bad}: {problem}" in message for message in caplog.messages)
+    assert not store.has("evaluations", "bad") and store.has("evaluations", "t0")
+    assert store.keys("evaluations") == ["t0"]
+    assert [(r.path, r.moved_to) for r in store.rejected("evaluations")] == [(bad, None)]
+    assert problem in store.rejected("evaluations")[0].problem
+    with pytest.raises(DataError, match=f"file {bad}: {problem}"):
+        store.read_file("evaluations", bad)
+    assert snapshot(store) == before  # reading moved nothing
+
+
+def test_extra_undeclared_columns_and_columns_without_values_fit_their_table(tmp_path):
+    store = ResultStore(tmp_path)
+    store.write("evaluations", [evaluation("t0", bias=None, ece=0.1)], key="t0")
+    assert pq.read_schema(tmp_path / "evaluations" / "t0.parquet").field("bias").type == pa.null()
+    assert store.rejected("evaluations") == [] and store.has("evaluations", "t0")
+    assert store.load("evaluations").loc[0, "ece"] == 0.1
+
+
+def test_a_folder_named_like_a_result_file_is_skipped_and_writing_its_key_sets_it_aside(place, caplog):
+    store = ResultStore(place)
+    store.write("evaluations", [evaluation("t0")], key="t0")
+    inside = put(store, "evaluations/t1.parquet/part-0.parquet", parquet_bytes(pd.DataFrame([evaluation("t1")])))
+    with caplog.at_level(logging.WARNING, logger="raysym.store"):
+        assert list(store.load("evaluations")["trial_id"]) == ["t0"]  # the rows inside never mix in
+    assert any("t1.parquet: a folder, not a Parquet file" in message for message in caplog.messages)
+    assert not store.has("evaluations", "t1")
+    store.write("evaluations", [evaluation("t1")], key="t1")  # a rerun's write of that key
+    assert store.has("evaluations", "t1") and sorted(store.load("evaluations")["trial_id"]) == ["t0", "t1"]
+    if not store.is_local:  # an object store keeps a file and a "folder" (a prefix) of the same name side by side
+        assert [r.folder for r in store.rejected("evaluations")] == [True]
+        assert len(store.set_aside()) == 1 and store.has("evaluations", "t1")
+    assert store.rejected("evaluations") == []
+    kept = [path for path in snapshot(store) if path.startswith(f"{REJECTED_FOLDER}/evaluations/t1.")]
+    assert len(kept) == 1 and kept[0].endswith(".parquet/part-0.parquet")
+    assert inside not in [f"{store.root}/{path}" for path in snapshot(store)]
+
+
+def test_set_aside_moves_what_readers_skip_out_of_the_tables_keeps_it_and_a_rerun_rewrites_the_keys(place):
+    store = ResultStore(place)
+    store.write("evaluations", [evaluation("t0")], key="t0")
+    store.write("trials", [row("trials")], key="t0")
+    wrong = parquet_bytes(pd.DataFrame([evaluation("t1", accuracy="0.9")]))
+    put(store, "evaluations/t1.parquet", wrong)
+    put(store, "evaluations/t2.parquet/part-0.parquet", b"anything")
+    put(store, "roc/t3.parquet", b"not parquet")
+    moved = store.set_aside()
+    assert sorted((r.table, r.path.rsplit("/", 2)[-1], r.problem.split(" (")[0]) for r in moved) == [
+        ("evaluations", "t1.parquet", "column accuracy is string, declared float"),
+        ("evaluations", "t2.parquet", "a folder, not a Parquet file"),
+        ("roc", "t3.parquet", "not a readable Parquet file")]
+    for rejected in moved:
+        key = rejected.path.rsplit("/", 1)[-1][: -len(".parquet")]
+        assert rejected.moved_to.startswith(f"{store.root}/{REJECTED_FOLDER}/{rejected.table}/{key}.")
+        assert rejected.moved_to.endswith(".parquet") and f"moved to {rejected.moved_to}" in str(rejected)
+    files = snapshot(store)
+    assert files[next(r for r in moved if r.path.endswith("t1.parquet")).moved_to[len(store.root) + 1:]] == wrong
+    assert sorted(path for path in files if not path.startswith(REJECTED_FOLDER)) == [
+        "evaluations/t0.parquet", "trials/t0.parquet"]
+    assert store.tables() == ["evaluations", "trials"]  # the rejected folder is no table
+    assert store.set_aside() == [] and store.rejected("evaluations") == []
+    for key in ("t1", "t2"):
+        store.write("evaluations", [evaluation(key)], key=key)
+    assert store.keys("evaluations") == ["t0", "t1", "t2"]
+
+
+def test_set_aside_of_one_table_leaves_the_others_and_of_a_new_store_moves_nothing(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    store.write("trials", [row("trials")], key="t0")
+    for table in ("trials", "roc"):
+        put(store, f"{table}/bad.parquet", b"not parquet")
+    assert [r.table for r in store.set_aside(["roc"])] == ["roc"]
+    assert [r.table for r in store.rejected("trials")] == ["trials"]
+    with pytest.raises(ConfigError, match="table name '../trials'"):
+        store.set_aside(["../trials"])
+    assert ResultStore(tmp_path / "fresh").set_aside() == [] and not (tmp_path / "fresh").exists()
+
+
+def test_clean_removes_a_killed_writers_temporary_file_from_a_bucket_too(place):
+    store = ResultStore(place)
+    store.write("trials", [row("trials")], key="k")
+    leftover = put(store, "trials/.k2.0123abcd.parquet.tmp", b"PAR1 half a file")
+    assert store.keys("trials") == ["k"] and store.rejected("trials") == []
+    assert store.clean(older_than_s=3600) == []
+    assert store.clean(older_than_s=-1) == [leftover]
+    assert sorted(snapshot(store)) == ["trials/k.parquet"]
+
+
+@pytest.fixture
+def unreachable(monkeypatch):
+    """An s3:// store whose endpoint is a closed loopback port: nothing answers there."""
+    (port,) = free_ports(1)
+    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    return "s3://nobody-home/run/store"
+
+
+def test_a_store_that_cannot_be_reached_is_one_data_error_naming_it(unreachable):
+    with pytest.raises(DataError, match=rf"result store {unreachable} cannot be reached: .*connect"):
+        load(unreachable, "trials")
+
+
+def test_files_of_the_study_are_stored_relative_to_its_folder_and_read_back_whole(place):
+    """PATH columns (raysym.tables) hold a study's own files relative to the folder of its store, so a study
+    copied or moved elsewhere names its own files; a file elsewhere keeps its full location."""
+    store = ResultStore(place)
+    home = place.rsplit("/", 1)[0]
+    inside, outside = f"{home}/models/t0.pt", "/elsewhere/t1.pt"
+    store.write("trials", [{**row("trials", trial_id="t0"), "model_path": inside}], key="t0")
+    store.write("trials", [{**row("trials", trial_id="t1"), "model_path": outside}], key="t1")
+    raw = {key: pq.read_table(f"{store.root}/trials/{key}.parquet", filesystem=store.fs).column("model_path")[0]
+           .as_py() for key in ("t0", "t1")}
+    assert raw == {"t0": "models/t0.pt", "t1": outside}
+    assert store.load("trials").set_index("trial_id")["model_path"].to_dict() == {"t0": inside, "t1": outside}
+
+
+def test_a_moved_store_names_its_files_at_their_new_place(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    ResultStore(old / "store").write("hessian", [{**trial(), "k": 1, "eigenvalue": 2.0, "trace": 3.0,
+                                                  "trace_stderr": 0.1, "n_hvp": 4, "seconds": 1.0,
+                                                  "backend": "lanczos", "eval_set_size": 8,
+                                                  "nu1_path": str(old / "models" / "t0.nu1.pt"),
+                                                  "settings_key": "k"}], key="t0")
+    old.rename(new)
+    assert ResultStore(new / "store").load("hessian")["nu1_path"].tolist() == [str(new / "models" / "t0.nu1.pt")]
