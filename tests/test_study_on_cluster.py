@@ -11,6 +11,7 @@ a test can kill one and the test session's own Ray is never involved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ray._private import ray_constants
 
 from raysym import artifacts
 from raysym.store import ResultStore
@@ -111,19 +113,45 @@ def test_smoke_study_on_two_nodes_puts_every_table_model_and_figure_in_the_bucke
     print(f"smoke study on S3, two nodes: {seconds:.1f} s")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc: a node's workers are started by its raylet)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                kids = [int(child) for child in children.read_text().split()]
+                found += kids
+                todo += kids
+    return found
+
+
+def process_title(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    return ""
+
+
+def running_a_task(node) -> bool:
+    """Whether a worker process of ``node`` is executing a fan-out task now: Ray titles a worker
+    ``ray::run_task`` while it runs one (:func:`raysym.fanout.run_task`) and ``ray::IDLE`` between tasks."""
+    raylet = node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+    return any(process_title(pid) == "ray::run_task" for pid in descendants(raylet))
+
+
 def lose_a_worker_while(cluster, out: str, overrides: dict, cwd: Path, busy, what: str):
-    """Run the smoke study (without distillation) with ``overrides`` into ``out``; once ``busy()`` holds,
-    remove a worker node. Return the outcome, the store and the seconds from the loss to the study's end,
-    after checking that the driver finished and that the lost node was running some of its work."""
+    """Run the smoke study (without distillation) with ``overrides`` into ``out``; once ``busy(workers)``
+    names a worker node, remove it. Return the outcome, the store, the seconds from the loss to the study's
+    end and the driver's output, after checking that the driver finished."""
     head, workers = cluster
     driver = start(["tests/cluster_study.py", head.address, out,
                     json.dumps({**overrides, "distillation": {"enabled": False}})], cwd)
-    wait_for(busy, what=what)
+    found: list = []
+    wait_for(lambda: found.append(busy(workers)) or found[-1] is not None, what=what)
     lost = time.monotonic()
-    head.remove_node(workers[0])
+    head.remove_node(found[-1])
     output = finish(driver)
-    assert node_loss_hit_work(output)
-    return outcome_of(output), ResultStore(f"{out}/store"), time.monotonic() - lost
+    return outcome_of(output), ResultStore(f"{out}/store"), time.monotonic() - lost, output
 
 
 @pytest.mark.slow
@@ -133,9 +161,11 @@ def test_losing_a_worker_node_mid_training_still_stores_every_trial_once(cluster
     bucket = s3.bucket()
     out = f"s3://{bucket}/study"
     epochs = 25
-    outcome, store, recovery = lose_a_worker_while(
+    outcome, store, recovery, output = lose_a_worker_while(
         cluster, out, {"recipe": {"epochs": epochs}}, tmp_path,
-        lambda: len(checkpoints(s3, bucket, "study/tune/")) >= 4, "training checkpoints")
+        lambda workers: workers[0] if len(checkpoints(s3, bucket, "study/tune/")) >= 4 else None,
+        "training checkpoints")
+    assert node_loss_hit_work(output)
     trials, history = store.load("trials"), store.load("epochs")
     assert outcome["errors"] == [] and len(trials) == 2 and trials["trial_id"].is_unique
     assert (trials["epochs"] == epochs).all()
@@ -154,10 +184,17 @@ def test_losing_a_worker_node_mid_analysis_still_stores_every_analysis_once(clus
     bucket = s3.bucket()
     out = f"s3://{bucket}/study"
     heavy = {"trace_probes": 48, "probes_per_task": 2, "hessian_jets": 96, "lanczos_steps": 8, "eigen_restarts": 2}
-    outcome, store, recovery = lose_a_worker_while(
-        cluster, out, {"analyses": heavy}, tmp_path,
-        lambda: any(k.startswith("study/store/smearing/") for k in s3.keys(bucket, "study/store/")),
-        "the analysis stage")
+
+    def analysing(workers):
+        """A worker running an analysis task: the evaluation stage is over (both trials' rows stored, and it
+        runs before the analyses), and the node's worker is titled with a task it executes now."""
+        evaluated = [k for k in s3.keys(bucket, "study/store/evaluations/") if k.endswith(".parquet")]
+        if len(evaluated) < 2:
+            return None
+        return next((node for node in workers if running_a_task(node)), None)
+
+    outcome, store, recovery, _ = lose_a_worker_while(cluster, out, {"analyses": heavy}, tmp_path, analysing,
+                                                      "a worker running an analysis task")
     trials = store.load("trials")
     assert outcome["errors"] == [] and outcome["analysed"]["hessian"] == 2
     hessian, smearing, goldstone = store.load("hessian"), store.load("smearing"), store.load("goldstone")
