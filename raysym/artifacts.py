@@ -32,9 +32,20 @@ from raysym.errors import DataError
 Location = str
 
 
+#: The scheme of a local path written as a URI: ``file:///data/run`` is the folder ``/data/run``.
+FILE_SCHEME = "file://"
+
+
 def is_uri(location: str | os.PathLike) -> bool:
-    """Whether ``location`` names a filesystem by scheme (``s3://…``) rather than a local path."""
-    return "://" in os.fspath(location)
+    """Whether ``location`` names a remote filesystem by scheme (``s3://…``) rather than a local path (a
+    ``file://`` URI is a local path, and is treated exactly as one: folders made, files renamed into place)."""
+    text = os.fspath(location)
+    return "://" in text and not text.startswith(FILE_SCHEME)
+
+
+def _local_path(text: str) -> str:
+    """The absolute local path of a path or a ``file://`` URI."""
+    return os.path.abspath(text[len(FILE_SCHEME):] if text.startswith(FILE_SCHEME) else text)
 
 
 def resolve(location: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
@@ -42,13 +53,14 @@ def resolve(location: str | os.PathLike) -> tuple[pafs.FileSystem, str]:
     text = os.fspath(location)
     if is_uri(text):
         return pafs.FileSystem.from_uri(text)
-    return pafs.LocalFileSystem(), os.path.abspath(text)
+    return pafs.LocalFileSystem(), _local_path(text)
 
 
 def normalise(location: str | os.PathLike) -> Location:
-    """``location`` as text: a URI without a trailing slash, or an absolute local path."""
+    """``location`` as text: a URI without a trailing slash, or an absolute local path (also for a
+    ``file://`` URI)."""
     text = os.fspath(location)
-    return text.rstrip("/") if is_uri(text) else os.path.abspath(text)
+    return text.rstrip("/") if is_uri(text) else _local_path(text)
 
 
 def join(location: str | os.PathLike, *parts: str) -> Location:

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Iterator
 
-from raysym.errors import ConfigError, DataError
+from raysym.errors import ConfigError, DataError, disk_full, disk_full_message
 
 #: Modules that provide a subcommand, in the order ``raysym --help`` lists them.
 COMMAND_MODULES = (
@@ -87,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             return _reader_gone()
         except (DataError, ConfigError) as err:
             print(f"raysym {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except Exception as err:
+            full = disk_full(err)
+            if full is None:
+                raise
+            print(f"raysym {args.command}: error: {disk_full_message(full)}", file=sys.stderr)
             return 2
     return int(result or 0)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import sys
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
@@ -226,6 +227,21 @@ def _cancel(refs: list) -> None:
     for ref in refs:
         ray.cancel(ref, force=True)
     ray.wait(refs, num_returns=len(refs), timeout=CANCEL_SECONDS)
+
+
+def cluster_window(cpus_per_task: float = 1.0) -> Callable[[], int]:
+    """A ``max_in_flight`` for :func:`fan_out`: twice as many tasks as the cluster runs at a time (its CPUs
+    now ÷ a task's), at least 2. Enough queued that no worker waits for the driver and an autoscaler sees
+    demand (it is asked again before every submission, so it follows a cluster that grows from zero
+    workers); few enough that the driver tracks a bounded number of tasks however many items there are,
+    and that a follow-up with a high priority is not stuck behind the whole queue."""
+    import ray
+
+    def window() -> int:
+        cpus = ray.cluster_resources().get("CPU", 0) if ray.is_initialized() else 0
+        return max(2, 2 * math.floor(cpus / cpus_per_task))
+
+    return window
 
 
 def fan_out(function: Callable, items: Iterable[Item], *, argument: Callable[[Item], Any] | None = None,

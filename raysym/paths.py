@@ -50,7 +50,7 @@ def writable_location(location: str | os.PathLike, what: str = "output location"
     ``ConfigError`` naming the location, before any work starts rather than after the first trial.
     """
     if not is_uri(location):
-        return os.path.abspath(writable_dir(location, what))
+        return os.path.abspath(writable_dir(normalise(location), what))
     uri = normalise(location)
     try:
         fs, _ = resolve(uri)

@@ -18,11 +18,12 @@ results beside the old ones and prints only its own.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 from raysym.artifacts import join
-from raysym.errors import ConfigError, DataError
+from raysym.errors import ConfigError, DataError, Interrupted, disk_full, disk_full_message
 from raysym.report.command import write_report
 from raysym.report.contents import summary_lines
 from raysym.report.selection import select_run
@@ -115,15 +116,41 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
     return config.with_overrides(**overrides)
 
 
+#: The exit status of a study ended by Ctrl-C: 128 + SIGINT, as a shell reports it.
+INTERRUPTED = 130
+
+
+def resume_line(argv: list[str] | None, stage: str | None) -> str:
+    """What to tell the user after Ctrl-C: where the study stopped and the command that resumes it."""
+    command = shlex.join(["python", "studies/full.py", *(sys.argv[1:] if argv is None else argv)])
+    where = f" during {stage}" if stage else ""
+    return (f"studies/full.py: interrupted{where}; nothing unfinished was stored. Resume with the same "
+            f"command: {command}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        config = study_from_args(args)
-        out = args.out or str(Path("raysym-runs") / config.name)
-        outcome = run_study(config, out, address=args.address, verbose=0 if args.smoke_test else 1)
+        return study_and_report(args)
     except (ConfigError, DataError) as err:
         print(f"studies/full.py: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(resume_line(argv, getattr(err, "stage", None)), file=sys.stderr)
+        return INTERRUPTED
+    except Exception as err:
+        full = disk_full(err)
+        if full is None:
+            raise
+        print(f"studies/full.py: error: {disk_full_message(full)}", file=sys.stderr)
+        return 2
+
+
+def study_and_report(args: argparse.Namespace) -> int:
+    """The study of ``args``, its summary and report; the exit status (1 when a trial failed)."""
+    config = study_from_args(args)
+    out = args.out or str(Path("raysym-runs") / config.name)
+    outcome = run_study(config, out, address=args.address, verbose=0 if args.smoke_test else 1)
     print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated, "
           f"{outcome.distilled} student(s) distilled this run; "
           "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")
@@ -133,7 +160,10 @@ def main(argv=None) -> int:
     if outcome.run_key is not None:
         # Only this run's settings: the store may also hold trials made with other settings, kept beside.
         run = select_run(outcome.store_path, config.name, outcome.run_key)
-        written = write_report(run, join(out, "report"))
+        try:
+            written = write_report(run, join(out, "report"))
+        except KeyboardInterrupt as err:
+            raise Interrupted("report: interrupted", "report") from err
         for line in written.skipped:
             print(line)
         print(f"figures and report ({written.seconds:.1f} s): {written.report[-1]}\n")

@@ -86,3 +86,26 @@ def study_jets_dir(ray_local, tmp_path_factory):
     generate(GeneratorConfig(jets_per_class=40, seed=5, classes=("g", "w", "z", "t"), chunk_size=40), out,
              progress=False)
     return str(out)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(bytes)``: a folder on a tmpfs of that size, to fill a disk for real (skipped where this
+    process may not mount one); unmounted at the end."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size: int) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)

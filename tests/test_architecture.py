@@ -15,7 +15,7 @@ LAYERS = {
     # folders, the Ray session and fan-out
     "errors": 0, "batch": 0, "kinematics": 0, "numpy_kinematics": 0, "lorentz": 0, "features": 0,
     "smearing": 0, "metrics": 0, "store": 0, "tables": 0, "query": 0, "ray_session": 0, "fanout": 0,
-    "settings_key": 0, "paths": 0, "artifacts": 0,
+    "settings_key": 0, "paths": 0, "artifacts": 0, "output_lock": 0,
     "launcher_config": 0,
     "data": 1, "generate": 2,
     "models": 3, "penalties": 3,

@@ -41,3 +41,16 @@ def test_wrong_credentials_are_refused_in_one_sentence(s3, monkeypatch, variable
 def test_an_unknown_scheme_is_named():
     with pytest.raises(ConfigError, match=r"nosuch://bucket/x is not a location pyarrow can open"):
         writable_location("nosuch://bucket/x")
+
+
+def test_a_file_uri_is_a_local_folder_made_like_a_path(tmp_path):
+    """``--out file:///…`` is a local folder: made where it is missing, and every artifact written under
+    it (the study's own docstrings name file:// locations)."""
+    from raysym.artifacts import join, load_torch, save_torch
+    from raysym.store import ResultStore
+
+    out = writable_location(f"file://{tmp_path}/a/b", "study output location")
+    assert out == str(tmp_path / "a" / "b") and (tmp_path / "a" / "b").is_dir()
+    save_torch({"x": 1}, join(f"file://{tmp_path}/a/b", "models", "m.pt"))
+    assert load_torch(tmp_path / "a" / "b" / "models" / "m.pt") == {"x": 1}
+    assert ResultStore(f"file://{tmp_path}/a/b/store").create().home == str(tmp_path / "a" / "b")

@@ -204,3 +204,17 @@ def test_a_lambda_scan_gets_its_panel_with_lambda_on_a_log_axis(tmp_path):
 
 def test_frames_for_the_known_store_have_every_bias(known):
     assert set(pd.unique(select_run(known).table("evaluations")["bias"])) == set(BIASES)
+
+
+def test_a_full_disk_is_one_error_and_leaves_no_partial_figure(small_disk, tmp_path, capsys):
+    """Writing the figures until the disk is full: one error line, and every file there is whole (a figure
+    used to be left as a 0-byte PNG)."""
+    from raysym.cli import main
+
+    write_known_store(tmp_path / "store")
+    out = small_disk(150_000) / "report"
+    assert main(["report", str(tmp_path / "store"), "--out", str(out)]) == 2
+    assert "error: no space left on the disk" in capsys.readouterr().err
+    written = [path for path in out.rglob("*") if path.is_file()]
+    assert written and all(path.stat().st_size > 0 and not path.name.startswith(".") for path in written)
+    assert not (out / "report.html").exists()

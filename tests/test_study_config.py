@@ -139,6 +139,10 @@ def test_overrides_replace_fields_and_nested_sections():
     ({"distillation": {"teachers": "worst"}}, "distillation teachers must be 'all' or 'best'"),
     ({"training": {"max_failures": -1}}, "max_failures must be an integer >= 0"),
     ({"training": {"search": SearchSpace(grace_period=50)}}, "grace period 50 exceeds"),
+    ({"training": {"trial_resources": {"accelerator": 1}}},
+     "--trial-resource accelerator=1: the local Ray this study starts offers no custom resources"),
+    ({"recipe": {"epochs": 1_000_000_000}}, "1,000,000,000 epochs need about .* GB of memory|epoch rows"),
+    ({"data": {"generator": {"jets_per_class": 100_000_000}}}, "is 800,000 tasks, more than the 100,000"),
 ])
 def test_impossible_settings_are_rejected_before_ray_starts(overrides, message, monkeypatch, tmp_path):
     monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))

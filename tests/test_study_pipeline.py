@@ -4,7 +4,10 @@ Every test runs the real path (generator or hls4ml reader → Tune → store →
 the smoke-test settings to seconds.
 """
 
+import os
+import shutil
 
+import pyarrow.parquet as pq
 import pytest
 
 from raysym.report import summaries
@@ -109,6 +112,28 @@ def test_other_evaluation_settings_evaluate_again_without_training(jets_dir, tmp
     assert (thinner.trained, thinner.evaluated) == (0, 2)
     roc = ResultStore(thinner.store_path).load("roc")
     assert roc.groupby("settings_key")["trial_id"].nunique().tolist() == [2, 2]
+
+
+def test_a_study_copied_elsewhere_reads_and_writes_only_its_copy(jets_dir, tmp_path):
+    """The store keeps a study's files relative to its folder: with the original deleted first, the copy's
+    rerun finds every model, and a new analysis writes its ν1 into the copy."""
+    config = smoke(preset("quick")).with_overrides(name="moved", data={"hls4ml_dir": jets_dir},
+                                                   distillation={"enabled": False})
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    quiet(config, original)
+    shutil.copytree(original, copy, symlinks=True)
+    shutil.rmtree(original)
+
+    again = quiet(config, copy)
+    assert (again.trained, again.evaluated, again.errors) == (0, 0, [])
+    store = ResultStore(copy / "store")
+    stored = pq.read_table(next((copy / "store" / "trials").glob("*.parquet"))).column("model_path").to_pylist()
+    assert stored[0].startswith("models/")  # as written: relative to the study's folder
+    assert all(path.startswith(str(copy)) for path in store.load("trials")["model_path"])
+    deeper = quiet(config.with_overrides(analyses={"lanczos_steps": 5}), copy)
+    assert deeper.analysed["hessian"] == 2 and not original.exists()
+    nu1 = store.load("hessian").query("k == 1")["nu1_path"]
+    assert len(nu1) == 4 and all(path.startswith(str(copy / "models")) and os.path.isfile(path) for path in nu1)
 
 
 def test_resuming_restores_the_tuner_and_stores_its_finished_trials_without_retraining(jets_dir, tmp_path):

@@ -20,7 +20,7 @@ import numpy as np
 from raysym.artifacts import exists, join, list_files, normalise, read_bytes, staged_file, write_bytes
 from raysym.data.hls4ml_layout import N_STORED_CONSTITUENTS, write_hls4ml_file
 from raysym.errors import ConfigError
-from raysym.fanout import fan_out
+from raysym.fanout import cluster_window, fan_out
 from raysym.generate.config import GeneratorConfig
 from raysym.generate.events import JetSample, make_jets
 from raysym.generate.processes import PROCESSES, chunk_seeds
@@ -131,8 +131,10 @@ def generate(config: GeneratorConfig, out_dir: str | Path, *, address: str | Non
         return paths
     started = use_ray and ensure_ray(address, num_cpus)
     try:
+        # A bounded window of tasks in flight: the driver's memory does not grow with the number of chunks.
         for _ in fan_out(_make_chunk, todo, name=_chunk_name, args=(config, out_dir), spread=False,
-                         progress=progress, desc="generate", use_ray=use_ray):
+                         progress=progress, desc="generate", use_ray=use_ray,
+                         max_in_flight=cluster_window() if use_ray else None):
             pass
     finally:
         if started:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from raysym.artifacts import is_uri, join, normalise, sibling, upload_tree
+from raysym.artifacts import is_uri, join, normalise, sibling, staged_file, upload_tree, write_bytes
+from raysym.output_lock import lock_holder
 from raysym.paths import writable_dir, writable_location
 from raysym.report.selection import StudyRun, select_run
+from raysym.store import ResultStore
 
 
 @dataclass
@@ -64,9 +67,12 @@ def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
             written.skipped.append(f"{spec.name}: skipped, no {' or '.join(missing)} table for study {run.study}")
             continue
         figure = spec.draw(run)
-        for suffix in ("png", "pdf"):
-            figure.savefig(figure_dir / f"{spec.name}.{suffix}", dpi=150, bbox_inches="tight")
-        plt.close(figure)
+        try:
+            for suffix in ("png", "pdf"):  # each file appears whole or not at all (a full disk, Ctrl-C)
+                with staged_file(figure_dir / f"{spec.name}.{suffix}") as path:
+                    figure.savefig(path, format=suffix, dpi=150, bbox_inches="tight")
+        finally:
+            plt.close(figure)
         written.figures.append((f"figures/{spec.name}.png", spec.caption))
 
 
@@ -91,8 +97,8 @@ def write_report(run: StudyRun, out_dir: str | os.PathLike) -> Written:
     with local_folder(out_dir) as folder:
         draw_figures(run, folder, written)
         blocks = report_blocks(run, written.figures, written.skipped)
-        (folder / "report.md").write_text(markdown(blocks))
-        (folder / "report.html").write_text(html_page(blocks, f"raysym study {run.study}", folder))
+        write_bytes(folder / "report.md", markdown(blocks).encode())
+        write_bytes(folder / "report.html", html_page(blocks, f"raysym study {run.study}", folder).encode())
     written.report = [join(out_dir, "report.md"), join(out_dir, "report.html")]
     written.seconds = time.perf_counter() - start
     return written
@@ -110,8 +116,20 @@ def _print(written: Written) -> None:
           "".join(f"\nreport: {path}" for path in written.report) + f"  ({written.seconds:.1f} s)")
 
 
+def selected_run(args: argparse.Namespace) -> StudyRun:
+    """The run to show: while a study is writing to the store's folder (:mod:`raysym.output_lock`), only a
+    run that finished, and a line saying one is in progress."""
+    store = ResultStore(args.store)
+    store.require()  # a store that is not there, or cannot be reached, is named first
+    holder = lock_holder(store.home)
+    if holder is not None:
+        print(f"a study is in progress in this folder ({holder.describe()}): only runs that finished are shown",
+              file=sys.stderr)
+    return select_run(args.store, args.study, finished_only=holder is not None)
+
+
 def run_plot(args: argparse.Namespace) -> int:
-    run = select_run(args.store, args.study)
+    run = selected_run(args)
     _print(write_figures(run, args.out or default_folder(args.store)))
     return 0
 
@@ -119,7 +137,7 @@ def run_plot(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from raysym.report.contents import verdict_lines
 
-    run = select_run(args.store, args.study)
+    run = selected_run(args)
     _print(write_report(run, args.out or default_folder(args.store)))
     for line in verdict_lines(run):
         print(line)

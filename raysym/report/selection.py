@@ -90,18 +90,25 @@ def _study_names(store: ResultStore, tables: list[str]) -> list[str]:
     return sorted(names)
 
 
-def select_run(path: str | os.PathLike, study: str | None = None, run_key: str | None = None) -> StudyRun:
+def select_run(path: str | os.PathLike, study: str | None = None, run_key: str | None = None, *,
+               finished_only: bool = False) -> StudyRun:
     """The rows of study ``study`` (default: the store's only study, or the newest run's) in the store at
     ``path``, limited to one run (default: its newest recorded run). A missing or empty store, or an
-    unknown study, is a ``DataError`` naming it."""
+    unknown study, is a ``DataError`` naming it.
+
+    ``finished_only``: only runs the ``studies`` table records (a run is recorded when it ends), never the
+    whole store's rows: while a study is writing to the store, its rows so far are not a result.
+    """
     store = ResultStore(path)
     if not store.exists():
         raise DataError(f"result store {store.uri} does not exist")
     present = [t for t in store.tables() if t in TABLES]
+    if finished_only and "studies" not in present:
+        raise DataError(f"result store {store.uri}: no study run has finished yet")
     if "trials" not in present and "studies" not in present:
         raise DataError(f"result store {store.uri} holds no study (no trials table)")
     runs = store.load("studies") if "studies" in present else pd.DataFrame()
-    names = _study_names(store, present)
+    names = sorted(set(runs["study"])) if finished_only else _study_names(store, present)
     if study is None:
         if len(names) == 1:
             study = names[0]

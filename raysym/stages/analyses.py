@@ -22,7 +22,6 @@ job makes runnable, and when a model's rows are complete, is :class:`_TrialWork`
 from __future__ import annotations
 
 import logging
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ import torch
 
 from raysym.artifacts import save_torch, sibling
 from raysym.data.jetset import JetSet, TaskJets
-from raysym.fanout import fan_out, share
+from raysym.fanout import cluster_window, fan_out, share
 from raysym.hessian import DensityResult, combine
 from raysym.hessian.precision import precision_reached
 from raysym.hessian.results import TraceEstimate
@@ -281,20 +280,8 @@ def _spectrum_rows(keys: dict, probes: list[dict], settings: AnalysisSettings) -
 
 
 def task_window(settings: AnalysisSettings, use_ray: bool):
-    """How many analysis tasks to hand Ray at once: twice as many as the cluster runs at a time (its CPUs
-    now ÷ a task's), at least 2. Enough queued that no worker waits for the driver and an autoscaler sees
-    demand (it is asked again before every submission, so it follows a cluster that grows from zero
-    workers); few enough that a follow-up with a high priority (a Goldstone scan) is not stuck behind the
-    whole queue. None without Ray."""
-    if not use_ray:
-        return None
-    import ray
-
-    def window() -> int:
-        cpus = ray.cluster_resources().get("CPU", 0) if ray.is_initialized() else 0
-        return max(2, 2 * math.floor(cpus / settings.cpus_per_task))
-
-    return window
+    """How many analysis tasks to hand Ray at once (:func:`raysym.fanout.cluster_window`); None without Ray."""
+    return cluster_window(settings.cpus_per_task) if use_ray else None
 
 
 def run_analysis_stage(store: ResultStore, trials: pd.DataFrame, train_jets: TaskJets, test_jets: JetSet,

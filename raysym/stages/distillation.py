@@ -43,6 +43,7 @@ from raysym.stages.tune_trials import (
     build_tuner,
     epoch_reporter,
     finished_checkpoints,
+    fit,
     restored_checkpoint,
 )
 from raysym.store import ResultStore, row_keys
@@ -243,7 +244,7 @@ def run_distillation_stage(store: ResultStore, name: str, teachers: pd.DataFrame
     teachers_needed = list({str(s.teacher["trial_id"]): s.teacher for s in todo}.values())
     logits = all_teacher_logits(teachers_needed, data, data_key, evaluation, progress=progress, use_ray=use_ray)
     experiment = f"{name}-distill-{settings_key(*sorted(s.student_id for s in todo))}"
-    results = distillation_tuner(experiment, todo, training, data, logits, out_dir, verbose=verbose).fit()
+    results = fit(distillation_tuner(experiment, todo, training, data, logits, out_dir, verbose=verbose), "distillation")
     finished, outcome.errors = finished_checkpoints(results)
     by_id = {s.student_id: s for s in todo}
     trained = {sid: (by_id[sid], checkpoint, store_epochs(store, by_id[sid], checkpoint, join(out_dir, "models")))

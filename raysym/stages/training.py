@@ -38,6 +38,7 @@ from raysym.stages.tune_trials import (
     build_tuner,
     epoch_reporter,
     finished_checkpoints,
+    fit,
     restored_checkpoint,
     trial_id_of,
 )
@@ -340,7 +341,7 @@ def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, Train
             log.info("every trial of %s is in the store; no training", name)
             return [], []
     experiment = experiment_name(name, trials, settings, data_key)
-    results = training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose, keep=keep).fit()
+    results = fit(training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose, keep=keep), "training")
     return collect_results(results, store, name, join(out_dir, "models"), data_key=data_key, experiment=experiment,
                            skip=stored, keep=keep)
 
@@ -368,7 +369,7 @@ def keep_missing_epochs(store: ResultStore, name: str, trials, settings: Trainin
     experiment = f"{name}-keep-every{keep.every}-{settings_key(*sorted(configs))}"
     log.info("rerunning %d stored trial(s) to keep every %d-th epoch", len(configs), keep.every)
     replay = dataclasses.replace(settings, search=None)
-    results = training_tuner(experiment, configs, replay, data, out_dir, verbose=verbose, keep=keep).fit()
+    results = fit(training_tuner(experiment, configs, replay, data, out_dir, verbose=verbose, keep=keep), "training")
     finished, errors = finished_checkpoints(results)
     for trial_id, checkpoint in finished:
         if float(checkpoint["best"]["val_loss"]) != float(stored_loss[trial_id]):

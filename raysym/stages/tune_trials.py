@@ -13,18 +13,31 @@ The run settings are duck-typed: anything with ``cpus_per_trial``, ``gpus_per_tr
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import posixpath
+import signal
 import tempfile
+import threading
+import time
 from typing import Any, Callable, Mapping
 
 import pyarrow.fs as pafs
 from ray import tune
+from ray.tune.result import DONE
 
 from raysym.artifacts import exists, join, normalise, write_bytes
+from raysym.errors import DataError, Interrupted
 from raysym.training.checkpoint import load_checkpoint, save_checkpoint
 
+log = logging.getLogger(__name__)
+
 CHECKPOINT_FILE = "checkpoint.pt"
+#: Checkpoints a running trial keeps (Tune deletes older ones as new ones come): the newest, and two to fall
+#: back on when the newest was cut short by a lost worker. One more exists for an instant, written by the
+#: trial before Tune counts it. A trial's disk use is bounded by this, not by its epochs (docs/methods.md §5,
+#: exact resume).
+KEEP_CHECKPOINTS = 3
 Report = Callable[[dict[str, float], dict[str, Any]], None]
 
 
@@ -47,12 +60,46 @@ def trial_id_of(config: Mapping[str, Any], tune_trial_id: str | None) -> str:
 
 
 def restored_checkpoint() -> dict[str, Any] | None:
-    """The checkpoint dict Tune hands a retried or restored trial, or None for a fresh one."""
-    restored = tune.get_checkpoint()
-    if restored is None:
-        return None
-    with restored.as_directory() as directory:
-        return load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
+    """The checkpoint dict a retried or restored trial resumes from, or None for a fresh one.
+
+    Tune hands the trial the checkpoint its experiment state names. That state is a snapshot written now
+    and then (and uploaded asynchronously to a remote storage), so after a killed driver it may name a
+    checkpoint older than the trial's newest, one Tune has since deleted under the bound on kept
+    checkpoints (:data:`KEEP_CHECKPOINTS`). So the trial resumes from the newest readable checkpoint in its
+    own folder: the named one, or a later one beside it. A raysym checkpoint holds its whole history, best
+    weights and random streams, so any later one of the same trial is a valid, further point to resume from.
+    """
+    named = tune.get_checkpoint()
+    return None if named is None else newest_checkpoint(named)
+
+
+def newest_checkpoint(named: tune.Checkpoint) -> dict[str, Any] | None:
+    """The checkpoint dict of the highest epoch among ``named`` and the other checkpoints of its trial
+    that can be read (:func:`restored_checkpoint`); None when none can."""
+    newest = None
+    for candidate in trial_checkpoints(named):
+        try:
+            with candidate.as_directory() as directory:
+                checkpoint = load_checkpoint(os.path.join(directory, CHECKPOINT_FILE))
+        except (DataError, OSError) as err:  # deleted, or cut short by a lost worker
+            log.warning("checkpoint %s cannot be resumed from (%s); trying the others of its trial", candidate.path,
+                        err)
+            continue
+        if newest is None or checkpoint["epoch"] > newest["epoch"]:
+            newest = checkpoint
+    if newest is None:
+        log.warning("no checkpoint of trial folder %s can be read: the trial starts again from its first epoch",
+                    posixpath.dirname(named.path))
+    return newest
+
+
+def trial_checkpoints(named: tune.Checkpoint) -> list[tune.Checkpoint]:
+    """The checkpoint folders of the trial whose checkpoint ``named`` is, ``named`` included even when
+    it no longer exists (Tune's ``checkpoint_NNNNNN``, on the storage Tune writes to)."""
+    fs, folder = named.filesystem, posixpath.dirname(named.path)
+    infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    paths = {i.path for i in infos if i.type == pafs.FileType.Directory and i.base_name.startswith("checkpoint_")}
+    return [named] + [tune.Checkpoint(path, filesystem=fs) for path in sorted(paths - {named.path})]
 
 
 def epoch_reporter(config: Mapping[str, Any], trial_id: str) -> Report:
@@ -83,6 +130,74 @@ def base_space(settings, out_dir: str | os.PathLike) -> dict[str, Any]:
     return space
 
 
+def trial_resources(settings) -> dict[str, float]:
+    """What one trial asks Ray for, by Ray's resource names."""
+    return {"CPU": settings.cpus_per_trial, "GPU": settings.gpus_per_trial, **dict(settings.trial_resources)}
+
+
+def resource_text(resources: Mapping[str, float]) -> str:
+    """``{"CPU": 1, "accelerator": 1}`` as ``CPU 1, accelerator 1`` (amounts as Ray counts them)."""
+    return ", ".join(f"{name} {amount:g}" for name, amount in resources.items()) or "nothing"
+
+
+def missing_resources(asked: Mapping[str, float], offered: Mapping[str, float]) -> dict[str, float]:
+    """The resources of ``asked`` that no amount of ``offered`` (a cluster's total) can give one trial."""
+    return {name: amount for name, amount in asked.items() if amount > 0 and offered.get(name, 0.0) < amount}
+
+
+class PendingTrials(tune.Callback):
+    """Says why a Tune run waits, instead of a silent hang: at the start if the cluster lacks a resource
+    every trial asks for (a custom ``--trial-resource``, GPUs), and then every ``every_s`` seconds while
+    trials wait and none runs: what each asks for, what the cluster has and has free.
+
+    On a cluster that autoscales, a missing resource can come with a new node, so waiting is right; the
+    lines say what the run waits for. (A local Ray never grows: the study refuses such settings before Ray
+    starts, :meth:`raysym.study.config.StudyConfig.validate`.)
+    """
+
+    def __init__(self, asked: Mapping[str, float], every_s: float = 30.0):
+        self.asked = dict(asked)
+        self.every_s = every_s
+        self._waiting_since: float | None = None
+        self._said_at = 0.0
+
+    def setup(self, **info) -> None:
+        import ray
+
+        missing = missing_resources(self.asked, ray.cluster_resources())
+        if missing:
+            log.warning("every trial asks for %s, but no node of this cluster offers %s now: trials wait until "
+                        "a node that does joins (an autoscaler adds one if its node types offer it)",
+                        resource_text(self.asked), resource_text(missing))
+
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        import ray
+
+        waiting = [t for t in trials if t.status == "PENDING"]
+        if not waiting or any(t.status == "RUNNING" for t in trials):
+            self._waiting_since = None
+            return
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = self._said_at = now
+            return
+        if now - self._said_at < self.every_s:
+            return
+        self._said_at = now
+        total, free = ray.cluster_resources(), ray.available_resources()
+        missing = missing_resources(self.asked, total)
+        log.warning("%d trial(s) have waited %.0f s with none running: each asks for %s; the cluster has %s "
+                    "(free: %s)%s", len(waiting), now - self._waiting_since, resource_text(self.asked),
+                    resource_text(_ray_resources(total)), resource_text(_ray_resources(free)),
+                    f"; no node offers {resource_text(missing)}" if missing else "")
+
+
+def _ray_resources(resources: Mapping[str, float]) -> dict[str, float]:
+    """A cluster's resources without Ray's bookkeeping entries (node ids, memory, object store)."""
+    return {name: amount for name, amount in sorted(resources.items())
+            if not name.startswith("node:") and name not in ("memory", "object_store_memory")}
+
+
 def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, out_dir: str | os.PathLike, *,
                 tune_config: tune.TuneConfig, verbose: int = 1, **parameters: Any) -> tune.Tuner:
     """A new Tuner for experiment ``name`` running ``function(config, **parameters)``, or the restored one
@@ -105,14 +220,50 @@ def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, 
         name=name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        # Every checkpoint is kept while trials run: the experiment state Tune restores from is a snapshot
-        # uploaded now and then, and may name a checkpoint several epochs old; with Tune deleting all but
-        # the last few, a driver killed at the wrong moment left trials that could not resume (measured on
-        # S3). A finished trial's older checkpoints are deleted once it is collected (finished_checkpoints).
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+        # The last few checkpoints of a trial are kept while it runs (a trial resumes from the newest one
+        # that can be read, restored_checkpoint); a finished trial keeps only its last once it is collected
+        # (finished_checkpoints).
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
         verbose=verbose,
+        callbacks=[PendingTrials(trial_resources(settings))],
     )
     return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
+
+
+#: The signals ``Tuner.fit`` takes over while it runs (SIGUSR1 where the platform has it).
+_TUNE_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGUSR1") if hasattr(signal, name))
+
+
+def fit(tuner: tune.Tuner, stage: str):
+    """``tuner.fit()``: the ``ResultGrid`` of a run that ended, or :class:`raysym.errors.Interrupted`.
+
+    While ``fit`` runs, Tune handles Ctrl-C itself: the first one stops every trial, saves the experiment
+    state one last time and returns normally, with the stopped trials marked terminated like finished ones.
+    Taken as a finished run, that return would store half-trained trials as done and go on to the next
+    stage; so a grid with a trial that neither failed nor :func:`ran_to_its_end` raises ``Interrupted`` (nothing
+    of it is stored, and the next run
+    restores the experiment and resumes them from their last checkpoints). Tune also leaves its handler in
+    place after a run no one interrupted, which would swallow the next Ctrl-C of a later stage: the
+    process's own handlers are put back whichever way ``fit`` ends.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    saved = {sig: signal.getsignal(sig) for sig in _TUNE_SIGNALS} if main_thread else {}
+    try:
+        results = tuner.fit()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    unfinished = sum(1 for result in results if result.error is None and not ran_to_its_end(result))
+    if unfinished:
+        raise Interrupted(f"{stage}: {unfinished} of {len(results)} trial(s) stopped before they finished", stage)
+    return results
+
+
+def ran_to_its_end(result) -> bool:
+    """Whether a trial's run ended by itself (its function returned) or by the scheduler's decision (ASHA):
+    Tune then marks its last result ``done``. A trial stopped because the whole run was interrupted ends
+    without it, whatever status Tune gives it."""
+    return bool((result.metrics or {}).get(DONE))
 
 
 def finished_checkpoints(results, skip: set[str] = frozenset()) -> tuple[list[tuple[str, dict[str, Any]]],
@@ -127,6 +278,8 @@ def finished_checkpoints(results, skip: set[str] = frozenset()) -> tuple[list[tu
             continue
         if result.error is not None:
             errors.append(f"{result.path}: {result.error}")
+            continue
+        if not ran_to_its_end(result):  # cut short (fit raises for that first; this guards every other caller)
             continue
         trial_id = trial_id_of(result.config, (result.metrics or {}).get("trial_id"))
         if trial_id in skip:

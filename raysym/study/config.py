@@ -127,8 +127,8 @@ class StudyConfig:
 
 
     def _check_machine(self) -> None:
-        """On a local Ray, no trial or task may ask for more CPUs or GPUs than this machine has: Ray would
-        queue it forever."""
+        """On a local Ray, no trial or task may ask for more CPUs or GPUs than this machine has, nor for a
+        custom resource: Ray would queue it forever."""
         cpus = os.cpu_count() or 1
         asked = {"--cpus-per-trial": self.training.cpus_per_trial,
                  "evaluation cpus_per_task": self.evaluation.cpus_per_task,
@@ -137,6 +137,11 @@ class StudyConfig:
             if value > cpus:
                 raise ConfigError(f"{name} {value:g} is more than the {cpus} CPUs of this machine; use at most "
                                   f"{cpus}, or --address of a cluster that has them")
+        if self.training.trial_resources:
+            names = ", ".join(f"{name}={amount:g}" for name, amount in self.training.trial_resources)
+            raise ConfigError(f"--trial-resource {names}: the local Ray this study starts offers no custom "
+                              "resources, so every trial would wait forever; use it with --address of a cluster "
+                              "whose nodes offer it")
         gpus = self.training.gpus_per_trial
         if gpus > 0:
             import torch
