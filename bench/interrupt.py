@@ -41,7 +41,8 @@ TRIGGERS = {
     "report": ("report/figures/*.png", 1),
 }
 #: Columns that identify a row of each table, to count rows stored twice.
-ROW_KEYS = {"trials": ["trial_id"], "epochs": ["trial_id", "epoch"], "evaluations": ["trial_id", "task", "settings_key"],
+ROW_KEYS = {"trials": ["trial_id"], "epochs": ["trial_id", "epoch"],
+            "evaluations": ["trial_id", "task", "settings_key"],
             "hessian": ["trial_id", "k", "settings_key"], "smearing": ["trial_id", "task", "sigma", "settings_key"],
             "goldstone": ["trial_id", "direction", "epsilon", "settings_key"],
             "students": ["student_id", "settings_key"], "distillation": ["student_id", "epoch", "settings_key"]}

@@ -193,8 +193,8 @@ def test_losing_a_worker_node_mid_analysis_still_stores_every_analysis_once(clus
             return None
         return next((node for node in workers if running_a_task(node)), None)
 
-    outcome, store, recovery, _ = lose_a_worker_while(cluster, out, {"analyses": heavy}, tmp_path, analysing,
-                                                      "a worker running an analysis task")
+    outcome, store, recovery, output = lose_a_worker_while(cluster, out, {"analyses": heavy}, tmp_path, analysing,
+                                                           "a worker running an analysis task")
     trials = store.load("trials")
     assert outcome["errors"] == [] and outcome["analysed"]["hessian"] == 2
     hessian, smearing, goldstone = store.load("hessian"), store.load("smearing"), store.load("goldstone")
@@ -202,7 +202,8 @@ def test_losing_a_worker_node_mid_analysis_still_stores_every_analysis_once(clus
     assert (hessian["n_probes"] == heavy["trace_probes"]).all()
     assert len(smearing) == 2 * 2 and not smearing.duplicated(["trial_id", "sigma"]).any()
     assert goldstone.groupby("trial_id").size().nunique() == 1
-    print(f"node lost mid-analysis: the study finished {recovery:.1f} s later")
+    print(f"node lost mid-analysis: the study finished {recovery:.1f} s later (Ray logged the lost work: "
+          f"{node_loss_hit_work(output)})")
 
 
 @pytest.mark.slow

@@ -244,7 +244,8 @@ def run_distillation_stage(store: ResultStore, name: str, teachers: pd.DataFrame
     teachers_needed = list({str(s.teacher["trial_id"]): s.teacher for s in todo}.values())
     logits = all_teacher_logits(teachers_needed, data, data_key, evaluation, progress=progress, use_ray=use_ray)
     experiment = f"{name}-distill-{settings_key(*sorted(s.student_id for s in todo))}"
-    results = fit(distillation_tuner(experiment, todo, training, data, logits, out_dir, verbose=verbose), "distillation")
+    tuner = distillation_tuner(experiment, todo, training, data, logits, out_dir, verbose=verbose)
+    results = fit(tuner, "distillation")
     finished, outcome.errors = finished_checkpoints(results)
     by_id = {s.student_id: s for s in todo}
     trained = {sid: (by_id[sid], checkpoint, store_epochs(store, by_id[sid], checkpoint, join(out_dir, "models")))
