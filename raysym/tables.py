@@ -117,6 +117,14 @@ TABLES: dict[str, Table] = {
     # with analyse_checkpoints="every:K"; raysym.stages.checkpoints).
     "checkpoints": Table(required={"epoch": INT, "model_path": PATH, "val_loss": FLOAT},
                          optional={"bias": STR, "keep_every": INT}),
+    # One row per look of a sequential study and finding: the seeds per bias so far, the α the look's intervals
+    # were read at, the interval and the outcome (raysym.study.sequential).
+    "rounds": Table(
+        required={"sequence": STR, "look": INT, "seeds": INT, "alpha": FLOAT, "run_key": STR, "finding": STR,
+                  "outcome": STR, "estimate": FLOAT, "low": FLOAT, "high": FLOAT},
+        optional={"scale": STR, "paper": FLOAT, "seconds": FLOAT},
+        per_trial=False,
+    ),
     # Learned symmetry: |σ(f(x)) − σ(f(Λx))| over test jets per bin of boost speed β or rotation angle, and
     # the dual model's learned symmetry factor w_inv (raysym.analyses.symmetry, raysym.stages.analyses).
     "symmetry": Table(

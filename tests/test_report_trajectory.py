@@ -1,7 +1,8 @@
 """The report over the training trajectory (raysym.report): a run's tables keep the best model's rows and its
 trajectories every analysed epoch, rows written before epochs were recorded count as the best model's, the
 trajectory figures draw the stored numbers and stay out when their data is missing, Spearman's ρ is right,
-and the report gains its trajectory section only when some trial was analysed at several epochs."""
+the report gains its trajectory section only when some trial was analysed at several epochs, captions name only
+the panels drawn, and the mechanism (the symmetry violation) is the first finding."""
 
 import itertools
 import json
@@ -9,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.stats import spearmanr
 from test_report import write_known_store
 
@@ -16,6 +18,7 @@ from raysym.report import contents, figures, summaries, trajectory_figures
 from raysym.report.command import write_figures
 from raysym.report.document import markdown
 from raysym.report.selection import select_run
+from raysym.report.verdicts import verdicts
 from raysym.store import ResultStore
 
 BIASES = {"teacher": ("teacher", "none", 0.0), "teacher-seal-0.1": ("teacher", "seal", 0.1),
@@ -229,6 +232,30 @@ def test_symmetry_figure_leaves_out_panels_without_rows(best_only):
     assert len(trajectory_figures.symmetry(best_only).axes) == 2
 
 
+def test_the_symmetry_caption_names_only_the_panels_drawn(trajectory, best_only):
+    """A best-only study draws neither the epoch panel nor the dual model's factor, and its caption says so."""
+    full = figures.caption_for("symmetry", trajectory)
+    assert "epoch" in full and "w_inv" in full and "|β|" in full and "rotation" in full
+    best = figures.caption_for("symmetry", best_only)
+    assert "epoch" not in best and "w_inv" not in best and "best model" in best
+    md = markdown(contents.report_blocks(best_only, [("figures/symmetry.png", "generic")], []))
+    assert f"*{best}*" in md and "generic" not in md
+
+
+def test_the_mechanism_is_the_first_finding_read_from_the_boost_violation(best_only):
+    """SEAL's violation is a quarter of the teacher's for both seeds, paired by seed."""
+    [first, *_] = found = verdicts(best_only)
+    assert first.key == "symmetry" and first.paired and (first.n_a, first.n_b) == (2, 2)
+    centres = (BOOST_BINS[:-1] + BOOST_BINS[1:]) / 2
+    a, b = ([np.mean([violation(bias, s, BEST_EPOCH[s], c) for c in centres]) for s in (0, 1)]
+            for bias in ("teacher", "teacher-seal-0.1"))
+    assert first.estimate == pytest.approx(np.mean(b) - np.mean(a))
+    assert (first.low, first.high) == pytest.approx(stats.ttest_rel(b, a).confidence_interval(first.level))
+    assert first.level == pytest.approx(1 - 0.05 / first.family) and first.family == sum(
+        v.outcome != "not measured" and not math.isnan(v.low) for v in found)
+    assert "Read the mechanism first" in markdown(contents.report_blocks(best_only, [], []))
+
+
 def test_figures_apply_or_are_skipped_with_a_line_when_their_rows_are_missing(tmp_path):
     path = write_trajectory_store(tmp_path / "store", kept=None, biases=("teacher",), symmetry=False)
     run = select_run(path)
@@ -293,7 +320,7 @@ def test_the_report_has_its_trajectory_section_only_with_trajectories(trajectory
     first = summaries.Spread.of([lambda1("dual", s, 2) for s in (0, 1)]).text(3)
     best = summaries.Spread.of([lambda1("dual", s, BEST_EPOCH[s]) for s in (0, 1)]).text(3)
     assert f"| dual | 2 | 2–8 (4 epochs) | 6, 8 | {first} | {best} |" in md
-    assert "ρ = −1.00 (n = 25); per bias: dual ρ = −1.00 (n = 8)" in md
+    assert "ρ = −1.00 (n = 25); per bias: dual ρ = −1.00 (n = 8, fewer than 10 points)" in md
     assert "Over the training trajectory" not in markdown(contents.report_blocks(best_only, [], []))
     known = select_run(write_known_store(tmp_path / "store"))
     assert "Over the training trajectory" not in markdown(contents.report_blocks(known, [], []))

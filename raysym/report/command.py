@@ -73,7 +73,7 @@ def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
                     figure.savefig(path, format=suffix, dpi=150, bbox_inches="tight")
         finally:
             plt.close(figure)
-        written.figures.append((f"figures/{spec.name}.png", spec.caption))
+        written.figures.append((f"figures/{spec.name}.png", spec.caption_for(run)))
 
 
 def write_figures(run: StudyRun, out_dir: str | os.PathLike) -> Written:

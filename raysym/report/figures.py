@@ -20,14 +20,44 @@ import seaborn as sns
 from raysym.report import summaries
 from raysym.report.drawing import BAND, TASK_TITLES, palette, panels, shared_legend, style  # noqa: F401
 from raysym.report.selection import StudyRun
-from raysym.report.trajectory_figures import flatness_auc, symmetry, symmetry_measured, trajectory_curvature
+from raysym.report.sequential_figures import looks_figure, measured
+from raysym.report.trajectory_figures import (flatness_auc, symmetry, symmetry_caption, symmetry_measured,
+                                              trajectory_curvature)
+
+
+def roc_tasks(run: StudyRun) -> list[str]:
+    """The tasks the ROC figure has a panel for, in the order of :data:`TASK_TITLES`."""
+    return [t for t in TASK_TITLES if t in set(run.table("roc")["task"])]
+
+
+def statistics_limit(run: StudyRun, task: str) -> float | None:
+    """The rejection 1/ε_B above which fewer than :data:`summaries.FEW_JETS` background jets of the task's test
+    set pass (the smallest test set over trials), or None where the count is not stored."""
+    if not run.has("evaluations") or "n_background" not in run.table("evaluations"):
+        return None
+    rows = run.table("evaluations")
+    counts = rows.loc[rows["task"] == task, "n_background"].dropna()
+    return float(counts.min()) / summaries.FEW_JETS if len(counts) and counts.min() > 0 else None
+
+
+def _mark_statistics(ax, limit: float | None) -> None:
+    """Shade where a cut passes fewer than 10 background jets: there a curve is a count, not a measurement."""
+    bottom, top = ax.get_ylim()
+    if limit is None or not bottom < limit < top:  # no curve reaches it
+        return
+    ax.axhline(limit, color="0.35", linestyle=":", linewidth=1)
+    ax.axhspan(limit, top, color="0.5", alpha=0.12, linewidth=0)
+    ax.set_ylim(bottom, top)
+    ax.annotate(f"< {summaries.FEW_JETS} background jets pass", (0.02, limit), xycoords=("axes fraction", "data"),
+                textcoords="offset points", xytext=(0, 3), fontsize="x-small", color="0.3")
 
 
 def roc_curves(run: StudyRun) -> plt.Figure:
     """Background rejection 1/ε_B against signal efficiency ε_S per task (Glowacki Figs. 4 and 8): the
-    median-AUC seed's curve per bias, the band spanning every seed."""
+    median-AUC seed's curve per bias, the band spanning every seed, and shaded above the rejection where
+    fewer than 10 background jets pass: there the statistics run out."""
     colours, roc, evaluations = palette(run), run.table("roc"), run.table("evaluations")
-    tasks = [t for t in TASK_TITLES if t in set(roc["task"])]
+    tasks = roc_tasks(run)
     fig, axes = panels(len(tasks))
     grid = np.linspace(0.05, 1.0, 96)
     for ax, task in zip(axes, tasks):
@@ -47,8 +77,20 @@ def roc_curves(run: StudyRun) -> plt.Figure:
         ax.set_yscale("log")
         ax.set(xlabel="signal efficiency ε_S", ylabel="background rejection 1/ε_B", title=TASK_TITLES[task],
                xlim=(0, 1))
+        _mark_statistics(ax, statistics_limit(run, task))
     shared_legend(fig, axes)
     return fig
+
+
+def roc_caption(run: StudyRun) -> str:
+    """What the ROC figure shows for this run: its tasks, and the shading where it has the counts."""
+    tasks = roc_tasks(run)
+    where = ("in and out of distribution" if "g_vs_w" in tasks and len(tasks) > 1 else
+             "in distribution" if tasks == ["g_vs_w"] else "out of distribution")
+    shade = any(statistics_limit(run, task) for task in tasks)
+    return (f"ROC curves {where}: {', '.join(TASK_TITLES[t] for t in tasks)} (Glowacki Figs. 4 and 8); the "
+            f"median seed's curve, the band spanning every seed" +
+            (f"; shaded where fewer than {summaries.FEW_JETS} background jets pass" if shade else ""))
 
 
 def training_curves(run: StudyRun) -> plt.Figure:
@@ -100,8 +142,9 @@ def distillation(run: StudyRun) -> plt.Figure:
 
 
 def curvature(run: StudyRun) -> plt.Figure:
-    """λ1 and Tr(H) per bias (each seed, the trace with its Hutchinson standard error, and the mean ± sd over
-    seeds), and each trial's eigenvalue density from stochastic Lanczos quadrature when stored."""
+    """λ1 and Tr(H) per bias (each seed, the trace with its Hutchinson standard error, and the mean with its
+    95 % t interval over seeds), and each trial's eigenvalue density from stochastic Lanczos quadrature when
+    stored."""
     colours, rows = palette(run), summaries.curvature(run)
     count = 3 if run.has("spectrum") else 2
     fig, axes = panels(count)
@@ -113,8 +156,10 @@ def curvature(run: StudyRun) -> plt.Figure:
             ax.errorbar(np.full(len(part), x) + np.linspace(-0.12, 0.12, len(part)), part[column], yerr=errors,
                         fmt="o", color=colours[bias], label=bias, alpha=0.8)
             spread = summaries.Spread.of(part[column])
-            if spread.n > 1:
-                ax.errorbar([x + 0.3], [spread.mean], yerr=[spread.sd], fmt="D", color=colours[bias], capsize=4)
+            if spread.n > 1:  # the mean and its 95 % t interval, as in the report's tables
+                low, high = spread.interval()
+                ax.errorbar([x + 0.3], [spread.mean], yerr=[[spread.mean - low], [high - spread.mean]], fmt="D",
+                            color=colours[bias], capsize=4)
         ax.set_xticks(range(len(biases)), biases, rotation=20, ha="right")
         ax.set(ylabel=label)
     if count == 3:
@@ -131,6 +176,13 @@ def curvature(run: StudyRun) -> plt.Figure:
     return fig
 
 
+def curvature_caption(run: StudyRun) -> str:
+    """What the curvature figure shows for this run: the density panel only where the spectrum is stored."""
+    density = " and each trial's Hessian eigenvalue density (SLQ)" if run.has("spectrum") else ""
+    return (f"λ1 and Tr(H) per bias: each seed (circles; Tr(H) with its Hutchinson standard error) and the mean "
+            f"with its 95 % t interval over seeds (diamonds){density}")
+
+
 def scanned_penalties(run: StudyRun) -> list[str]:
     """Penalties with at least two distinct λ > 0 among the trials: the studies that get a λ-scan panel."""
     if not run.has("trials"):
@@ -141,11 +193,8 @@ def scanned_penalties(run: StudyRun) -> list[str]:
     return sorted(counts[counts >= 2].index)
 
 
-def lambda_scan(run: StudyRun) -> plt.Figure:
-    """ID and OOD ROC-AUC, λ1, Tr(H) and the final distillation MSE against λ (log axis), one line per
-    penalty with the seed band; the unconstrained teacher as a dashed level with its band."""
-    penalties = scanned_penalties(run)
-    trials = run.table("trials")
+def _scan_panels(run: StudyRun) -> list[tuple[str, pd.DataFrame, str]]:
+    """The λ-scan's panels, (label, rows with a ``value`` column, name), for the tables the run has."""
     shown: list[tuple[str, pd.DataFrame, str]] = []
     if run.has("evaluations"):
         evaluations = run.table("evaluations")
@@ -160,6 +209,19 @@ def lambda_scan(run: StudyRun) -> plt.Figure:
     if run.has("students"):
         shown.append(("final distillation val MSE", run.table("students").rename(columns={"final_val_mse": "value"}),
                       "mse"))
+    return shown
+
+
+def lambda_scan_caption(run: StudyRun) -> str:
+    return "λ scan, against λ on a log axis: " + ", ".join(label for label, _, _ in _scan_panels(run))
+
+
+def lambda_scan(run: StudyRun) -> plt.Figure:
+    """ID and OOD ROC-AUC, λ1, Tr(H) and the final distillation MSE against λ (log axis), one line per
+    penalty with the seed band; the unconstrained teacher as a dashed level with its band."""
+    penalties = scanned_penalties(run)
+    trials = run.table("trials")
+    shown = _scan_panels(run)
     fig, axes = panels(len(shown), width=3.6)
     scan_colours = dict(zip(penalties, sns.color_palette("colorblind", len(penalties) + 1)[1:]))
     for ax, (label, frame, _) in zip(axes, shown):
@@ -181,33 +243,50 @@ def lambda_scan(run: StudyRun) -> plt.Figure:
 class FigureSpec:
     """A figure: its file name, the tables it needs, what it shows, the function that draws it, and whether
     it applies to a run at all (``when``, asked first: a figure that does not apply is left out without a
-    word, one that applies but lacks a table is skipped with a line naming it)."""
+    word, one that applies but lacks a table is skipped with a line naming it). ``describe``, where the
+    panels depend on the run, gives the caption of what this run's figure shows (``caption`` says it in
+    general)."""
 
     name: str
     tables: tuple[str, ...]
     caption: str
     draw: Callable[[StudyRun], plt.Figure]
     when: Callable[[StudyRun], bool] = lambda run: True
+    describe: Callable[[StudyRun], str] | None = None
+
+    def caption_for(self, run: StudyRun) -> str:
+        """The caption matching the panels this figure has for ``run``."""
+        return self.describe(run) if self.describe is not None else self.caption
 
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("roc", ("roc", "evaluations"), "ROC curves in and out of distribution (Glowacki Figs. 4 and 8)",
-               roc_curves),
+               roc_curves, describe=roc_caption),
     FigureSpec("training", ("epochs",), "Validation loss and ROC-AUC per epoch", training_curves),
     FigureSpec("goldstone", ("goldstone",), "Loss and R(ε) along ν1 and a random direction (Figs. 5 and 6)",
                goldstone),
     FigureSpec("smearing", ("smearing",), "ROC-AUC against pT smearing (Fig. 7)", smearing),
     FigureSpec("distillation", ("distillation",), "Distillation MSE per epoch (Fig. 9)", distillation),
-    FigureSpec("curvature", ("hessian",), "λ1, Tr(H) and the Hessian eigenvalue density", curvature),
+    FigureSpec("curvature", ("hessian",), "λ1, Tr(H) and the Hessian eigenvalue density", curvature,
+               describe=curvature_caption),
     FigureSpec("lambda_scan", ("trials",), "λ scan: performance, curvature and compressibility against λ",
-               lambda_scan, when=lambda run: not run.has("trials") or bool(scanned_penalties(run))),
+               lambda_scan, when=lambda run: not run.has("trials") or bool(scanned_penalties(run)),
+               describe=lambda_scan_caption),
     FigureSpec("trajectory_curvature", ("hessian",),
                "λ1 and Tr(H) of the weights kept every few epochs; stars: each trial's best model",
                trajectory_curvature, when=lambda run: run.has_trajectory("hessian")),
     FigureSpec("symmetry", ("symmetry",),
                "Symmetry violation |σ(f(x)) − σ(f(Λx))| against boost speed, rotation angle and epoch; the dual "
-               "model's learned symmetry factor", symmetry, when=symmetry_measured),
+               "model's learned symmetry factor", symmetry, when=symmetry_measured, describe=symmetry_caption),
     FigureSpec("flatness_auc", ("hessian", "evaluations"),
                "In-distribution ROC-AUC against λ1 over every analysed (trial, epoch), with Spearman's ρ",
                flatness_auc, when=lambda run: run.has_epochs("hessian", "evaluations")),
+    FigureSpec("looks", (), "Each finding's simultaneous interval against the seeds per bias, look by look",
+               looks_figure, when=lambda run: run.rounds is not None and not measured(run).empty),
 )
+
+
+def caption_for(name: str, run: StudyRun) -> str | None:
+    """The caption of figure ``name`` for ``run`` (None for a name :data:`FIGURES` does not know)."""
+    spec = next((spec for spec in FIGURES if spec.name == name), None)
+    return None if spec is None else spec.caption_for(run)

@@ -55,6 +55,10 @@ class StudyRun:
     keys: dict[str, str] = field(default_factory=dict)
     #: The tables whose stored rows carry their epoch (written by a version that records it).
     dated: frozenset[str] = frozenset()
+    #: For a look of a sequential study (raysym.study.sequential): every look's rows of the ``rounds``
+    #: table, and the α this run's intervals are read at (the family's whole α otherwise).
+    rounds: pd.DataFrame | None = None
+    alpha: float = 0.05
 
     def has(self, *names: str) -> bool:
         return all(name in self.tables for name in names)
@@ -127,7 +131,21 @@ def select_run(path: str | os.PathLike, study: str | None = None, run_key: str |
         run = chosen.iloc[-1]
     elif not runs.empty:
         run = runs.sort_values("finished_at").iloc[-1]
-    return _rows(store, present, study, run)
+    selected = _rows(store, present, study, run)
+    if run is not None and "rounds" in present:
+        selected.rounds, selected.alpha = _rounds(store.load("rounds"), study, run["run_key"], selected.alpha)
+    return selected
+
+
+def _rounds(rounds: pd.DataFrame, study: str, run_key: str, alpha: float) -> tuple[pd.DataFrame | None, float]:
+    """The looks of the sequential study whose look ``run_key`` is, and the α of that look; (None,
+    ``alpha``) for a run that was not a look."""
+    rounds = rounds[rounds["study"] == study]
+    mine = rounds[rounds["run_key"] == run_key]
+    if mine.empty:
+        return None, alpha
+    looks = rounds[rounds["sequence"] == mine["sequence"].iloc[-1]].sort_values(["look", "finding"])
+    return looks.reset_index(drop=True), float(mine["alpha"].iloc[-1])
 
 
 def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:

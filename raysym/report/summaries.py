@@ -1,8 +1,9 @@
 """The numbers of a study run that the paper reports, and their uncertainties, from the store's rows.
 
 Every quantity is first computed per trial (per student for distillation) and then summarised over the
-seeds of a bias as mean, sample standard deviation and count; differences and ratios between two biases
-carry the standard error that follows from those (Glowacki reports mean ± std over three seeds, §3.3).
+seeds of a bias as its mean and a 95 % t interval of that mean (Glowacki reports mean ± std over three
+seeds, §3.3; with two or three seeds a standard deviation says little, an interval says how little).
+:func:`per_seed` gives the values by seed that the verdicts compare (docs/methods.md §8).
 """
 
 from __future__ import annotations
@@ -12,12 +13,31 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from raysym.report import paper
 from raysym.report.selection import StudyRun
 
 #: Signal efficiencies at which the report quotes background rejection 1/ε_B (as ParticleNet and ParT do).
 WORKING_POINTS = (0.3, 0.5)
+#: Fewer background jets than this passing a cut leave its rejection a count, not a measurement: the Poisson
+#: error of the count is then above 1/√10 ≈ 30 %.
+FEW_JETS = 10
+#: Correlations from fewer points than this are labelled as such.
+FEW_POINTS = 10
+
+
+def number(value: float, digits: int = 4, style: str = "f", sign: bool = False) -> str:
+    """``value`` with ``digits`` decimals (``style`` "f") or significant digits ("g"), in scientific notation
+    when it is non-zero and below 1e-3 in size (a small value never reads 0.0000); "—" for NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    plus = "+" if sign else ""
+    if math.isinf(value):
+        return ("+" if sign and value > 0 else "-" if value < 0 else "") + "∞"
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:{plus}.{max(digits - 2, 1)}e}"
+    return f"{value:{plus}.{digits}{style}}"
 
 
 @dataclass(frozen=True)
@@ -41,39 +61,22 @@ class Spread:
         """Standard error of the mean (NaN with fewer than two values)."""
         return self.sd / math.sqrt(self.n) if self.n > 1 else math.nan
 
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The t interval of the mean, mean ± t_{(1+level)/2, n−1} · SE (NaN with fewer than two values)."""
+        if self.n < 2:
+            return math.nan, math.nan
+        half = float(stats.t.ppf((1 + level) / 2, self.n - 1)) * self.se
+        return self.mean - half, self.mean + half
+
     def text(self, digits: int = 4, style: str = "f") -> str:
-        """``mean ± sd`` with ``digits`` decimals (``style`` "f") or significant digits ("g")."""
+        """``mean [low, high]``, the 95 % t interval of the mean over seeds (one seed: the value alone), with
+        ``digits`` decimals (``style`` "f") or significant digits ("g")."""
         if self.n == 0:
             return "—"
-        spread = "" if math.isnan(self.sd) else f" ± {self.sd:.{digits}{style}}"
-        return f"{self.mean:.{digits}{style}}{spread}"
-
-
-@dataclass(frozen=True)
-class Effect:
-    """``b − a`` of two biases' means, its standard error, and the seeds per bias that would make an effect
-    of this size twice its standard error."""
-
-    a: Spread
-    b: Spread
-
-    @property
-    def diff(self) -> float:
-        return self.b.mean - self.a.mean
-
-    @property
-    def se(self) -> float:
-        return math.sqrt(self.a.se ** 2 + self.b.se ** 2)
-
-    @property
-    def z(self) -> float:
-        return self.diff / self.se if self.se > 0 else math.nan
-
-    def seeds_needed(self) -> int | None:
-        """Seeds per bias for |diff| > 2 SE, with these spreads: n > 4 (sd_a² + sd_b²) / diff²."""
-        if self.a.n < 2 or self.b.n < 2 or self.diff == 0 or not math.isfinite(self.diff):
-            return None
-        return max(2, math.ceil(4 * (self.a.sd ** 2 + self.b.sd ** 2) / self.diff ** 2))
+        if self.n == 1:
+            return number(self.mean, digits, style)
+        low, high = self.interval()
+        return f"{number(self.mean, digits, style)} [{number(low, digits, style)}, {number(high, digits, style)}]"
 
 
 def spreads(frame: pd.DataFrame, value: str, by: tuple[str, ...] = ("bias",)) -> pd.DataFrame:
@@ -110,78 +113,121 @@ def performance(run: StudyRun) -> pd.DataFrame:
     return spreads(long, "value", ("bias", "task", "metric"))
 
 
-def rejection_at(curve: pd.DataFrame, efficiency: float) -> float:
-    """1/ε_B of one ROC curve at signal efficiency ε_S: the first point reaching ε_S (the lowest-ε_B cut
-    with that efficiency), inf when it has no background left."""
+def _background(run: StudyRun) -> pd.Series:
+    """Background jets in the test set per (trial_id, task), from the evaluations table (empty where it does
+    not record them: rows written before the count was)."""
+    if not run.has("evaluations") or "n_background" not in run.table("evaluations"):
+        return pd.Series(dtype=float)
+    rows = run.table("evaluations").dropna(subset=["n_background"])
+    return rows.drop_duplicates(["trial_id", "task"]).set_index(["trial_id", "task"])["n_background"]
+
+
+def rejection_at(curve: pd.DataFrame, efficiency: float) -> tuple[float, float]:
+    """(1/ε_B, ε_B) of one ROC curve at signal efficiency ε_S: the first point reaching ε_S (the lowest-ε_B
+    cut with that efficiency); 1/ε_B is inf when no background is left, both NaN when ε_S is never reached."""
     reached = curve[curve["tpr"] >= efficiency].sort_values(["tpr", "fpr"])
     if reached.empty:
-        return math.nan
+        return math.nan, math.nan
     fpr = float(reached["fpr"].iloc[0])
-    return math.inf if fpr == 0 else 1.0 / fpr
+    return (math.inf if fpr == 0 else 1.0 / fpr), fpr
 
 
 def rejections(run: StudyRun, points=WORKING_POINTS) -> pd.DataFrame:
-    """Per trial, task and ε_S: background rejection 1/ε_B."""
-    rows = [{"bias": bias, "trial_id": trial, "task": task, "efficiency": eff, "rejection": rejection_at(curve, eff)}
-            for (bias, trial, task), curve in run.table("roc").groupby(["bias", "trial_id", "task"])
-            for eff in points]
+    """Per trial, task and ε_S: background rejection 1/ε_B, the test set's background jets ``n_background``
+    and how many of them pass the cut, ``passing`` = ε_B · n_background (NaN where the count is not stored)."""
+    background = _background(run)
+    rows = []
+    for (bias, trial, task), curve in run.table("roc").groupby(["bias", "trial_id", "task"]):
+        total = float(background.get((trial, task), math.nan))
+        for eff in points:
+            rejection, fpr = rejection_at(curve, eff)
+            rows.append({"bias": bias, "trial_id": trial, "task": task, "efficiency": eff, "rejection": rejection,
+                         "n_background": total, "passing": round(fpr * total) if math.isfinite(fpr * total)
+                         else math.nan})
     return pd.DataFrame(rows)
+
+
+def rejection_text(part: pd.DataFrame, digits: int = 1) -> str:
+    """One cell of rejections over seeds: the mean and its interval when every seed's cut passes at least
+    :data:`FEW_JETS` background jets; otherwise each seed's value with the counts beside them: "≥ N" where no
+    background jet passes (N background jets in the test set: no cut it can show rejects more) and "~" before
+    the value where fewer than 10 pass."""
+    counts = part["passing"]
+    if counts.isna().any():  # the test set's background count is not stored
+        if np.isinf(part["rejection"]).any():
+            return ", ".join(number(r, digits) for r in part["rejection"]) + " (∞: no background jet passes)"
+        return Spread.of(part["rejection"]).text(digits)
+    if (counts >= FEW_JETS).all():
+        return Spread.of(part["rejection"]).text(digits)
+    shown = [f"≥ {int(total)}" if k == 0 else f"~{r:.{digits}f}" if k < FEW_JETS else f"{r:.{digits}f}"
+             for r, k, total in zip(part["rejection"], counts, part["n_background"])]
+    totals = sorted({int(t) for t in part["n_background"]})
+    of = f" of {totals[0]}" if len(totals) == 1 else ""
+    return f"{', '.join(shown)} ({', '.join(str(int(k)) for k in counts)}{of} background jets pass)"
 
 
 def curvature(run: StudyRun) -> pd.DataFrame:
     """Per trial: λ1, Tr(H) and the trace's standard error."""
     hessian = run.table("hessian")
     top = hessian[hessian["k"] == 1]
-    return top.rename(columns={"eigenvalue": "lambda1"})[["bias", "trial_id", "lam", "penalty", "lambda1", "trace",
-                                                          "trace_stderr"]]
+    columns = ["bias", "trial_id", *_seed(top), "lam", "penalty", "lambda1", "trace", "trace_stderr"]
+    return top.rename(columns={"eigenvalue": "lambda1"})[columns]
 
 
-def curvature_ratio(rows: pd.DataFrame, quantity: str, constrained: str, unconstrained: str) -> tuple[float, float]:
-    """(ratio constrained / unconstrained of the mean of ``quantity``, its standard error).
+def _seed(frame: pd.DataFrame) -> list[str]:
+    """["seed"] when the rows carry their trial's seed, which pairs the biases' trials (docs/methods.md §8)."""
+    return ["seed"] if "seed" in frame else []
 
-    Each mean's error is the standard error over seeds; for Tr(H) the Hutchinson standard errors of the
-    seeds' estimates are added in quadrature (σ²_mean = sd²/n + Σ se_i²/n²), then the relative errors of
-    the two means are combined.
-    """
-    def mean_and_error(bias: str) -> tuple[float, float]:
-        values = rows[rows["bias"] == bias]
-        spread = Spread.of(values[quantity])
-        variance = spread.sd ** 2 / spread.n if spread.n > 1 else 0.0
-        if quantity == "trace":
-            variance += float((values["trace_stderr"] ** 2).sum()) / spread.n ** 2
-        return spread.mean, math.sqrt(variance) if variance > 0 else math.nan
 
-    (c, c_err), (u, u_err) = mean_and_error(constrained), mean_and_error(unconstrained)
-    ratio = c / u
-    return ratio, abs(ratio) * math.sqrt((c_err / c) ** 2 + (u_err / u) ** 2)
+def trace_noise(run: StudyRun, biases: tuple[str, str]) -> tuple[float, float, float] | None:
+    """(mean Hutchinson standard error of Tr(H) over both biases' trials, the larger of the two biases'
+    standard deviations of Tr(H) over seeds, |difference of their mean Tr(H)|), or None without a Hessian.
+    The seed spread already contains the estimator's error; this says how much of it that is."""
+    if not run.has("hessian"):
+        return None
+    rows = curvature(run)
+    rows = rows[rows["bias"].isin(biases)]
+    if rows.empty:
+        return None
+    spreads_ = [Spread.of(rows.loc[rows["bias"] == bias, "trace"]) for bias in biases]
+    sds = [s.sd for s in spreads_ if s.n > 1]
+    return (float(rows["trace_stderr"].mean()), max(sds) if sds else math.nan,
+            abs(spreads_[1].mean - spreads_[0].mean))
 
 
 def goldstone_rise(run: StudyRun) -> pd.DataFrame:
     """Per trial and direction: the loss rise from ε = 0 to the ends of the grid (the mean of ±ε_max),
     and the largest |R(ε) − 1| on the grid. Flat along ν1 means a small rise (Glowacki Fig. 5)."""
     rows = []
-    for (bias, trial, direction), scan in run.table("goldstone").groupby(["bias", "trial_id", "direction"]):
+    scans = run.table("goldstone")
+    for keys, scan in scans.groupby(["bias", "trial_id", "direction", *_seed(scans)]):
         edge = scan["epsilon"].abs().max()
         at_zero = float(scan.loc[scan["epsilon"] == 0, "loss"].iloc[0])
         rise = float(scan.loc[scan["epsilon"].abs() == edge, "loss"].mean()) - at_zero
-        rows.append({"bias": bias, "trial_id": trial, "direction": direction, "epsilon_max": edge, "rise": rise,
-                     "r_deviation": float((scan["r_mean"] - 1).abs().max())})
+        rows.append({**dict(zip(["bias", "trial_id", "direction", "seed"], keys)), "epsilon_max": edge,
+                     "rise": rise, "r_deviation": float((scan["r_mean"] - 1).abs().max())})
     return pd.DataFrame(rows)
 
 
 def smearing_drop(run: StudyRun) -> pd.DataFrame:
     """Per trial: the ROC-AUC lost between σ = 0 and the largest σ of the sweep (Glowacki Fig. 7)."""
     rows = []
-    for (bias, trial), sweep in run.table("smearing").groupby(["bias", "trial_id"]):
+    sweeps = run.table("smearing")
+    for keys, sweep in sweeps.groupby(["bias", "trial_id", *_seed(sweeps)]):
         lowest, highest = sweep.loc[sweep["sigma"].idxmin()], sweep.loc[sweep["sigma"].idxmax()]
-        rows.append({"bias": bias, "trial_id": trial, "sigma_max": float(highest["sigma"]),
+        rows.append({**dict(zip(["bias", "trial_id", "seed"], keys)), "sigma_max": float(highest["sigma"]),
                      "drop": float(lowest["roc_auc"] - highest["roc_auc"])})
     return pd.DataFrame(rows)
 
 
-def effect(rows: pd.DataFrame, value: str, a: str, b: str) -> Effect:
-    """``b − a`` of ``value`` between two biases' rows."""
-    return Effect(Spread.of(rows.loc[rows["bias"] == a, value]), Spread.of(rows.loc[rows["bias"] == b, value]))
+def per_seed(rows: pd.DataFrame, value: str, bias: str) -> pd.Series:
+    """``value`` of one bias by seed (the index), finite values only: the mean of a seed's rows, so several
+    students of one teacher count once, as the teacher's seed (they share its training, so they are not
+    independent draws). Rows without a seed column count each trial as its own seed."""
+    rows = rows[rows["bias"] == bias]
+    key = "seed" if "seed" in rows else "trial_id"
+    values = pd.to_numeric(rows[value], errors="coerce")
+    return values[np.isfinite(values)].groupby(rows[key]).mean().sort_index()
 
 
 # Over the training trajectory: every analysed epoch of each trial (StudyRun.trajectories).
@@ -250,20 +296,23 @@ def flatness_correlation(run: StudyRun, bias: str | None = None) -> tuple[float,
     return spearman(points["lambda1"], points["roc_auc"])
 
 
-def correlation_text(rho: float, n: int) -> str:
-    """``ρ = −0.52 (n = 36)``, or ``ρ = — (n = 2)`` when there is no ρ."""
+def correlation_text(rho: float, n: int, symbol: str = "ρ") -> str:
+    """``ρ = −0.52 (n = 36)``, ``ρ = −1.00 (n = 8, fewer than 10 points)``, or ``ρ = — (n = 2, fewer than 10
+    points)`` when there is no ρ: a correlation of few points is mostly noise, and says so."""
     shown = "—" if math.isnan(rho) else f"{rho:+.2f}".replace("-", "−")
-    return f"ρ = {shown} (n = {n})"
+    few = f", fewer than {FEW_POINTS} points" if n < FEW_POINTS else ""
+    return f"{symbol} = {shown} (n = {n}{few})"
 
 
 def symmetry_violation(run: StudyRun, transform: str = "boost", trajectory: bool = False) -> pd.DataFrame:
     """Per trial (and analysed epoch, with ``trajectory``): the mean violation |σ(f(x)) − σ(f(Λx))| over every
     (jet, transformation) pair of kind ``transform`` (docs/methods.md §6.8), i.e. the bins' means weighted by
     their pairs, ``n_transforms`` (by their jets where that is not stored); and whether the weights are the
-    best model's."""
+    best model's (and the trial's seed, where the rows carry it)."""
     rows = run.trajectory("symmetry") if trajectory else run.table("symmetry")
     rows = rows[rows["transform"] == transform]
     weight = rows["n_transforms"] if "n_transforms" in rows else rows["n_jets"]
     rows = rows.assign(weighted=rows["mean"].where(weight > 0, 0.0) * weight, weight=weight)  # empty bins: NaN
-    grouped = rows.groupby(["bias", "trial_id", "epoch", "best"], as_index=False)[["weighted", "weight"]].sum()
+    grouped = rows.groupby(["bias", "trial_id", *_seed(rows), "epoch", "best"], as_index=False)[
+        ["weighted", "weight"]].sum()
     return grouped.assign(violation=grouped["weighted"] / grouped["weight"]).drop(columns=["weighted", "weight"])

@@ -91,6 +91,23 @@ def symmetry_panels(run: StudyRun) -> list[str]:
     return shown + (["factor"] if "factor" in kinds else [])
 
 
+def symmetry_caption(run: StudyRun) -> str:
+    """What the symmetry figure shows for this run: only the panels :func:`symmetry_panels` draws."""
+    if not run.has("symmetry"):
+        return f"Symmetry violation {VIOLATION} (docs/methods.md §6.8)"
+    words = {"boost": "against boost speed |β|", "rotation": "against rotation angle",
+             "epoch": "against the training epoch (stars: each trial's best model)"}
+    shown = symmetry_panels(run)
+    against = [words[kind] for kind in shown if kind in words]
+    text = f"Symmetry violation {VIOLATION} " + (", ".join(against[:-1]) + " and " + against[-1]
+                                                  if len(against) > 1 else "".join(against))
+    if "epoch" not in shown:
+        text += " for each trial's best model"
+    if "factor" in shown:
+        text += "; the dual model's learned symmetry factor w_inv over the test jets"
+    return text + " (docs/methods.md §6.8)"
+
+
 def symmetry(run: StudyRun) -> plt.Figure:
     """How far each bias's classifier is from Lorentz invariance on the test jets: |σ(f(x)) − σ(f(Λx))|
     against the boost speed |β| and the rotation angle (best models), its mean over all boosts against the
