@@ -13,6 +13,7 @@ results beside the old ones and prints only its own.
     python studies/full.py --preset dual            # + dual-subnet and hard-invariant biases
     python studies/full.py --bias teacher --bias teacher:dseal:0.03 --seeds 0 1 2
     python studies/full.py --preset paper --address auto --precision bf16   # bf16 autocast on the GPUs
+    python studies/full.py --until-decided --max-seeds 8 --decide lambda1,trace   # seeds added until decided
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from raysym.report.contents import summary_lines
 from raysym.report.selection import select_run
 from raysym.stages.analysis_jobs import TRACE_METHODS
 from raysym.study.config import StudyConfig
+from raysym.report.verdicts import NOT_MEASURED
 from raysym.study.pipeline import run_study
+from raysym.study.sequential import Look, SequentialDesign, run_until_decided
 from raysym.study.presets import PRESETS, preset, smoke
 from raysym.training.config import PRECISIONS, Bias
 
@@ -65,8 +68,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--checkpoints", metavar="best|every:K",
                         help="which weights to evaluate and analyse: each trial's best model (default), or also "
                              "every K-th epoch of its training (the trajectory; e.g. every:2)")
+    parser.add_argument("--until-decided", action="store_true",
+                        help="after the study's seeds, add seeds to every bias in rounds until the findings are "
+                             "decided (alpha spent over the looks; docs/methods.md §8)")
+    parser.add_argument("--max-seeds", type=int, default=8, metavar="N",
+                        help="with --until-decided: at most N seeds per bias, fixed before the first look (default 8)")
+    parser.add_argument("--seeds-per-round", type=int, default=2, metavar="K",
+                        help="with --until-decided: seeds added to every bias per round (default 2)")
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="with --until-decided: start no round that would end after this many minutes")
+    parser.add_argument("--decide", action="append", metavar="FINDING",
+                        help="with --until-decided: the findings that must be decided (repeatable, or comma-"
+                             "separated, e.g. lambda1,trace; default all the study measures)")
     parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
     return parser.parse_args(argv)
+
+
+def design_from_args(args: argparse.Namespace) -> SequentialDesign:
+    """The sequential design the ``--until-decided`` flags describe (checked when made)."""
+    findings = tuple(key.strip() for text in args.decide or () for key in text.split(",") if key.strip())
+    budget = None if args.time_budget is None else args.time_budget * 60
+    return SequentialDesign(max_seeds=args.max_seeds, seeds_per_round=args.seeds_per_round, time_budget_s=budget,
+                            findings=findings)
+
+
+def look_line(look: Look) -> str:
+    """One look, as the study prints it: its seeds, its α and what is still open."""
+    open_ = [v.key for v in look.verdicts if v.outcome != NOT_MEASURED and not v.resolved]
+    return (f"look at {look.seeds} seeds per bias (α {look.alpha:.2g}, {look.seconds:.0f} s): "
+            + ("every finding decided" if not open_ else "undecided: " + ", ".join(open_)))
 
 
 def parse_resources(texts: list[str] | None) -> dict[str, float] | None:
@@ -150,7 +180,15 @@ def study_and_report(args: argparse.Namespace) -> int:
     """The study of ``args``, its summary and report; the exit status (1 when a trial failed)."""
     config = study_from_args(args)
     out = args.out or str(Path("raysym-runs") / config.name)
-    outcome = run_study(config, out, address=args.address, verbose=0 if args.smoke_test else 1)
+    verbose = 0 if args.smoke_test else 1
+    if args.until_decided:
+        design = design_from_args(args)
+        result = run_until_decided(config, out, design, address=args.address, verbose=verbose,
+                                   on_look=lambda look: print(look_line(look), flush=True))
+        print(f"seeds stopped being added: {result.stopped}")
+        outcome = result.last
+    else:
+        outcome = run_study(config, out, address=args.address, verbose=verbose)
     print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated, "
           f"{outcome.distilled} student(s) distilled this run; "
           "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")
