@@ -109,3 +109,16 @@ def small_disk(tmp_path):
     yield mount
     for folder in mounted:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def unreachable(monkeypatch):
+    """An s3:// store whose endpoint is a closed loopback port: nothing answers there."""
+    from tests.fake_cluster import free_ports
+
+    (port,) = free_ports(1)
+    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    return "s3://nobody-home/run/store"

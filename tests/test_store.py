@@ -17,7 +17,6 @@ import pytest
 from raysym import store as store_module
 from raysym.errors import ConfigError, DataError
 from raysym.store import REJECTED_FOLDER, TABLES, TRIAL_KEYS, ResultStore, load
-from tests.fake_cluster import free_ports
 
 EXAMPLE_VALUES = {
     "n_parameters": 1234, "best_epoch": 3, "best_val_loss": 0.41, "epochs": 5, "model_path": "/ck/t0.pt",
@@ -392,17 +391,6 @@ def test_clean_removes_a_killed_writers_temporary_file_from_a_bucket_too(place):
     assert store.clean(older_than_s=3600) == []
     assert store.clean(older_than_s=-1) == [leftover]
     assert sorted(snapshot(store)) == ["trials/k.parquet"]
-
-
-@pytest.fixture
-def unreachable(monkeypatch):
-    """An s3:// store whose endpoint is a closed loopback port: nothing answers there."""
-    (port,) = free_ports(1)
-    for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
-                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(name, value)
-    return "s3://nobody-home/run/store"
 
 
 def test_a_store_that_cannot_be_reached_is_one_data_error_naming_it(unreachable):
