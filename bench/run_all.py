@@ -14,7 +14,10 @@ the measured per-epoch costs, marked as a projection.
 
 Not run here: bench/hessian.py (issue 5's record, superseded by trace_precision and analysis_fanout),
 bench/study_storage.py (a study into S3 against a local folder; bench/results/cluster.md says how to
-run it), bench/cluster_cost.py (a projection, no measurement) and bench/compare_stores.py (a tool).
+run it), bench/cluster_cost.py (a projection, no measurement), bench/compare_stores.py (a tool), and two
+benches of behaviour rather than speed, each writing its own file: bench/interrupt.py (Ctrl-C at every
+stage, bench/results/interrupt.md) and bench/sequential.py (seeds added until decided,
+bench/results/sequential.md).
 """
 
 from __future__ import annotations

@@ -447,3 +447,11 @@ def test_a_sequential_studys_looks_are_read_at_their_alpha_drawn_and_tabled(tmp_
     md = (tmp_path / "report" / "report.md").read_text()
     assert "## Seeds added until decided" in md and "| 2 | 5 | 0.049 | reproduced |" in md
     assert "figures/looks.png" in [path for path, _ in written.figures]
+
+
+def test_an_interval_read_at_a_tiny_alpha_spans_to_infinity_instead_of_failing(known):
+    """An early look of a sequential study reads its intervals at α ~ 1e-4 or less; with few seeds the ratio
+    interval's upper end then passes the float range."""
+    curvature = next(v for v in verdicts(select_run(known), alpha=1e-14) if v.key == "lambda1")
+    assert curvature.high == math.inf and 0 <= curvature.low < curvature.estimate
+    assert curvature.outcome != "not measured"

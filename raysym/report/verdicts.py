@@ -26,6 +26,7 @@ effect.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -290,8 +291,12 @@ def _judge(finding: Finding, iv: Interval, paper_test: float | None, alpha: floa
 
 
 def _back(value: float, scale: str) -> float:
-    """A test-scale number on the reader's scale: a log ratio as a ratio."""
-    return math.exp(value) if scale == RATIO else value
+    """A test-scale number on the reader's scale: a log ratio as a ratio (beyond float range, infinite: an
+    early look of a sequential study reads its intervals at a tiny α, and with two seeds a log-ratio
+    interval can span thousands of e-folds)."""
+    if scale != RATIO:
+        return value
+    return math.inf if value > math.log(sys.float_info.max) else math.exp(value)
 
 
 def _shown(scale: str, estimate: float) -> str:
@@ -329,8 +334,8 @@ def _detail(v: Verdict, iv: Interval, shown: str, power: float, parity: bool) ->
         return text
     if not v.resolved:
         if v.scale == RATIO:
-            low = math.exp(-v.mde)
-            text += (f"; smallest detectable ratio at {power:.0%} power {number(low, 3)} (or {number(1 / low, 3)})")
+            low, high = _back(-v.mde, RATIO), _back(v.mde, RATIO)
+            text += f"; smallest detectable ratio at {power:.0%} power {number(low, 3)} (or {number(high, 3)})"
         else:
             text += f"; smallest detectable effect at {power:.0%} power ±{number(v.mde, 4)}"
         text += (f"; {_seeds(v.seeds_needed)} would detect the paper's {number(v.paper, digits, sign=sign)}"
