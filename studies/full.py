@@ -30,7 +30,6 @@ from raysym.report.contents import summary_lines
 from raysym.report.selection import select_run
 from raysym.stages.analysis_jobs import TRACE_METHODS
 from raysym.study.config import StudyConfig
-from raysym.report.verdicts import NOT_MEASURED
 from raysym.study.pipeline import run_study
 from raysym.study.sequential import Look, SequentialDesign, run_until_decided
 from raysym.study.presets import PRESETS, preset, smoke
@@ -94,9 +93,9 @@ def design_from_args(args: argparse.Namespace) -> SequentialDesign:
 
 def look_line(look: Look) -> str:
     """One look, as the study prints it: its seeds, its α and what is still open."""
-    open_ = [v.key for v in look.verdicts if v.outcome != NOT_MEASURED and not v.resolved]
+    open_ = look.undecided()
     return (f"look at {look.seeds} seeds per bias (α {look.alpha:.2g}, {look.seconds:.0f} s): "
-            + ("every finding decided" if not open_ else "undecided: " + ", ".join(open_)))
+            + ("every finding decided" if not open_ else "not resolved: " + ", ".join(open_)))
 
 
 def parse_resources(texts: list[str] | None) -> dict[str, float] | None:

@@ -31,7 +31,7 @@ from scipy import stats
 
 from raysym.errors import ConfigError, positive_int
 from raysym.report.selection import select_run
-from raysym.report.verdicts import FINDINGS, NOT_MEASURED, verdicts
+from raysym.report.verdicts import FINDINGS, NOT_RESOLVED, verdicts
 from raysym.settings_key import canonical, settings_key
 from raysym.store import ResultStore
 from raysym.study.config import StudyConfig
@@ -125,12 +125,11 @@ class Look:
     seconds: float
     run_key: str | None = None
 
-    def undecided(self, keys: tuple[str, ...]) -> list[str]:
-        """The targeted findings (``keys``; empty: all) that are measured and not yet decided: still "not
-        resolved", or "paper's size excluded, no effect resolved" (whether there is an effect at all is
-        still open)."""
-        return [v.key for v in self.verdicts
-                if (not keys or v.key in keys) and v.outcome != NOT_MEASURED and not v.resolved]
+    def undecided(self, keys: tuple[str, ...] = ()) -> list[str]:
+        """The targeted findings (``keys``; empty: all) still "not resolved". Any other outcome answers the
+        question the study asks of it, "paper's size excluded, no effect resolved" included: the paper's
+        effect does not hold at this scale (whether a smaller one does is a question for a larger study)."""
+        return [v.key for v in self.verdicts if (not keys or v.key in keys) and v.outcome == NOT_RESOLVED]
 
 
 @dataclass
