@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from raysym.report.selection import select_run  # noqa: E402
-from raysym.report.verdicts import NOT_MEASURED, NOT_RESOLVED, PAPER_EXCLUDED, verdicts  # noqa: E402
+from raysym.report.verdicts import NOT_MEASURED, NOT_RESOLVED, verdicts  # noqa: E402
 from raysym.store import ResultStore  # noqa: E402
 
 #: Findings whose first decision is timed (the issue's goal: both decided within 15 minutes on 2 cores).
@@ -93,8 +93,8 @@ def main(argv=None) -> dict:
               + ", ".join(f"{key} at {seeds} seeds per bias after {seconds:.0f} s"
                           for key, (seeds, seconds) in first_decided.items()) + ".", "",
               "Decided at the last look: " + ", ".join(f"{key} ({final[key].outcome})" for key in decided) + ".",
-              "Still open (not resolved, or the paper's size excluded with no effect resolved): "
-              + ", ".join(key for key, v in final.items() if v.outcome in (NOT_RESOLVED, PAPER_EXCLUDED)) + ".", ""]
+              "Not resolved at the last look: "
+              + ", ".join(key for key, v in final.items() if v.outcome == NOT_RESOLVED) + ".", ""]
     text = "\n".join(lines)
     Path(args.out).write_text(text)
     print(text)
