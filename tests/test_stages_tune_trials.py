@@ -21,6 +21,7 @@ from raysym.stages.tune_trials import (
     newest_checkpoint,
     ran_to_its_end,
     resource_text,
+    restored_checkpoint,
 )
 from raysym.training.checkpoint import save_checkpoint
 
@@ -41,13 +42,29 @@ def write_checkpoints(trial_dir, epochs: dict[int, int]) -> dict[int, str]:
 
 def test_a_trial_resumes_from_its_newest_checkpoint_when_tune_names_an_older_one(tmp_path):
     folders = write_checkpoints(tmp_path / "trial", {3: 4, 4: 5, 5: 6})
-    assert newest_checkpoint(tune.Checkpoint(folders[3]))["epoch"] == 6
+    newest, is_named = newest_checkpoint(tune.Checkpoint(folders[3]))
+    assert (newest["epoch"], is_named) == (6, False)
+    assert newest_checkpoint(tune.Checkpoint(folders[5]))[1] is True
+
+
+def test_a_newer_checkpoint_than_tune_names_is_reported_again_before_training_goes_on(tmp_path, monkeypatch):
+    """A trial whose newest checkpoint is already its last epoch reports nothing more; unless the resume
+    reports it, Tune keeps the older, named checkpoint as the trial's result (a 20-epoch trial was stored
+    with 18 after a killed driver)."""
+    folders = write_checkpoints(tmp_path / "trial", {17: 18, 19: 20})
+    reported = []
+    monkeypatch.setattr(tune, "get_checkpoint", lambda: tune.Checkpoint(folders[17]))
+    resumed = restored_checkpoint(lambda metrics, checkpoint: reported.append((metrics, checkpoint["epoch"])))
+    assert resumed["epoch"] == 20 and reported == [({"epoch": 20}, 20)]
+    monkeypatch.setattr(tune, "get_checkpoint", lambda: tune.Checkpoint(folders[19]))
+    reported.clear()
+    assert restored_checkpoint(lambda *args: reported.append(args))["epoch"] == 20 and reported == []
 
 
 def test_a_deleted_named_checkpoint_falls_back_to_the_newest_left(tmp_path):
     folders = write_checkpoints(tmp_path / "trial", {7: 8, 8: 9})
     named = tune.Checkpoint(str(tmp_path / "trial" / "checkpoint_000002"))  # deleted since the state was saved
-    assert newest_checkpoint(named)["epoch"] == 9
+    assert newest_checkpoint(named)[0]["epoch"] == 9
     assert set(os.listdir(tmp_path / "trial")) == {os.path.basename(f) for f in folders.values()}
 
 
@@ -55,7 +72,7 @@ def test_newest_is_by_epoch_not_by_folder_number(tmp_path):
     """After a restore from a lagging state, Tune numbers new checkpoints from its old count: a low number
     can hold a later epoch."""
     folders = write_checkpoints(tmp_path / "trial", {4: 12, 9: 10})
-    assert newest_checkpoint(tune.Checkpoint(folders[9]))["epoch"] == 12
+    assert newest_checkpoint(tune.Checkpoint(folders[9]))[0]["epoch"] == 12
 
 
 def test_a_cut_short_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog):
@@ -64,13 +81,13 @@ def test_a_cut_short_newest_checkpoint_falls_back_to_the_one_before(tmp_path, ca
     with open(path, "r+b") as handle:
         handle.truncate(os.path.getsize(path) // 2)
     with caplog.at_level(logging.WARNING):
-        assert newest_checkpoint(tune.Checkpoint(folders[1]))["epoch"] == 1
+        assert newest_checkpoint(tune.Checkpoint(folders[1]))[0]["epoch"] == 1
     assert "checkpoint_000001 cannot be resumed from" in caplog.text
 
 
 def test_no_readable_checkpoint_starts_the_trial_again(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        assert newest_checkpoint(tune.Checkpoint(str(tmp_path / "trial" / "checkpoint_000000"))) is None
+        assert newest_checkpoint(tune.Checkpoint(str(tmp_path / "trial" / "checkpoint_000000"))) == (None, False)
     assert "starts again from its first epoch" in caplog.text
 
 

@@ -168,8 +168,8 @@ def distill_trial(config: dict[str, Any], data: dict[str, TaskJets], students: M
     """One Tune trial: the student ``config["trial_id"]`` learns its teacher's logits, resumably."""
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     recipe, teacher = students[config["trial_id"]]
-    distill(recipe, data, logits[teacher], checkpoint=restored_checkpoint(),
-            report=epoch_reporter(config, config["trial_id"]))
+    report = epoch_reporter(config, config["trial_id"])
+    distill(recipe, data, logits[teacher], checkpoint=restored_checkpoint(report), report=report)
 
 
 def distillation_tuner(name: str, students: list[Student], training: TrainingSettings, data: dict[str, TaskJets],

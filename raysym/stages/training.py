@@ -187,7 +187,7 @@ def train_trial(config: dict[str, Any], data: dict[str, Any], trials: Mapping[st
     report = epoch_reporter(config, trial_id)
     if config.get("keep_every"):
         report = keeping_epochs(report, CheckpointChoice(config["keep_every"]), config["models_dir"], trial_id)
-    train(train_config, data, checkpoint=restored_checkpoint(), report=report)
+    train(train_config, data, checkpoint=restored_checkpoint(report), report=report)
 
 
 def keeping_epochs(report, keep: CheckpointChoice, models_dir: str, trial_id: str):

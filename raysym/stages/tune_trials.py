@@ -28,16 +28,12 @@ from ray.tune.result import DONE
 
 from raysym.artifacts import exists, join, normalise, write_bytes
 from raysym.errors import DataError, Interrupted
+from raysym.stages.checkpoint_pruning import KEEP_CHECKPOINTS, CheckpointPruner
 from raysym.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
-#: Checkpoints a running trial keeps (Tune deletes older ones as new ones come): the newest, and two to fall
-#: back on when the newest was cut short by a lost worker. One more exists for an instant, written by the
-#: trial before Tune counts it. A trial's disk use is bounded by this, not by its epochs (docs/methods.md §5,
-#: exact resume).
-KEEP_CHECKPOINTS = 3
 Report = Callable[[dict[str, float], dict[str, Any]], None]
 
 
@@ -59,24 +55,35 @@ def trial_id_of(config: Mapping[str, Any], tune_trial_id: str | None) -> str:
     return config.get("trial_id") or f"search-{tune_trial_id}"
 
 
-def restored_checkpoint() -> dict[str, Any] | None:
+def restored_checkpoint(report: Report | None = None) -> dict[str, Any] | None:
     """The checkpoint dict a retried or restored trial resumes from, or None for a fresh one.
 
     Tune hands the trial the checkpoint its experiment state names. That state is a snapshot written now
     and then (and uploaded asynchronously to a remote storage), so after a killed driver it may name a
-    checkpoint older than the trial's newest, one Tune has since deleted under the bound on kept
-    checkpoints (:data:`KEEP_CHECKPOINTS`). So the trial resumes from the newest readable checkpoint in its
-    own folder: the named one, or a later one beside it. A raysym checkpoint holds its whole history, best
+    checkpoint older than the trial's newest (:mod:`raysym.stages.checkpoint_pruning` keeps the named one),
+    or the named one may be cut short. So the trial resumes from the newest readable checkpoint in its own
+    folder: the named one, or a later one beside it. A raysym checkpoint holds its whole history, best
     weights and random streams, so any later one of the same trial is a valid, further point to resume from.
+
+    When it is a later one, it is reported again through ``report`` (the trial's epoch reporter) before
+    anything else, so that Tune's latest checkpoint is the one the trial resumed from: a trial whose newest
+    checkpoint is already its last epoch reports nothing more, and would otherwise end with Tune holding the
+    older, named checkpoint as its result (seen after a killed driver on S3: a 20-epoch trial stored with 18).
     """
     named = tune.get_checkpoint()
-    return None if named is None else newest_checkpoint(named)
+    if named is None:
+        return None
+    newest, is_named = newest_checkpoint(named)
+    if newest is not None and not is_named and report is not None and newest["history"]:
+        report(dict(newest["history"][-1]), newest)
+    return newest
 
 
-def newest_checkpoint(named: tune.Checkpoint) -> dict[str, Any] | None:
+def newest_checkpoint(named: tune.Checkpoint) -> tuple[dict[str, Any] | None, bool]:
     """The checkpoint dict of the highest epoch among ``named`` and the other checkpoints of its trial
-    that can be read (:func:`restored_checkpoint`); None when none can."""
-    newest = None
+    that can be read (:func:`restored_checkpoint`), and whether it is ``named`` itself; (None, False) when
+    none can be read."""
+    newest, is_named = None, False
     for candidate in trial_checkpoints(named):
         try:
             with candidate.as_directory() as directory:
@@ -86,11 +93,11 @@ def newest_checkpoint(named: tune.Checkpoint) -> dict[str, Any] | None:
                         err)
             continue
         if newest is None or checkpoint["epoch"] > newest["epoch"]:
-            newest = checkpoint
+            newest, is_named = checkpoint, candidate is named
     if newest is None:
         log.warning("no checkpoint of trial folder %s can be read: the trial starts again from its first epoch",
                     posixpath.dirname(named.path))
-    return newest
+    return newest, is_named
 
 
 def trial_checkpoints(named: tune.Checkpoint) -> list[tune.Checkpoint]:
@@ -220,12 +227,12 @@ def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, 
         name=name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        # The last few checkpoints of a trial are kept while it runs (a trial resumes from the newest one
-        # that can be read, restored_checkpoint); a finished trial keeps only its last once it is collected
+        # Tune deletes no checkpoint: its own bound can delete one the stored experiment state still names.
+        # CheckpointPruner bounds them instead; a finished trial keeps only its last once it is collected
         # (finished_checkpoints).
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         verbose=verbose,
-        callbacks=[PendingTrials(trial_resources(settings))],
+        callbacks=[PendingTrials(trial_resources(settings)), CheckpointPruner(KEEP_CHECKPOINTS)],
     )
     return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
 

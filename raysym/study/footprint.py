@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from raysym.errors import ConfigError
 from raysym.models.registry import build_model, count_parameters
-from raysym.stages.tune_trials import KEEP_CHECKPOINTS
+from raysym.stages.checkpoint_pruning import KEEP_CHECKPOINTS
 
 #: Bytes of a training checkpoint per model parameter (float32 weights, Adam's two moments, best weights),
 #: and its fixed part, the record of each tensor (measured: 82 kB for the paper teacher, 42 kB for the
