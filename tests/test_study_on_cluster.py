@@ -82,7 +82,11 @@ def checkpoints(s3, bucket: str, prefix: str) -> list[str]:
     return [k for k in s3.keys(bucket, prefix) if "/checkpoint_" in k and k.endswith("checkpoint.pt")]
 
 
+@pytest.mark.slow
 def test_smoke_study_on_two_nodes_puts_every_table_model_and_figure_in_the_bucket(cluster, s3, tmp_path):
+    """A minute: slow, with the other cluster tests CI runs after the README's command (.ci/run). The S3 path
+    is covered faster by tests/test_artifacts.py and tests/test_store.py, two nodes by
+    tests/test_stages_evaluation.py."""
     head, workers = cluster
     bucket = s3.bucket()
     out = f"s3://{bucket}/study"
