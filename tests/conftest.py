@@ -55,7 +55,9 @@ def ray_local(s3):
     os.environ["PYTHONPATH"] = pythonpath
     env = {"PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1", "RAYSYM_CACHE_DIR": os.environ["RAYSYM_CACHE_DIR"],
            **s3.env}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    # address="local": a new Ray of our own, never one this machine recorded last (CI may have one running).
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": env})
     yield ray
     ray.shutdown()
 
