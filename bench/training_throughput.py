@@ -3,6 +3,10 @@
 Times full optimiser steps (forward, BCE + λ·penalty, backward, Adam) on jets with the shape of the
 study's (32 constituents, ~1 TeV), for torch thread counts given on the command line, and writes a
 markdown table. Usage: ``python bench/training_throughput.py --threads 1 2 --out bench/results/training.md``.
+
+``--dropout 0 0.1`` measures the teacher at each dropout, interleaved over ``--repeats`` rounds (so a
+machine that slows down mid-run slows every setting alike), and reports the median of the rounds and the
+ratio of each dropout to the first; ``--jet-axis pseudorapidity`` measures the reference code's axis.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import statistics
+import sys
 import time
 
 import torch
@@ -39,9 +45,10 @@ VARIANTS = (
 )
 
 
-def steps_per_second(penalty_name: str, batch_size: int, steps: int, device: str = "cpu", **options) -> float:
+def steps_per_second(penalty_name: str, batch_size: int, steps: int, device: str = "cpu",
+                     network: dict | None = None, **options) -> float:
     torch.manual_seed(0)
-    model = build_model("teacher", "paper").to(device)
+    model = build_model("teacher", "paper", **(network or {})).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=0.0005)
     penalty = make_penalty(penalty_name, seed=0, **options)
     batch = jets(batch_size).to(device)
@@ -72,27 +79,45 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--dropout", type=float, nargs="+", default=[0.0],
+                        help="the teacher's encoder dropout; several values are measured interleaved")
+    parser.add_argument("--jet-axis", default="rapidity")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the median is reported")
+    parser.add_argument("--penalties", nargs="+", default=[label for label, _, _ in VARIANTS],
+                        help="which variants to time (labels as in the table)")
     parser.add_argument("--out", default="bench/results/training.md")
     args = parser.parse_args(argv)
+    variants = [v for v in VARIANTS if v[0] in args.penalties]
     rows, measured = [], {}
     for threads in args.threads:
         torch.set_num_threads(threads)
-        rates = {label: steps_per_second(name, args.batch_size, args.steps, **options)
-                 for label, name, options in VARIANTS}
-        measured[threads] = rates
-        for name, rate in rates.items():
-            rows.append(f"| {threads} | {name} | {rate:.1f} | {rates['none'] / rate:.2f} |")
+        rounds = {(dropout, label): [] for dropout in args.dropout for label, _, _ in variants}
+        for _ in range(args.repeats):
+            for label, name, options in variants:
+                for dropout in args.dropout:
+                    network = {"dropout": dropout, "jet_axis": args.jet_axis}
+                    rounds[dropout, label].append(steps_per_second(name, args.batch_size, args.steps,
+                                                                   network=network, **options))
+        rates = {key: statistics.median(values) for key, values in rounds.items()}
+        measured[threads] = {f"{label} (dropout {dropout:g})": rate for (dropout, label), rate in rates.items()}
+        for (dropout, label), rate in rates.items():
+            none = rates.get((dropout, "none"))
+            first = rates[args.dropout[0], label]
+            spread = ", ".join(f"{v:.1f}" for v in rounds[dropout, label])
+            rows.append(f"| {threads} | {dropout:g} | {label} | {rate:.1f} | {spread} | "
+                        f"{(none / rate) if none else float('nan'):.2f} | {rate / first:.3f} |")
             print(rows[-1], flush=True)
     text = "\n".join([
         "# Training throughput, paper-size teacher (1,255,425 parameters)",
         "",
         f"Measured {datetime.date.today()} on {platform.machine()} CPU, {torch.__version__}, "
         f"batch {args.batch_size}, {args.steps} timed Adam steps after one warm-up, λ = 0.1 for seal/dseal "
-        "(all six generators; jvp = forward-mode, grad = one reverse-mode input gradient). "
-        "`python bench/training_throughput.py`.",
+        "(all six generators; jvp = forward-mode, grad = one reverse-mode input gradient), jet axis "
+        f"{args.jet_axis}; {args.repeats} interleaved round(s), median reported. "
+        f"`python bench/training_throughput.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
         "",
-        "| torch threads | penalty | jets/s | cost / none |",
-        "|---|---|---|---|",
+        f"| torch threads | dropout | penalty | jets/s (median) | each round | cost / none | rate / dropout {args.dropout[0]:g} |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
     ])

@@ -1,10 +1,17 @@
 """The seven per-constituent input features of the jet taggers (docs/methods.md §2).
 
 [Δη, Δφ, log(pT/pT_jet), log pT, log(E/E_jet), log E, ΔR], all measured against the jet four-momentum
-(the sum of the real constituents). Constituent η is asinh(pz/pT); the jet axis uses the jet's rapidity
-y = atanh(pz/E), which equals η for a massless jet and, unlike the pseudorapidity of a massive jet,
-shifts exactly like a massless constituent's η under a boost along the beam: Δη, Δφ, ΔR and the pT
-features are then exactly invariant under longitudinal boosts. Because the jet axis is recomputed from the constituents, boosting
+(the sum of the real constituents). Constituent η is asinh(pz/pT). The jet axis's η is one of
+:data:`JET_AXES` (docs/methods.md §2):
+
+- ``"pseudorapidity"``: the jet's own η = asinh(pz/pT), as the SEAL authors' top-tagging code computes it
+  (the reference configuration);
+- ``"rapidity"``: the jet's rapidity y = atanh(pz/E), which equals η for a massless jet and, unlike the
+  pseudorapidity of a massive jet, shifts exactly like a massless constituent's η under a boost along
+  the beam: Δη, Δφ, ΔR and the pT features are then exactly invariant under longitudinal boosts, so part
+  of what a symmetry penalty would teach comes free.
+
+Because the jet axis is recomputed from the constituents, boosting
 the constituents and calling :func:`constituent_features` again gives features "against the boosted
 jet axis", which is exactly what SEAL needs (docs/methods.md §3.1). Padded constituents give all-zero features.
 """
@@ -15,10 +22,20 @@ import math
 
 import torch
 
+from raysym.errors import ConfigError
 from raysym.kinematics import E, PZ, jet_p4, safe_where, to_ptetaphie
 
 FEATURE_NAMES: tuple[str, ...] = ("deta", "dphi", "log_ptrel", "log_pt", "log_erel", "log_e", "delta_r")
 N_FEATURES = len(FEATURE_NAMES)
+
+#: What Δη is measured against: the jet's pseudorapidity (the SEAL authors' code) or its rapidity.
+JET_AXES: tuple[str, ...] = ("rapidity", "pseudorapidity")
+
+
+def check_jet_axis(jet_axis: str) -> None:
+    """An unknown jet axis is a ``ConfigError`` listing the known ones."""
+    if jet_axis not in JET_AXES:
+        raise ConfigError(f"unknown jet axis {jet_axis!r}; choose one of {', '.join(JET_AXES)}")
 
 
 def wrap_phi(dphi: torch.Tensor) -> torch.Tensor:
@@ -37,17 +54,20 @@ def _safe_log(x: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return safe_where(real & (x > 0), torch.log, x, 0.0)
 
 
-def constituent_features(p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def constituent_features(p4: torch.Tensor, mask: torch.Tensor, jet_axis: str = "rapidity") -> torch.Tensor:
     """(B, N, 4) (E, px, py, pz) constituents + (B, N) mask → (B, N, 7) features (docs/methods.md §2).
 
-    Differentiable (backward and forward mode) with finite derivatives at padded rows.
+    ``jet_axis`` (one of :data:`JET_AXES`) is what Δη is measured against. Differentiable (backward and
+    forward mode) with finite derivatives at padded rows.
     """
+    check_jet_axis(jet_axis)
     mask = mask.bool()
     jet = jet_p4(p4, mask)
     kin = to_ptetaphie(p4)
     jet_kin = to_ptetaphie(jet).unsqueeze(-2)
     pt, eta, phi, energy = kin.unbind(-1)
-    deta = eta - rapidity(jet).unsqueeze(-1)
+    axis_eta = rapidity(jet).unsqueeze(-1) if jet_axis == "rapidity" else jet_kin[..., 1]
+    deta = eta - axis_eta
     dphi = wrap_phi(phi - jet_kin[..., 2])
     dr2 = deta**2 + dphi**2
     delta_r = safe_where(dr2 > 0, torch.sqrt, dr2, 0.0)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from raysym.artifacts import join
 from raysym.errors import ConfigError, DataError, Interrupted, disk_full, disk_full_message
+from raysym.features import JET_AXES
 from raysym.report.command import write_report
 from raysym.report.contents import summary_lines
 from raysym.report.selection import select_run
@@ -57,6 +58,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="the network of every training step, teachers' and students': float32 (default) or "
                              "bf16 (bfloat16 autocast; a GPU of compute capability >= 8.0, or any CPU, slowly)")
+    parser.add_argument("--dropout", type=float, metavar="P",
+                        help="dropout in every teacher's and student's encoder, active only in training (the paper "
+                             "preset: 0.1, as the SEAL authors' code; others: 0)")
+    parser.add_argument("--jet-axis", choices=JET_AXES,
+                        help="what Δη is measured against: the jet's pseudorapidity (the paper preset, as the SEAL "
+                             "authors' code) or its rapidity (the other presets)")
     parser.add_argument("--trial-resource", action="append", metavar="NAME=AMOUNT",
                         help="a custom Ray resource every trial also asks for (repeatable), e.g. a GPU node's label")
     parser.add_argument("--trace-method", choices=TRACE_METHODS,
@@ -142,7 +149,9 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         given = {k: v for k, v in values.items() if v is not None}
         if given:
             overrides[section] = given
-    return config.with_overrides(**overrides)
+    network = {"dropout": args.dropout, "jet_axis": args.jet_axis}
+    return config.with_overrides(**overrides).with_transformer_settings(
+        **{k: v for k, v in network.items() if v is not None})
 
 
 #: The exit status of a study ended by Ctrl-C: 128 + SIGINT, as a shell reports it.

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from raysym.errors import ConfigError
 from raysym.features import FEATURE_NAMES, constituent_features, wrap_phi
 from raysym.lorentz import apply_lorentz, boost_matrix, generators
 from tests.synthetic import jet_momenta
@@ -14,11 +15,14 @@ def massless(pt, eta, phi):
     return [pt * math.cosh(eta), pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta)]
 
 
-def hand_features(particles):
+def hand_features(particles, jet_axis="rapidity"):
     """The seven features of docs/methods.md §2 written out with scalar math, independently of the module."""
     jet = [sum(p[i] for p in particles) for i in range(4)]
     jet_pt = math.hypot(jet[1], jet[2])
-    jet_y = 0.5 * math.log((jet[0] + jet[3]) / (jet[0] - jet[3]))
+    if jet_axis == "rapidity":
+        jet_y = 0.5 * math.log((jet[0] + jet[3]) / (jet[0] - jet[3]))
+    else:
+        jet_y = math.asinh(jet[3] / jet_pt)
     jet_phi = math.atan2(jet[2], jet[1])
     rows = []
     for e, px, py, pz in particles:
@@ -47,6 +51,32 @@ def test_two_particle_jet_across_phi_boundary_matches_hand_computation():
     assert torch.all(feats[2] == 0)
 
 
+@pytest.mark.parametrize("jet_axis", ["rapidity", "pseudorapidity"])
+def test_massive_jet_features_match_hand_computation_for_either_jet_axis(jet_axis):
+    # Two well-separated constituents make a jet with a large mass, where rapidity and pseudorapidity differ.
+    particles = [massless(300.0, 0.9, 0.2), massless(200.0, 0.1, -0.4), [40.0, 10.0, 5.0, 30.0]]
+    p4 = torch.tensor([particles], dtype=torch.float64)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    feats = constituent_features(p4, mask, jet_axis)[0]
+    assert torch.allclose(feats, torch.tensor(hand_features(particles, jet_axis), dtype=torch.float64),
+                          rtol=1e-12, atol=1e-12)
+
+
+def test_the_two_jet_axes_differ_by_the_jets_pseudorapidity_minus_rapidity():
+    p4, mask = jets_of_massless_constituents()
+    shift = constituent_features(p4, mask, "rapidity")[..., 0] - constituent_features(p4, mask, "pseudorapidity")[..., 0]
+    jet = (p4 * mask[..., None]).sum(1)
+    expected = torch.asinh(jet[:, 3] / jet[:, 1:3].norm(dim=-1)) - torch.atanh(jet[:, 3] / jet[:, 0])
+    assert torch.allclose(shift[mask], expected[:, None].expand_as(shift)[mask], atol=1e-12)
+    assert expected.abs().max() > 1e-3  # massive jets: the axes really differ
+
+
+def test_an_unknown_jet_axis_is_a_config_error_naming_the_choices():
+    p4, mask = jets_of_massless_constituents(n_jets=1)
+    with pytest.raises(ConfigError, match="unknown jet axis 'beam'; choose one of rapidity, pseudorapidity"):
+        constituent_features(p4, mask, "beam")
+
+
 def test_wrap_phi_range_is_half_open_at_minus_pi():
     x = torch.tensor([math.pi, -math.pi, 3 * math.pi, 0.5, -7.0], dtype=torch.float64)
     wrapped = wrap_phi(x)
@@ -68,6 +98,16 @@ def test_longitudinal_boost_leaves_deta_dphi_logpt_invariant_for_massless_consti
     assert torch.allclose(after[..., invariant], before[..., invariant], atol=1e-9)
     # The energies do change: the check is not vacuous.
     assert (after[..., FEATURE_NAMES.index("log_e")] - before[..., FEATURE_NAMES.index("log_e")]).abs().max() > 0.1
+
+
+def test_against_the_jets_pseudorapidity_a_longitudinal_boost_moves_delta_eta():
+    """The reference's axis: Δη of a massive jet's constituents is not invariant along the beam, so a
+    symmetry penalty has that to teach, where the rapidity axis gives it for free."""
+    p4, mask = jets_of_massless_constituents()
+    boosted = apply_lorentz(p4, boost_matrix(torch.tensor([0.0, 0.0, 0.9], dtype=torch.float64)))
+    before = constituent_features(p4, mask, "pseudorapidity")[..., 0]
+    after = constituent_features(boosted, mask, "pseudorapidity")[..., 0]
+    assert (after - before)[mask].abs().max() > 1e-3
 
 
 def test_transverse_boost_changes_angular_features():

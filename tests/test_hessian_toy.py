@@ -165,3 +165,19 @@ def test_training_loss_closure_uses_the_same_seeded_jets_for_every_model():
 def test_the_toy_hessian_is_a_fair_test_bed_indefinite_with_a_spread_spectrum():
     top = toy().eigenvalues.flip(0)
     assert top[0] < 3 * top[2] and toy().eigenvalues[0] < 0
+
+
+def test_with_dropout_in_the_model_two_hvps_on_the_same_vector_are_identical():
+    """The reference configuration trains with dropout 0.1; the Hessian is taken in eval mode, so it is of
+    one deterministic function, whatever mode the model was left in (and that mode is given back)."""
+    torch.manual_seed(0)
+    model = build_model("teacher", "small", d_model=16, heads=2, ff=16, layers=1, head_widths=(8,), dropout=0.1,
+                        jet_axis="pseudorapidity").double().train()
+    p4, mask, y = synthetic_jets(16)
+    closure = training_loss_closure(model, p4, mask, y, batch_size=8, n_jets=None)
+    v = torch.randn(closure.n_params, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    first, second = hvp(closure, v), hvp(closure, v)
+    assert torch.equal(first, second) and first.abs().max() > 0
+    assert model.training
+    with torch.no_grad():  # the check is not vacuous: in training mode the same model is random
+        assert not torch.equal(model(p4, mask), model(p4, mask))

@@ -81,6 +81,9 @@ def test_overrides_change_sizes():
         lambda: build_model("dual", invariant=InvariantConfig(latent=128)),
         lambda: build_model("dual", transformer={"d_model": 256, "bogus": 1}),
         lambda: TransformerConfig(dropout=1.5),
+        lambda: TransformerConfig(dropout="0.1"),
+        lambda: TransformerConfig(jet_axis="beam"),
+        lambda: build_model("teacher", jet_axis="rapidity-ish"),
         lambda: DualConfig(pt_scale_gev=-1.0),
     ],
 )

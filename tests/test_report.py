@@ -348,6 +348,19 @@ def test_the_generator_settings_render_as_a_table(known, tmp_path):
     assert "| detector.tower_size | 0.0174 |" in md and "| classes | g, w |" in md
     assert "{" not in md and "Jets: generated here (Pythia 8 + FastJet + parametric detector)" in md
     assert "| training jets | 200,000 | 300 |" in md and "| test jets (all classes) | 104,704 | 100 |" in md
+    assert "Teacher network: Δη against the jet's rapidity, dropout 0 in training (the SEAL reference code uses" in md
+
+
+def test_the_settings_say_when_the_teacher_has_the_reference_codes_choices(tmp_path):
+    path = write_known_store(tmp_path / "store")
+    config = {"seeds": [0], "recipe": {"epochs": 2, "model_preset": "small"},
+              "model_options": {"teacher": {"jet_axis": "pseudorapidity", "dropout": 0.1}}}
+    ResultStore(path).write("studies", [{
+        "study": "known", "run_key": "r1", "config_json": json.dumps(config), "data_key": "d", "data_source": "x",
+        "trial_ids": json.dumps([keys(b, s)["trial_id"] for b, s in KNOWN]), "student_ids": "[]",
+        "keys_json": "{}", "jets_json": "{}", "finished_at": 1.0}], key="r1")
+    md = markdown(contents.settings_blocks(select_run(path)))
+    assert "Teacher network: Δη against the jet's pseudorapidity, dropout 0.1 in training (the SEAL reference code's choices" in md
 
 
 def test_a_missing_table_skips_only_its_figure_with_a_line_naming_it(tmp_path):

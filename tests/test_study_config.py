@@ -7,6 +7,7 @@ import pytest
 
 from raysym.errors import ConfigError
 from raysym.generate.config import GeneratorConfig
+from raysym.models.registry import model_config
 from raysym.stages.analysis_jobs import AnalysisSettings
 from raysym.stages.training import SearchSpace
 from raysym.study import pipeline
@@ -63,6 +64,39 @@ def test_the_precision_flag_reaches_teachers_and_students_and_its_absence_change
     assert _study_from_command_line("--preset", "paper") == preset("paper")
     with pytest.raises(SystemExit):
         _study_from_command_line("--precision", "fp16")
+
+
+def test_the_paper_preset_takes_the_reference_codes_dropout_and_jet_axis_for_teacher_and_student():
+    paper = preset("paper")
+    for trial in paper.trials("jets").values():
+        network = model_config(trial.model, trial.model_preset, **trial.model_options)
+        assert (network.dropout, network.jet_axis) == (0.1, "pseudorapidity")
+    for student in paper.distillation.students(paper.model_options).values():
+        assert (student.model_options["dropout"], student.model_options["jet_axis"]) == (0.1, "pseudorapidity")
+    assert smoke(paper).model_options["teacher"]["jet_axis"] == "pseudorapidity"  # smaller, same choices
+    quick = preset("quick")
+    assert {t.build_model().config.jet_axis for t in quick.trials("jets").values()} == {"rapidity"}
+
+
+def test_the_network_flags_reach_every_transformer_and_move_the_keys():
+    config = _study_from_command_line("--jet-axis", "pseudorapidity", "--dropout", "0.2")
+    assert {(t.model_options["jet_axis"], t.model_options["dropout"]) for t in config.trials("jets").values()} \
+        == {("pseudorapidity", 0.2)}
+    assert set(config.trials("jets")).isdisjoint(preset("quick").trials("jets"))
+    # Asking for what the preset already does changes no key; asking the paper preset for it does.
+    assert _study_from_command_line("--jet-axis", "rapidity", "--dropout", "0") == preset("quick")
+    back = _study_from_command_line("--preset", "paper", "--jet-axis", "rapidity", "--dropout", "0")
+    networks = [model_config(t.model, t.model_preset, **t.model_options) for t in back.trials("jets").values()]
+    assert {(n.jet_axis, n.dropout) for n in networks} == {("rapidity", 0.0)}
+    # The dual model's transformer branch follows, at its preset's sizes; the invariant model has no axis.
+    dual = _study_from_command_line("--preset", "dual", "--jet-axis", "pseudorapidity")
+    built = {t.model: t.build_model() for t in dual.trials("jets").values()}
+    assert built["dual"].general.config.jet_axis == "pseudorapidity" == built["teacher"].config.jet_axis
+    assert built["dual"].general.config.d_model == built["teacher"].config.d_model
+    with pytest.raises(SystemExit):
+        _study_from_command_line("--jet-axis", "beam")
+    with pytest.raises(ConfigError, match="dropout must be a number in"):
+        _study_from_command_line("--dropout", "1.0")
 
 
 def test_the_trace_flags_reach_the_analyses():

@@ -5,6 +5,9 @@ docs/methods.md §2 → Linear(7 → d_model) + ReLU → ``layers`` post-norm tr
 self-attention and a ReLU feed-forward block, each with a residual connection followed by LayerNorm) →
 mean over the *real* constituents → ReLU MLP ``d_model → head_widths… → 1`` → one logit.
 
+Two settings follow the SEAL authors' code when asked (:data:`REFERENCE_SETTINGS`, the ``paper`` study):
+``dropout`` in the encoder, active only in training, and ``jet_axis``, what Δη is measured against.
+
 The features pass through a fixed, parameter-free affine standardisation first
 (:func:`raysym.features.standardise_features`; ``standardise=False`` turns it off): the paper does not
 describe its input scaling, and raw angles (~0.1) next to logarithms (~3) slow Adam down markedly.
@@ -33,10 +36,19 @@ import torch
 from torch import nn
 
 from raysym.errors import ConfigError
-from raysym.features import N_FEATURES, constituent_features, standardise_features
+from raysym.features import N_FEATURES, check_jet_axis, constituent_features, standardise_features
+from raysym.settings_key import added_later
 from raysym.models.attention import MultiHeadSelfAttention, safe_key_mask
 from raysym.errors import positive_int
 from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, positive_widths
+
+
+#: The SEAL authors' public top-tagging code (github.com/inbarsavoray/SEAL, paper/top_tagging, commit
+#: 8694ed9), from which the Glowacki teacher comes: PyTorch's encoder layer with its default dropout of 0.1,
+#: and Δη against the jet's pseudorapidity. The ``paper`` study takes these (docs/methods.md §4, "raysym
+#: against the reference code"); ``tests/test_reference_code.py`` checks features and penalties against
+#: that code's own numbers.
+REFERENCE_SETTINGS: dict[str, object] = {"dropout": 0.1, "jet_axis": "pseudorapidity"}
 
 
 @dataclass(frozen=True)
@@ -49,9 +61,15 @@ class TransformerConfig:
     layers: int = 3
     head_widths: tuple[int, ...] = (128, 128, 128)
     n_features: int = N_FEATURES
+    #: Dropout probability of the encoder (attention weights, after attention, inside and after the
+    #: feed-forward block, as ``nn.TransformerEncoderLayer``), active only in training: 0.1 in the
+    #: reference configuration (the SEAL authors' code uses PyTorch's default).
     dropout: float = 0.0
     #: Feed the features through the fixed affine map of ``standardise_features`` (no parameters).
     standardise: bool = True
+    #: What Δη is measured against (:data:`raysym.features.JET_AXES`); "pseudorapidity" in the reference
+    #: configuration. Left out of keys at its default, which is what every model did before it existed.
+    jet_axis: str = added_later("rapidity")
 
     def __post_init__(self):
         for name in ("d_model", "heads", "ff", "layers", "n_features"):
@@ -59,8 +77,10 @@ class TransformerConfig:
         object.__setattr__(self, "head_widths", positive_widths("head_widths", self.head_widths))
         if self.d_model % self.heads:
             raise ConfigError(f"d_model {self.d_model} must be divisible by heads {self.heads}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) \
+                or not 0.0 <= float(self.dropout) < 1.0:
+            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        check_jet_axis(self.jet_axis)
 
 
 class EncoderLayer(nn.Module):
@@ -104,7 +124,7 @@ class TransformerBody(nn.Module):
 
     def forward(self, p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = mask.bool()
-        features = constituent_features(p4, mask)
+        features = constituent_features(p4, mask, self.config.jet_axis)
         if self.config.standardise:
             features = standardise_features(features, mask)
         x = self.embed(features)

@@ -117,6 +117,7 @@ def settings_blocks(run: StudyRun) -> list[Block]:
              f"Training recipe: {recipe.get('model_preset')} models, {recipe.get('epochs')} epochs, batch "
              f"{recipe.get('batch_size')}, Adam lr {recipe.get('lr')}, weight decay {recipe.get('weight_decay')}, "
              f"task {recipe.get('task')}",
+             _network_line(config),
              f"Run key: {run.run_key}"]
     if run.jets:
         by_class = ", ".join(f"{name} {count:,}" for name, count in (run.jets.get("test_by_class") or {}).items())
@@ -133,6 +134,16 @@ def settings_blocks(run: StudyRun) -> list[Block]:
         blocks.append(Table(("generator setting", "value"), tuple(_flatten(generator)),
                             "The jet generator's settings (Pythia 8 + FastJet + parametric detector)"))
     return blocks
+
+
+def _network_line(config: dict) -> str:
+    """The teacher's two settings the SEAL reference code fixes (docs/methods.md §4), as this run had them."""
+    teacher = (config.get("model_options") or {}).get("teacher") or {}
+    axis, dropout = teacher.get("jet_axis", "rapidity"), float(teacher.get("dropout", 0.0))
+    same = axis == "pseudorapidity" and dropout == 0.1
+    return (f"Teacher network: Δη against the jet's {axis}, dropout {dropout:g} in training ("
+            + ("the SEAL reference code's choices" if same else
+               "the SEAL reference code uses the jet's pseudorapidity and dropout 0.1") + "; docs/methods.md §4)")
 
 
 def _scale_table(run: StudyRun) -> Table:

@@ -32,6 +32,9 @@ from raysym.training.config import Bias, TrainConfig
 #: Characters allowed in study names (they become folder names and store values).
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
 
+#: Stands for a field a model config does not have (so any value asked for differs from it).
+_MISSING = object()
+
 #: The two biases of Glowacki §3: the unconstrained teacher and SEAL with λ = 0.1.
 UNCONSTRAINED = Bias("teacher", "none", 0.0)
 SEAL_PAPER = Bias("teacher", "seal", 0.1)
@@ -69,6 +72,39 @@ class StudyConfig:
         """A copy with fields replaced; a section (a nested dataclass) accepts a dict of its own fields,
         and so does a section's section (``data={"generator": {"jets_per_class": 100}}``)."""
         return _replace(self, overrides, "study")
+
+    def with_transformer_settings(self, **settings: Any) -> "StudyConfig":
+        """A copy whose jet transformers take ``settings`` (``dropout``, ``jet_axis``, any field of
+        :class:`~raysym.models.transformer.TransformerConfig`): every teacher and student, and the dual
+        model's unconstrained subnet. The hard-invariant model has no transformer and is left as it is.
+
+        The settings land in ``model_options``, which is part of every trial's and student's key, so runs
+        with other settings are new runs beside the old ones. A setting a model already has is not written,
+        so asking for what a preset already does keeps its keys.
+        """
+        options = {kind: dict(values) for kind, values in self.model_options.items()}
+        student = self.distillation.recipe
+        presets = {student.model: student.model_preset, "student": student.model_preset}
+        presets.update({bias.model: self.recipe.model_preset for bias in self.biases})
+        presets.setdefault("teacher", self.recipe.model_preset)
+        if self.training.search is not None:
+            presets[self.training.search.model] = self.recipe.model_preset
+        for kind, model_preset in sorted(presets.items()):
+            own = options.get(kind, {})
+            if kind in ("teacher", "student"):
+                current = model_config(kind, model_preset, **own)
+                changed = {k: v for k, v in settings.items() if getattr(current, k, _MISSING) != v}
+                if changed:
+                    options[kind] = {**own, **changed}
+            elif kind == "dual":
+                body = model_config("dual", model_preset, **own).transformer
+                changed = {k: v for k, v in settings.items() if getattr(body, k, _MISSING) != v}
+                if changed:
+                    options["dual"] = {**own, "transformer": {**dataclasses.asdict(body), **changed}}
+        for kind in ("teacher", "dual"):  # checks the values: one ConfigError naming a bad one
+            if kind in options:
+                model_config(kind, presets.get(kind, self.recipe.model_preset), **options[kind])
+        return dataclasses.replace(self, model_options=options)
 
     def trials(self, data_key: str) -> dict[str, TrainConfig]:
         """Every trial's ``TrainConfig`` by trial id: the recipe per bias × seed, or for a search its one

@@ -12,6 +12,7 @@ import dataclasses
 
 from raysym.errors import ConfigError
 from raysym.generate.config import GeneratorConfig
+from raysym.models.transformer import REFERENCE_SETTINGS
 from raysym.stages.analysis_jobs import AnalysisSettings
 from raysym.stages.distillation import DistillationSettings
 from raysym.stages.evaluation import EvaluationSettings
@@ -71,7 +72,9 @@ PRESETS: dict[str, StudyConfig] = {
         # 7–21 GPU-hours to the analysis stage, fanned out over the cluster's GPUs (docs/methods.md §6.7).
         # The paper's 487,665-parameter student, three student seeds per teacher.
         distillation=DistillationSettings(student_seeds=(0, 1, 2)),
-    ),
+        # The reference code's choices for teacher and student: dropout 0.1 in the encoder, Δη against the
+        # jet's pseudorapidity (docs/methods.md §4).
+    ).with_transformer_settings(**REFERENCE_SETTINGS),
     # λ scan for SEAL and δSEAL (δSEAL by its exact reverse-mode method, ~10x cheaper than forward mode).
     "lambda-scan": _laptop(
         "lambda-scan",
@@ -109,7 +112,9 @@ def smoke(config: StudyConfig) -> StudyConfig:
         name=f"{config.name}-smoke",
         data={"generator": {"jets_per_class": 40, "chunk_size": 40}},
         recipe={"model_preset": "small", "epochs": 2, "batch_size": 32},
-        model_options={"teacher": _SMOKE_TEACHER, "student": _SMOKE_TEACHER},
+        model_options={**config.model_options,  # sizes shrink; other settings (dropout, jet axis) stay
+                       "teacher": {**config.model_options.get("teacher", {}), **_SMOKE_TEACHER},
+                       "student": {**config.model_options.get("student", {}), **_SMOKE_TEACHER}},
         seeds=config.seeds[:1],
         training=dataclasses.replace(config.training, cpus_per_trial=1.0, gpus_per_trial=0.0, search=search),
         evaluation={"cpus_per_task": 1},
