@@ -14,10 +14,11 @@ the measured per-epoch costs, marked as a projection.
 
 Not run here: bench/hessian.py (issue 5's record, superseded by trace_precision and analysis_fanout),
 bench/study_storage.py (a study into S3 against a local folder; bench/results/cluster.md says how to
-run it), bench/cluster_cost.py (a projection, no measurement), bench/compare_stores.py (a tool), and two
+run it), bench/cluster_cost.py (a projection, no measurement), bench/compare_stores.py (a tool), and three
 benches of behaviour rather than speed, each writing its own file: bench/interrupt.py (Ctrl-C at every
-stage, bench/results/interrupt.md) and bench/sequential.py (seeds added until decided,
-bench/results/sequential.md).
+stage, bench/results/interrupt.md), bench/sequential.py (seeds added until decided,
+bench/results/sequential.md) and bench/reference_choices.py (the quick study with the SEAL reference
+code's jet axis and dropout, bench/results/reference_choices.md).
 """
 
 from __future__ import annotations

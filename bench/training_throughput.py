@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -46,9 +47,9 @@ VARIANTS = (
 
 
 def steps_per_second(penalty_name: str, batch_size: int, steps: int, device: str = "cpu",
-                     network: dict | None = None, **options) -> float:
+                     network: dict | None = None, preset: str = "paper", **options) -> float:
     torch.manual_seed(0)
-    model = build_model("teacher", "paper", **(network or {})).to(device)
+    model = build_model("teacher", preset, **(network or {})).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=0.0005)
     penalty = make_penalty(penalty_name, seed=0, **options)
     batch = jets(batch_size).to(device)
@@ -85,8 +86,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; the median is reported")
     parser.add_argument("--penalties", nargs="+", default=[label for label, _, _ in VARIANTS],
                         help="which variants to time (labels as in the table)")
+    parser.add_argument("--preset", choices=("paper", "small"), default="paper", help="the teacher's sizes")
     parser.add_argument("--out", default="bench/results/training.md")
     args = parser.parse_args(argv)
+    parameters = sum(p.numel() for p in build_model("teacher", args.preset).parameters())
     variants = [v for v in VARIANTS if v[0] in args.penalties]
     rows, measured = [], {}
     for threads in args.threads:
@@ -97,7 +100,7 @@ def main(argv=None) -> dict:
                 for dropout in args.dropout:
                     network = {"dropout": dropout, "jet_axis": args.jet_axis}
                     rounds[dropout, label].append(steps_per_second(name, args.batch_size, args.steps,
-                                                                   network=network, **options))
+                                                                   network=network, preset=args.preset, **options))
         rates = {key: statistics.median(values) for key, values in rounds.items()}
         measured[threads] = {f"{label} (dropout {dropout:g})": rate for (dropout, label), rate in rates.items()}
         for (dropout, label), rate in rates.items():
@@ -108,13 +111,13 @@ def main(argv=None) -> dict:
                         f"{(none / rate) if none else float('nan'):.2f} | {rate / first:.3f} |")
             print(rows[-1], flush=True)
     text = "\n".join([
-        "# Training throughput, paper-size teacher (1,255,425 parameters)",
+        f"# Training throughput, {args.preset}-size teacher ({parameters:,} parameters)",
         "",
         f"Measured {datetime.date.today()} on {platform.machine()} CPU, {torch.__version__}, "
         f"batch {args.batch_size}, {args.steps} timed Adam steps after one warm-up, λ = 0.1 for seal/dseal "
         "(all six generators; jvp = forward-mode, grad = one reverse-mode input gradient), jet axis "
         f"{args.jet_axis}; {args.repeats} interleaved round(s), median reported. "
-        f"`python bench/training_throughput.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
+        f"`python bench/training_throughput.py {shlex.join(argv if argv is not None else sys.argv[1:])}`.",
         "",
         f"| torch threads | dropout | penalty | jets/s (median) | each round | cost / none | rate / dropout {args.dropout[0]:g} |",
         "|---|---|---|---|---|---|---|",
