@@ -1,6 +1,7 @@
 """Analysis stage: Hessian, Goldstone and smearing rows per model; worker-count independence; reruns."""
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 from raysym.hessian import hutchinson_trace, lanczos_top_eigenpairs
 from raysym.stages.analyses import AnalysisSettings, run_analysis_stage
-from raysym.stages.analysis_jobs import hessian_closure
+from raysym.stages.analysis_jobs import hessian_closure, next_probe_round
 from raysym.store import ResultStore
 from raysym.training.checkpoint import load_best_model
 from tests.synthetic import trained_study
@@ -147,6 +148,19 @@ def test_a_trace_precision_adds_probe_rounds_until_reached_or_capped(study, tmp_
     closure = hessian_closure(model, study["train"], capped)
     assert rows.loc["t0", "trace"] == hutchinson_trace(closure, n_probes=11, seed=0).trace  # rounds merge exactly
     assert dataclasses.replace(loose, trace_rel_stderr=None).hessian_key() != loose.hessian_key() != capped.hessian_key()
+
+
+def test_with_a_trace_precision_the_group_size_decides_the_probes_and_so_is_in_the_key():
+    """Two settings that differ only in probes_per_task gave 34 and 40 probes under one key: a rerun would
+    have reused the other's Tr(H). The group size rounds each new round up, so it is part of the result."""
+    estimate = types.SimpleNamespace(n_probes=32, standard_error=1.05, trace=10.0)  # needs ~36 probes for 0.1
+    small, large = (dataclasses.replace(SETTINGS, trace_rel_stderr=0.1, probes_per_task=n) for n in (2, 8))
+    assert sum(map(len, next_probe_round(estimate, small))) == 4 != sum(map(len, next_probe_round(estimate, large)))
+    assert small.hessian_key() != large.hessian_key()
+    # A fixed number of probes, each seeded by its index, comes out the same however it is grouped
+    # (test_fan_out_over_two_ray_workers_gives_the_same_numbers_as_one_process): no new key for it.
+    fixed = [dataclasses.replace(SETTINGS, probes_per_task=n) for n in (2, 8)]
+    assert fixed[0].hessian_key() == fixed[1].hessian_key() == SETTINGS.hessian_key()
 
 
 def test_adaptive_rounds_give_the_same_numbers_on_two_ray_workers(ray_local, study, tmp_path):

@@ -173,10 +173,17 @@ class AnalysisSettings:
             raise ConfigError(f"analyses: {err}") from None
 
     def hessian_key(self) -> str:
-        """A short hash of every setting that changes the Hessian numbers (rerun skipping)."""
+        """A short hash of every setting that changes the Hessian numbers (rerun skipping).
+
+        ``probes_per_task`` is in it when a trace precision is asked for: the rounds of probes are cut in
+        groups of that size (:func:`next_probe_round`), so it decides how many probes Tr(H) gets. With a
+        fixed number of probes it only groups probes that are seeded by their index, and changes no number.
+        """
+        adaptive = (("probes_per_task", self.probes_per_task),) if self.trace_rel_stderr is not None else ()
         return settings_key(self.hessian_backend, self.hessian_jets, self.hessian_batch_size, self.hessian_seed,
                             self.top_k, self.lanczos_steps, self.eigen_restarts, self.trace_probes,
-                            self.trace_method, *changed_later(self, "trace_rel_stderr", "trace_max_probes", "deflation_rank"))
+                            self.trace_method, *changed_later(self, "trace_rel_stderr", "trace_max_probes", "deflation_rank"),
+                            *adaptive)
 
     def goldstone_key(self) -> str:
         return settings_key(self.hessian_key(), self.goldstone_eps_max, self.goldstone_points, self.goldstone_jets)
