@@ -31,6 +31,8 @@ class Table:
     required: Mapping[str, str]
     optional: Mapping[str, str] = field(default_factory=dict)
     per_trial: bool = True
+    #: What one row is, for readers of the store (the README's table list is made from it).
+    rows: str = ""
 
     @property
     def keys(self) -> dict[str, str]:
@@ -57,6 +59,8 @@ TABLES: dict[str, Table] = {
                   "student_ids": STR, "keys_json": STR},
         optional={"jets_json": STR, "finished_at": FLOAT},
         per_trial=False,
+        rows="one study run: its settings, where its jets came from, the trials, students and settings keys it "
+             "produced",
     ),
     # One row per trial: what was trained and where its best model is (raysym.stages.training).
     "trials": Table(
@@ -64,33 +68,40 @@ TABLES: dict[str, Table] = {
                   "model_preset": STR, "task": STR},
         optional={"bias": STR, "lr": FLOAT, "weight_decay": FLOAT, "batch_size": INT, "stopped_early": BOOL,
                   "settings_key": STR, "data_key": STR, "experiment": STR},
+        rows="one trial: what was trained and where its best model is",
     ),
     # One row per trial and epoch (raysym.stages.training).
-    "epochs": Table(required={"epoch": INT, **_METRICS}, optional={"bias": STR, "best_epoch": INT}),
+    "epochs": Table(required={"epoch": INT, **_METRICS}, optional={"bias": STR, "best_epoch": INT},
+                    rows="one trial and epoch: training and validation metrics"),
     # One row per trial and task: test-set performance (raysym.stages.evaluation).
     "evaluations": Table(
         required={"task": STR, "split": STR, "accuracy": FLOAT, "roc_auc": FLOAT, "n_jets": INT},
         optional={"bias": STR, "bce": FLOAT, "n_signal": INT, "n_background": INT, "node_id": STR,
                   "settings_key": STR, **_WHICH_WEIGHTS},
+        rows="one analysed model and task: test-set accuracy and ROC-AUC",
     ),
     # The thinned ROC curve of each trial and task (raysym.stages.evaluation).
     "roc": Table(required={"task": STR, "split": STR, "fpr": FLOAT, "tpr": FLOAT, "threshold": FLOAT},
-                 optional={"bias": STR, "settings_key": STR, **_WHICH_WEIGHTS}),
+                 optional={"bias": STR, "settings_key": STR, **_WHICH_WEIGHTS},
+                 rows="one point of the thinned ROC curve of a model and task"),
     # One row per trial and eigenvalue index k: λk, Tr(H) and their costs (raysym.stages.analyses).
     "hessian": Table(
         required={"k": INT, "eigenvalue": FLOAT, "trace": FLOAT, "trace_stderr": FLOAT, "n_hvp": INT,
                   "seconds": FLOAT, "backend": STR, "eval_set_size": INT, "nu1_path": PATH, "settings_key": STR},
         optional={"bias": STR, "n_probes": INT, "eigen_hvp": INT, "trace_hvp": INT, "restarts": INT,
                   "trace_method": STR, "trace_stop": STR, **_WHICH_WEIGHTS},
+        rows="one model and eigenvalue index k: λk, Tr(H) and their costs",
     ),
     # The Hessian's eigenvalue density by stochastic Lanczos quadrature, on a grid (raysym.stages.analyses).
     "spectrum": Table(required={"eigenvalue": FLOAT, "density": FLOAT, "settings_key": STR},
-                      optional={"bias": STR, "sigma": FLOAT, "n_probes": INT, "n_nodes": INT, **_WHICH_WEIGHTS}),
+                      optional={"bias": STR, "sigma": FLOAT, "n_probes": INT, "n_nodes": INT, **_WHICH_WEIGHTS},
+                      rows="one grid point of a model's Hessian eigenvalue density (stochastic Lanczos quadrature)"),
     # Loss and R(ε) along ν1 and a random direction (raysym.stages.analyses).
     "goldstone": Table(
         required={"direction": STR, "epsilon": FLOAT, "loss": FLOAT, "r_mean": FLOAT, "r_std": FLOAT,
                   "settings_key": STR},
         optional={"bias": STR, **_WHICH_WEIGHTS},
+        rows="one model, direction (ν1 or random) and ε: the loss and R(ε)",
     ),
     # One row per distilled student and epoch (0: the untrained student), keyed by the teacher's trial
     # keys plus student_seed (raysym.stages.distillation).
@@ -98,6 +109,7 @@ TABLES: dict[str, Table] = {
         required={"student_id": STR, "student_seed": INT, "epoch": INT, "train_mse": FLOAT, "val_mse": FLOAT,
                   "settings_key": STR},
         optional={"bias": STR, "best_epoch": INT, "epoch_seconds": FLOAT, "jets_per_second": FLOAT},
+        rows="one student and epoch (0: untrained): the MSE against its teacher",
     ),
     # One row per distilled student: its final and best val MSE against the teacher and its own test-set
     # accuracy and ROC-AUC on every task (raysym.stages.distillation).
@@ -107,16 +119,19 @@ TABLES: dict[str, Table] = {
         optional={"bias": STR, "teacher_trial_id": STR, "student_model": STR, "student_preset": STR,
                   **{f"{metric}_{task}": FLOAT for metric in ("accuracy", "roc_auc")
                      for task in ("g_vs_w", "g_vs_z", "g_vs_t")}},
+        rows="one student: its MSE against its teacher and its own test-set scores",
     ),
     # ROC-AUC and accuracy versus pT smearing σ (raysym.stages.analyses).
     "smearing": Table(
         required={"sigma": FLOAT, "task": STR, "roc_auc": FLOAT, "accuracy": FLOAT, "settings_key": STR},
         optional={"bias": STR, "n_jets": INT, **_WHICH_WEIGHTS},
+        rows="one model, task and pT smearing σ: ROC-AUC and accuracy",
     ),
     # The weights kept for analysis at every K-th epoch of a trial, one row per epoch (raysym.stages.training,
     # with analyse_checkpoints="every:K"; raysym.stages.checkpoints).
     "checkpoints": Table(required={"epoch": INT, "model_path": PATH, "val_loss": FLOAT},
-                         optional={"bias": STR, "keep_every": INT}),
+                         optional={"bias": STR, "keep_every": INT},
+                         rows="one weights file kept every K-th epoch of a trial"),
     # One row per look of a sequential study and finding: the seeds per bias so far, the α the look's intervals
     # were read at, the interval and the outcome (raysym.study.sequential).
     "rounds": Table(
@@ -124,6 +139,7 @@ TABLES: dict[str, Table] = {
                   "outcome": STR, "estimate": FLOAT, "low": FLOAT, "high": FLOAT},
         optional={"scale": STR, "paper": FLOAT, "seconds": FLOAT},
         per_trial=False,
+        rows="one look of a sequential study and finding: seeds, α, interval, outcome",
     ),
     # Learned symmetry: |σ(f(x)) − σ(f(Λx))| over test jets per bin of boost speed β or rotation angle, and
     # the dual model's learned symmetry factor w_inv (raysym.analyses.symmetry, raysym.stages.analyses).
@@ -131,5 +147,7 @@ TABLES: dict[str, Table] = {
         required={"transform": STR, "bin_low": FLOAT, "bin_high": FLOAT, "mean": FLOAT, "p90": FLOAT, "n_jets": INT,
                   "settings_key": STR},
         optional={"bias": STR, "fraction": FLOAT, "n_transforms": INT, **_WHICH_WEIGHTS},
+        rows="one model, transformation kind and bin: the learned symmetry violation (and the dual model's "
+             "factor)",
     ),
 }

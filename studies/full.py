@@ -37,7 +37,8 @@ from raysym.study.presets import PRESETS, preset, smoke
 from raysym.training.config import PRECISIONS, Bias
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of a study (the README's list of flags is made from it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="which study (default quick)")
     parser.add_argument("--data", help="directory of hls4ml jetImage_*.h5 files (default: generate jets)")
@@ -49,12 +50,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--bias", action="append", metavar="MODEL[:PENALTY[:LAMBDA]]",
                         help="replace the preset's biases (repeatable), e.g. teacher:seal:0.1, dual, invariant")
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--epochs", type=int, help="training epochs of every teacher")
+    parser.add_argument("--batch-size", type=int, help="training batch size of every teacher")
     parser.add_argument("--jets-per-class", type=int, help="generated jets per class")
-    parser.add_argument("--gpus-per-trial", type=float)
-    parser.add_argument("--cpus-per-trial", type=float)
-    parser.add_argument("--max-failures", type=int)
+    parser.add_argument("--gpus-per-trial", type=float,
+                        help="GPUs each trial holds: 0, a whole number, or 1/n for n trials per GPU")
+    parser.add_argument("--cpus-per-trial", type=float, help="CPUs each trial holds (and its torch threads)")
+    parser.add_argument("--max-failures", type=int, help="times Tune retries a failed trial")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="the network of every training step, teachers' and students': float32 (default) or "
                              "bf16 (bfloat16 autocast; a GPU of compute capability >= 8.0, or any CPU, slowly)")
@@ -87,7 +89,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="with --until-decided: the findings that must be decided (repeatable, or comma-"
                              "separated, e.g. lambda1,trace; default all the study measures)")
     parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def design_from_args(args: argparse.Namespace) -> SequentialDesign:
