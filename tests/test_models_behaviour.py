@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from raysym.lorentz import apply_lorentz, random_boosts, random_rotations
-from raysym.models import MODEL_KINDS, build_model, math_attention, pairwise_invariants, signed_log
+from raysym.models import build_model, math_attention, model_kinds, pairwise_invariants, signed_log
 from tests.synthetic import jet_momenta
 
 N = 32
@@ -26,7 +26,7 @@ def rel_diff(a, b):
     return ((a - b).abs() / b.abs().clamp_min(1e-12)).max().item()
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())  # every registered kind
 def test_output_shape_and_dtype(kind):
     p4, mask = make_jets()
     out = seeded_model(kind)(p4, mask)
@@ -35,7 +35,7 @@ def test_output_shape_and_dtype(kind):
     assert out32.dtype == torch.float32 and torch.allclose(out32.double(), out, rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())  # every registered kind
 def test_output_ignores_padded_rows_values_and_extra_padding(kind):
     model = seeded_model(kind)
     p4, mask = make_jets(seed=1)
@@ -48,7 +48,7 @@ def test_output_ignores_padded_rows_values_and_extra_padding(kind):
     assert torch.allclose(model(wider, wider_mask), ref, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())  # every registered kind
 def test_output_is_invariant_under_constituent_permutations(kind):
     model = seeded_model(kind)
     p4, mask = make_jets(seed=3)
@@ -124,7 +124,7 @@ def test_dual_model_with_zero_invariant_weight_is_its_transformer_branch():
     assert torch.allclose(model(p4, mask), model.head(model.general(p4, mask)))
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())  # every registered kind
 def test_hessian_vector_product_is_finite_inside_math_attention(kind):
     model = seeded_model(kind)
     p4, mask = make_jets(seed=14)
@@ -139,7 +139,7 @@ def test_hessian_vector_product_is_finite_inside_math_attention(kind):
     assert sum(h.abs().sum() for h in hvp) > 0
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())  # every registered kind
 def test_jvp_along_boost_generator_is_finite_inside_math_attention(kind):
     model = seeded_model(kind)
     p4, mask = make_jets(seed=15)
@@ -155,7 +155,7 @@ def test_jvp_along_boost_generator_is_finite_inside_math_attention(kind):
         assert lie.abs().max() > 1e-6
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())  # every registered kind
 def test_input_gradients_are_finite_at_padded_rows_and_for_an_empty_jet(kind):
     model = seeded_model(kind)
     p4, mask = make_jets(seed=16)
@@ -177,7 +177,7 @@ def test_default_fused_attention_matches_math_backend():
     assert torch.allclose(fast, slow, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kinds())  # every registered kind
 def test_paper_size_models_run_on_a_small_batch(kind):
     torch.manual_seed(0)
     model = build_model(kind, "paper")

@@ -8,8 +8,6 @@ import torch
 
 from raysym.errors import ConfigError
 from raysym.models import (
-    MODEL_KINDS,
-    PRESETS,
     DualConfig,
     InvariantConfig,
     TransformerConfig,
@@ -17,7 +15,11 @@ from raysym.models import (
     command,
     count_parameters,
     model_from_config,
+    model_kinds,
+    preset_names,
+    register_model,
 )
+from raysym.models.kinds import REGISTRY
 
 
 def test_teacher_has_exactly_the_documented_parameter_count():
@@ -35,9 +37,9 @@ def test_teacher_layers_match_torch_encoder_layer_parameter_count():
     assert count_parameters(ours) == count_parameters(ref) == 395_776
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", preset_names())
 def test_every_kind_of_every_preset_builds_and_small_is_smaller(preset):
-    for kind in MODEL_KINDS:
+    for kind in model_kinds():
         model = build_model(kind, preset)
         assert model.kind == kind
         assert count_parameters(model) > 0
@@ -45,7 +47,7 @@ def test_every_kind_of_every_preset_builds_and_small_is_smaller(preset):
 
 
 def test_model_construction_is_deterministic_given_the_seed():
-    for kind in MODEL_KINDS:
+    for kind in model_kinds():
         torch.manual_seed(7)
         a = build_model(kind, "small").state_dict()
         torch.manual_seed(7)
@@ -54,7 +56,7 @@ def test_model_construction_is_deterministic_given_the_seed():
 
 
 def test_config_round_trips_through_a_plain_dict():
-    for kind in MODEL_KINDS:
+    for kind in model_kinds():
         model = build_model(kind, "small")
         rebuilt = model_from_config(kind, dataclasses.asdict(model.config))
         assert rebuilt.config == model.config
@@ -105,7 +107,59 @@ def test_models_command_prints_every_kind_with_its_count(capsys):
     out = capsys.readouterr().out
     for kind, count in [("teacher", "1,255,425"), ("student", "487,665")]:
         assert any(line.split()[:2] == [kind, count] for line in out.splitlines())
-    assert all(any(line.startswith(kind) for line in out.splitlines()) for kind in MODEL_KINDS)
+    assert all(any(line.startswith(kind) for line in out.splitlines()) for kind in model_kinds())
+
+
+@dataclasses.dataclass(frozen=True)
+class _LinearConfig:
+    width: int = 4
+
+
+class _LinearTagger(torch.nn.Module):
+    """A model declared only here: the per-jet mean energy through one linear layer."""
+
+    def __init__(self, config: _LinearConfig):
+        super().__init__()
+        self.config = config
+        self.net = torch.nn.Sequential(torch.nn.Linear(1, config.width), torch.nn.ReLU(),
+                                       torch.nn.Linear(config.width, 1))
+
+    def forward(self, p4, mask):
+        energy = (p4[..., 0] * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp_min(1)
+        return self.net(torch.log1p(energy)).squeeze(-1)
+
+
+@pytest.fixture
+def linear_kind(monkeypatch):
+    """The toy kind registered for one test and gone after it (the registry is a plain mapping)."""
+    monkeypatch.setattr("raysym.models.kinds.REGISTRY", dict(REGISTRY))
+    register_model("linear", _LinearConfig, _LinearTagger, {"paper": _LinearConfig(8), "small": _LinearConfig(2)},
+                   lambda config: f"width {config.width}")
+    return "linear"
+
+
+def test_a_kind_registered_in_one_module_builds_lists_and_round_trips_with_no_other_change(linear_kind, capsys):
+    assert linear_kind in model_kinds()
+    model = build_model(linear_kind, "small", width=3)
+    assert model.kind == linear_kind and count_parameters(model) == 3 + 3 + 3 + 1
+    assert model_from_config(linear_kind, {"width": 3}).config == model.config
+    p4 = torch.rand(2, 5, 4)
+    assert model(p4, torch.ones(2, 5, dtype=torch.bool)).shape == (2,)
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers())
+    args = parser.parse_args(["models", "--preset", "paper"])
+    args.func(args)
+    listed = capsys.readouterr().out.splitlines()
+    assert any(line.split()[:2] == ["linear", "25"] and line.endswith("width 8") for line in listed)
+
+
+def test_a_kind_given_twice_or_with_presets_of_another_type_is_refused(linear_kind):
+    with pytest.raises(ConfigError, match="model kind 'linear' is registered twice"):
+        register_model("linear", _LinearConfig, _LinearTagger, {}, str)
+    with pytest.raises(ConfigError, match="preset\\(s\\) paper are not _LinearConfig"):
+        register_model("other", _LinearConfig, _LinearTagger, {"paper": TransformerConfig()}, str)
+    with pytest.raises(ConfigError, match="unknown model kind 'gnn'; choose one of teacher, student, invariant, dual, linear"):
+        build_model("gnn")
 
 
 def test_models_command_is_registered_in_the_cli():

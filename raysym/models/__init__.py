@@ -6,21 +6,24 @@ Build them with :func:`build_model`; wrap second-order or forward-mode different
 """
 
 from raysym.models.attention import math_attention
-from raysym.models.dual import DualConfig, DualSubnetTagger
+# The model modules register their kinds on import; this order is the one they are listed in.
+from raysym.models.transformer import JetTransformer, TransformerBody, TransformerConfig
 from raysym.models.invariant import InvariantConfig, InvariantSubnet, InvariantTagger, pairwise_invariants, signed_log
+from raysym.models.dual import DualConfig, DualSubnetTagger  # noqa: I001  (after the invariant subnet it uses)
 from raysym.models.registry import (
-    MODEL_KINDS,
-    PRESETS,
     build_model,
     count_parameters,
     model_config,
     model_from_config,
+    model_kinds,
+    preset_names,
+    register_model,
 )
-from raysym.models.transformer import JetTransformer, TransformerBody, TransformerConfig
 
 __all__ = [
-    "MODEL_KINDS", "PRESETS", "DualConfig", "DualSubnetTagger", "InvariantConfig", "InvariantSubnet",
+    "DualConfig", "DualSubnetTagger", "InvariantConfig", "InvariantSubnet",
     "InvariantTagger", "JetTransformer", "TransformerBody", "TransformerConfig", "build_model",
-    "count_parameters", "math_attention", "model_config", "model_from_config",
+    "count_parameters", "math_attention", "model_config", "model_from_config", "model_kinds", "preset_names",
+    "register_model",
     "pairwise_invariants", "signed_log",
 ]

@@ -25,9 +25,10 @@ from torch import nn
 
 from raysym.errors import ConfigError
 from raysym.kinematics import jet_p4, pt, safe_where
-from raysym.models.invariant import InvariantConfig, InvariantSubnet
+from raysym.models.invariant import INVARIANT_PRESETS, InvariantConfig, InvariantSubnet
+from raysym.models.kinds import register_model, widths
 from raysym.models.layers import ClassifierHead, mlp, positive_widths
-from raysym.models.transformer import TransformerBody, TransformerConfig
+from raysym.models.transformer import TEACHER_PRESETS, TransformerBody, TransformerConfig
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,22 @@ class DualSubnetTagger(nn.Module):
         w_gen, w_inv = self.weights(p4, mask)
         z = w_gen.unsqueeze(-1) * self.general(p4, mask) + w_inv.unsqueeze(-1) * self.invariant(p4, mask)
         return self.head(z)
+
+
+#: The dual model's sizes: the teacher's body and head beside the invariant subnet of the same preset.
+DUAL_PRESETS = {
+    "paper": DualConfig(transformer=TEACHER_PRESETS["paper"], invariant=INVARIANT_PRESETS["paper"],
+                        gate_widths=(16, 16), head_widths=(128, 128, 128)),
+    "small": DualConfig(transformer=TEACHER_PRESETS["small"], invariant=INVARIANT_PRESETS["small"],
+                        gate_widths=(8, 8), head_widths=(64, 32)),
+}
+
+
+def describe(config: DualConfig) -> str:
+    """The main sizes of a dual model, in one line."""
+    t = config.transformer
+    return (f"transformer d_model {t.d_model}x{t.layers} + invariant latent {config.invariant.latent}, "
+            f"gate {widths(config.gate_widths)}, head {widths(config.head_widths)}")
+
+
+register_model("dual", DualConfig, DualSubnetTagger, DUAL_PRESETS, describe)

@@ -31,6 +31,7 @@ from torch import nn
 
 from raysym.kinematics import minkowski_dot
 from raysym.errors import positive_int
+from raysym.models.kinds import register_model, widths
 from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, mlp, positive_widths
 
 
@@ -114,3 +115,21 @@ class InvariantTagger(nn.Module):
 
     def forward(self, p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.subnet(p4, mask))
+
+
+#: The hard-invariant baseline's sizes: latent 256 with the teacher's head (paper), and a small family.
+INVARIANT_PRESETS = {
+    "paper": InvariantConfig(pair_widths=(64, 64), node_widths=(128, 128), latent=256, latent_widths=(256,),
+                             head_widths=(128, 128, 128)),
+    "small": InvariantConfig(pair_widths=(32, 32), node_widths=(64, 64), latent=64, latent_widths=(64,),
+                             head_widths=(64, 32)),
+}
+
+
+def describe(config: InvariantConfig) -> str:
+    """The main sizes of an invariant tagger, in one line."""
+    return (f"pairs {widths(config.pair_widths)}, nodes {widths(config.node_widths)}, latent {config.latent}, "
+            f"head {widths(config.head_widths)}")
+
+
+register_model("invariant", InvariantConfig, InvariantTagger, INVARIANT_PRESETS, describe)

@@ -1,12 +1,13 @@
-"""Model kinds, size presets and the one constructor the rest of raysym calls (docs/methods.md §4).
+"""The one constructor the rest of raysym calls, over the registered model kinds (docs/methods.md §4).
 
-``build_model(kind, preset)`` is the hook point for training, penalties and Hessians: every kind
-follows ``model(p4, mask) -> (B,) logits``. A built model carries ``model.kind`` and ``model.config``
-(a frozen dataclass); :func:`model_from_config` rebuilds a model from its kind and config (or the
-config's ``dataclasses.asdict`` form). Training checkpoints store the run's settings instead and
-rebuild through ``TrainConfig.build_model`` (:mod:`raysym.training.checkpoint`).
+Every kind is declared by the module that defines it (:func:`raysym.models.kinds.register_model`); this
+module imports those modules, so importing it registers them all. ``build_model(kind, preset)`` is the hook
+point for training, penalties and Hessians: every kind follows ``model(p4, mask) -> (B,) logits``. A built
+model carries ``model.kind`` and ``model.config`` (a frozen dataclass); :func:`model_from_config` rebuilds a
+model from its kind and config (or the config's ``dataclasses.asdict`` form). Training checkpoints store the
+run's settings instead and rebuild through ``TrainConfig.build_model`` (:mod:`raysym.training.checkpoint`).
 
-Presets:
+Presets of the built-in kinds:
 
 - ``paper``: the Glowacki sizes. Teacher 1,255,425 parameters; student 487,665 (the paper's count,
   reached exactly with d_model 128, 4 heads, feed-forward 312, 3 layers, head 128-128-100 — see
@@ -22,47 +23,15 @@ from typing import Any
 
 from torch import nn
 
+# Importing the model modules registers their kinds, in this order: teacher, student, invariant, dual.
+import raysym.models.transformer  # noqa: F401  (first: the order is the one `raysym models` lists)
+import raysym.models.invariant  # noqa: F401
+import raysym.models.dual  # noqa: F401
 from raysym.errors import ConfigError
-from raysym.models.dual import DualConfig, DualSubnetTagger
-from raysym.models.invariant import InvariantConfig, InvariantTagger
-from raysym.models.transformer import JetTransformer, TransformerConfig
+from raysym.models.kinds import kind_of, model_kinds, preset_names, register_model
 
-MODEL_KINDS: tuple[str, ...] = ("teacher", "student", "dual", "invariant")
-
-_PAPER_TEACHER = TransformerConfig(d_model=256, heads=4, ff=256, layers=3, head_widths=(128, 128, 128))
-_PAPER_INVARIANT = InvariantConfig(
-    pair_widths=(64, 64), node_widths=(128, 128), latent=256, latent_widths=(256,), head_widths=(128, 128, 128)
-)
-_SMALL_TEACHER = TransformerConfig(d_model=64, heads=4, ff=64, layers=2, head_widths=(64, 32))
-_SMALL_INVARIANT = InvariantConfig(
-    pair_widths=(32, 32), node_widths=(64, 64), latent=64, latent_widths=(64,), head_widths=(64, 32)
-)
-
-#: preset name → model kind → config. Model sizes only; training settings live elsewhere.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {
-        "teacher": _PAPER_TEACHER,
-        "student": TransformerConfig(d_model=128, heads=4, ff=312, layers=3, head_widths=(128, 128, 100)),
-        "dual": DualConfig(transformer=_PAPER_TEACHER, invariant=_PAPER_INVARIANT,
-                           gate_widths=(16, 16), head_widths=(128, 128, 128)),
-        "invariant": _PAPER_INVARIANT,
-    },
-    "small": {
-        "teacher": _SMALL_TEACHER,
-        "student": TransformerConfig(d_model=32, heads=4, ff=64, layers=2, head_widths=(32, 32)),
-        "dual": DualConfig(transformer=_SMALL_TEACHER, invariant=_SMALL_INVARIANT,
-                           gate_widths=(8, 8), head_widths=(64, 32)),
-        "invariant": _SMALL_INVARIANT,
-    },
-}
-
-_CONFIG_TYPES = {"teacher": TransformerConfig, "student": TransformerConfig,
-                 "dual": DualConfig, "invariant": InvariantConfig}
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"unknown model kind {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+__all__ = ["build_model", "count_parameters", "model_config", "model_from_config", "model_kinds", "preset_names",
+           "register_model"]
 
 
 def model_config(kind: str, preset: str = "paper", **overrides: Any):
@@ -71,10 +40,11 @@ def model_config(kind: str, preset: str = "paper", **overrides: Any):
     Override keys are the fields of that kind's config dataclass (for ``dual``: ``transformer``,
     ``invariant`` — whole sub-configs or dicts — ``gate_widths``, ``head_widths``, ``pt_scale_gev``).
     """
-    _check_kind(kind)
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    config = PRESETS[preset][kind]
+    registered = kind_of(kind)
+    if preset not in registered.presets:
+        raise ConfigError(f"unknown model preset {preset!r} for model kind {kind!r}; choose one of "
+                          f"{', '.join(registered.presets)}")
+    config = registered.presets[preset]
     fields = {f.name for f in dataclasses.fields(config)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -88,8 +58,8 @@ def model_config(kind: str, preset: str = "paper", **overrides: Any):
 
 def model_from_config(kind: str, config) -> nn.Module:
     """Build ``kind`` from a config dataclass or its dict form (as stored in a checkpoint)."""
-    _check_kind(kind)
-    cls = _CONFIG_TYPES[kind]
+    registered = kind_of(kind)
+    cls = registered.config_type
     if isinstance(config, dict):
         try:
             config = cls(**config)
@@ -97,18 +67,13 @@ def model_from_config(kind: str, config) -> nn.Module:
             raise ConfigError(f"bad config for model kind {kind!r}: {err}") from err
     if not isinstance(config, cls):
         raise ConfigError(f"model kind {kind!r} needs a {cls.__name__}, got {type(config).__name__}")
-    if kind in ("teacher", "student"):
-        model: nn.Module = JetTransformer(config)
-    elif kind == "dual":
-        model = DualSubnetTagger(config)
-    else:
-        model = InvariantTagger(config)
+    model = registered.build(config)
     model.kind = kind
     return model
 
 
 def build_model(kind: str, preset: str = "paper", **overrides: Any) -> nn.Module:
-    """A freshly initialised model of ``kind`` (see :data:`MODEL_KINDS`) at ``preset`` sizes.
+    """A freshly initialised model of ``kind`` (one of :func:`model_kinds`) at ``preset`` sizes.
 
     Initialisation draws from torch's global generator: call ``torch.manual_seed`` first for a
     reproducible model.

@@ -23,7 +23,7 @@ embedding 2,048 + 3 × 395,776 per encoder layer (attention 263,168, feed-forwar
 none of the obvious additions (a final LayerNorm, 512; a class token, 256; an extra bias), so we keep the
 architecture exactly as described rather than invent layers to close the gap.
 
-Student (``registry.PRESETS["paper"]["student"]``): the same family at d_model 128, 4 heads,
+Student (``STUDENT_PRESETS["paper"]``): the same family at d_model 128, 4 heads,
 feed-forward 312, 3 layers, head 128-128-100: 1,024 + 3 × 146,872 + 46,025 = **487,665** parameters,
 exactly the paper's student count, keeping the teacher's depth, head count and most of its head.
 """
@@ -40,6 +40,7 @@ from raysym.features import N_FEATURES, check_jet_axis, constituent_features, st
 from raysym.settings_key import added_later
 from raysym.models.attention import MultiHeadSelfAttention, safe_key_mask
 from raysym.errors import positive_int
+from raysym.models.kinds import register_model, widths
 from raysym.models.layers import ClassifierHead, LayerNorm, masked_mean, positive_widths
 
 
@@ -145,3 +146,25 @@ class JetTransformer(nn.Module):
 
     def forward(self, p4: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(p4, mask))
+
+
+#: The teacher's sizes: Glowacki's (1,255,425 parameters) and a reduced family for quick CPU runs.
+TEACHER_PRESETS = {
+    "paper": TransformerConfig(d_model=256, heads=4, ff=256, layers=3, head_widths=(128, 128, 128)),
+    "small": TransformerConfig(d_model=64, heads=4, ff=64, layers=2, head_widths=(64, 32)),
+}
+#: The student's: the paper's count exactly (487,665), and a smaller one beside the small teacher.
+STUDENT_PRESETS = {
+    "paper": TransformerConfig(d_model=128, heads=4, ff=312, layers=3, head_widths=(128, 128, 100)),
+    "small": TransformerConfig(d_model=32, heads=4, ff=64, layers=2, head_widths=(32, 32)),
+}
+
+
+def describe(config: TransformerConfig) -> str:
+    """The main sizes of a transformer, in one line."""
+    return (f"d_model {config.d_model}, heads {config.heads}, ff {config.ff}, layers {config.layers}, "
+            f"head {widths(config.head_widths)}")
+
+
+register_model("teacher", TransformerConfig, JetTransformer, TEACHER_PRESETS, describe)
+register_model("student", TransformerConfig, JetTransformer, STUDENT_PRESETS, describe)
