@@ -12,7 +12,7 @@ import torch
 from raysym.data.jetset import check_task
 from raysym.errors import ConfigError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE
-from raysym.models.registry import build_model
+from raysym.models.registry import build_model, model_config
 from raysym.penalties import PENALTIES
 from raysym.settings_key import added_later, canonical, keyed_fields, settings_key
 
@@ -93,6 +93,27 @@ class RunSettings:
 
     #: How an error about unknown settings names them.
     KIND = "run"
+    #: How errors about a setting of this run name it ("" for a teacher's, "distillation " for a student's),
+    #: and its seed.
+    LABEL = ""
+    SEED_LABEL = "seed"
+
+    def check_recipe(self) -> None:
+        """The checks every run's settings share, with this kind's names in the messages: a known model kind,
+        preset and sizes; positive epochs and batch sizes; a finite positive learning rate, a finite
+        non-negative weight decay, a non-negative integer seed and a known precision."""
+        object.__setattr__(self, "model_options", dict(self.model_options))
+        model_config(self.model, self.model_preset, **self.model_options)  # unknown kind, preset or size
+        check_task(self.task)
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            positive_int(f"{self.LABEL}{name}", getattr(self, name))
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"{self.LABEL}learning rate must be finite and > 0, got {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"{self.LABEL}weight decay must be finite and >= 0, got {self.weight_decay}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"{self.SEED_LABEL} must be a non-negative integer, got {self.seed!r}")
+        check_precision(self.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -183,17 +204,7 @@ class TrainConfig(RunSettings):
             raise ConfigError(f"penalty weight λ must be finite and >= 0, got {self.lam}")
         if self.penalty == "none" and self.lam != 0:
             raise ConfigError(f"penalty 'none' has nothing to weight: use λ = 0, not {self.lam}")
-        check_task(self.task)
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            positive_int(name, getattr(self, name))
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"learning rate must be finite and > 0, got {self.lr}")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ConfigError(f"weight decay must be finite and >= 0, got {self.weight_decay}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        check_precision(self.precision)
-        object.__setattr__(self, "model_options", dict(self.model_options))
+        self.check_recipe()
         object.__setattr__(self, "penalty_options", dict(self.penalty_options))
 
     @property

@@ -2,8 +2,8 @@
 
 Glowacki measures how compressible a teacher's function is: a fixed student is trained to reproduce the
 teacher's logits, L_distill = (1/B) Σ_i (s(x_i) − t(x_i))², with the same recipe for every teacher, and
-a lower or faster-falling MSE means a simpler function. ``distill`` is that run in plain PyTorch, shaped
-like :func:`raysym.training.train`: it reports every epoch with a checkpoint, resumes bitwise from one,
+a lower or faster-falling MSE means a simpler function. ``distill`` is that run in plain PyTorch: the fit loop of
+:mod:`raysym.training.loop`, as :func:`raysym.training.train` is, with the student's objective. It reports every epoch with a checkpoint, resumes bitwise from one,
 and keeps the weights of the lowest validation MSE. The teacher enters only through its logits on the
 training and validation jets, computed once (:func:`teacher_logits`), so no teacher forward pass runs in
 the student's steps. Epoch 0 in the history is the untrained student, the start of the MSE curve.
@@ -11,28 +11,20 @@ the student's steps. Epoch 0 in the history is the untrained student, the start 
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raysym.batch import batches
-from raysym.data.jetset import TaskJets, check_task
-from raysym.errors import ConfigError, DataError, positive_int
+from raysym.data.jetset import TaskJets
+from raysym.errors import ConfigError, DataError
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
-from raysym.models.registry import model_config
 from raysym.settings_key import added_later
-from raysym.training.checkpoint import load_best_model, restore, training_checkpoint, weights
-from raysym.training.config import RunSettings, TrainConfig, check_precision
-
-Report = Callable[[dict[str, float], dict[str, Any]], None]
-
-#: Seed offset of the student's shuffling stream (its initialisation uses the seed itself).
-_SHUFFLE_STREAM = 1
+from raysym.training.checkpoint import load_best_model
+from raysym.training.config import RunSettings, TrainConfig
+from raysym.training.loop import Report, fit
 
 
 @dataclass(frozen=True)
@@ -60,20 +52,11 @@ class DistillConfig(RunSettings):
     precision: str = added_later("float32")
 
     KIND = "distillation"
+    LABEL = "distillation "
+    SEED_LABEL = "student seed"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "model_options", dict(self.model_options))
-        model_config(self.model, self.model_preset, **self.model_options)  # unknown kind, preset or size
-        check_task(self.task)
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            positive_int(f"distillation {name}", getattr(self, name))
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"distillation learning rate must be finite and > 0, got {self.lr}")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ConfigError(f"distillation weight decay must be finite and >= 0, got {self.weight_decay}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"student seed must be a non-negative integer, got {self.seed!r}")
-        check_precision(self.precision)
+        self.check_recipe()
 
     def as_train_config(self) -> TrainConfig:
         """The student as a ``TrainConfig``: what its best-model file needs so that the evaluation stage
@@ -125,6 +108,32 @@ def _mse(model: torch.nn.Module, split: tuple[torch.Tensor, ...], batch_size: in
     return float(np.mean((logits - targets.double().cpu().numpy()) ** 2))
 
 
+class DistillationObjective:
+    """A student's objective: the mean squared difference of its logits and the teacher's per batch; the
+    validation MSE over the whole split picks the best weights; epoch 0 is the untrained student."""
+
+    selection, watched, watched_label, what = "val_mse", "train_mse", "train MSE", "distillation"
+    generator = None
+
+    def __init__(self, config: DistillConfig, train, val):
+        self.config, self.train, self.val = config, train, val
+
+    def loss(self, forward, batch):
+        loss = F.mse_loss(forward(batch.p4, batch.mask), batch.y)
+        return loss, {"mse": loss.item()}
+
+    def train_metrics(self, means):
+        return {"train_mse": means["mse"]}
+
+    def validate(self, model):
+        return {"val_mse": _mse(model, self.val, self.config.eval_batch_size, self.config.device)}
+
+    def initial(self, model):
+        val_mse = _mse(model, self.val, self.config.eval_batch_size, self.config.device)
+        return {"train_mse": _mse(model, self.train, self.config.eval_batch_size, self.config.device),
+                "val_mse": val_mse}
+
+
 def distill(config: DistillConfig, data: Mapping[str, TaskJets], logits: Mapping[str, np.ndarray],
             checkpoint: dict[str, Any] | None = None, report: Report | None = None,
             initial_weights: Mapping[str, torch.Tensor] | None = None) -> DistillResult:
@@ -142,49 +151,7 @@ def distill(config: DistillConfig, data: Mapping[str, TaskJets], logits: Mapping
             raise DataError(f"distillation needs the {name!r} split's jets and teacher logits")
     train_set = _split(data["train"], logits["train"], "train", config.device)
     val_set = _split(data["val"], logits["val"], "val", config.device)
-
-    model = config.build_model()
-    if initial_weights is not None:
-        model.load_state_dict(initial_weights)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    forward = config.training_forward(model)
-    shuffle = torch.Generator().manual_seed(config.seed * 10 + _SHUFFLE_STREAM)
-    if checkpoint is not None:
-        start_epoch, best, history = restore(checkpoint, config, model, optimizer, shuffle, None)
-    else:
-        start = time.perf_counter()
-        val_mse = _mse(model, val_set, config.eval_batch_size, config.device)
-        history = [{"epoch": 0, "train_mse": _mse(model, train_set, config.eval_batch_size, config.device),
-                    "val_mse": val_mse, "best_epoch": 0, "epoch_seconds": time.perf_counter() - start}]
-        start_epoch, best = 0, {"epoch": 0, "val_loss": val_mse, "model": weights(model)}
-
-    p4, mask, targets = train_set
-    n_train = len(targets)
-    last_checkpoint: dict[str, Any] = checkpoint or {}
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
-        start = time.perf_counter()
-        total = 0.0
-        order = torch.randperm(n_train, generator=shuffle).to(config.device)
-        for batch in batches(p4, mask, targets, config.batch_size, order):
-            loss = F.mse_loss(forward(batch.p4, batch.mask), batch.y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        train_seconds = time.perf_counter() - start
-        metrics = {"epoch": epoch + 1, "train_mse": total / n_train,
-                   "val_mse": _mse(model, val_set, config.eval_batch_size, config.device)}
-        if not np.isfinite(metrics["train_mse"]):
-            raise DataError(f"distillation diverged at epoch {epoch + 1}: train MSE is {metrics['train_mse']}")
-        if metrics["val_mse"] < best["val_loss"]:
-            best = {"epoch": epoch + 1, "val_loss": metrics["val_mse"], "model": weights(model)}
-        metrics.update(best_epoch=best["epoch"], epoch_seconds=time.perf_counter() - start,
-                       jets_per_second=n_train / train_seconds)
-        history.append(metrics)
-        last_checkpoint = training_checkpoint(config, epoch + 1, model, optimizer, shuffle, None, best, history)
-        if report is not None:
-            report(dict(metrics), last_checkpoint)
-
-    model.load_state_dict(best["model"])
-    return DistillResult(config, model, best["epoch"], best["val_loss"], history, last_checkpoint)
+    result = fit(config, DistillationObjective(config, train_set, val_set), train_set, checkpoint, report,
+                 initial_weights)
+    return DistillResult(config, result.model, result.best_epoch, result.best_value, result.history,
+                         result.checkpoint)

@@ -1,7 +1,8 @@
 """One training run (Glowacki §3.3): BCE + λ·penalty, Adam, best-validation weights kept, resumable.
 
 ``train`` is plain PyTorch: it gets jets and a config, calls ``report(metrics, checkpoint)`` after every
-epoch, and can resume from any of those checkpoints. Resuming restores the weights, Adam's moments,
+epoch, and can resume from any of those checkpoints. It is the fit loop of :mod:`raysym.training.loop` with
+the classifier's objective, :class:`ClassifierObjective`. Resuming restores the weights, Adam's moments,
 every random stream (global torch, batch shuffling, penalty transformations) and the history, so a run
 stopped and resumed ends bitwise where the uninterrupted run ends (on the CPU). With ``precision="bf16"``
 the network of each step runs under bfloat16 autocast (``TrainConfig.training_forward``); validation
@@ -10,9 +11,8 @@ runs the model itself, in float32.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -23,13 +23,12 @@ from raysym.errors import ConfigError, DataError
 from raysym.metrics import classification_metrics
 from raysym.models.predict import predict_logits
 from raysym.penalties import make_penalty
-from raysym.training.checkpoint import no_best, restore, training_checkpoint, weights
 from raysym.training.config import TrainConfig
+from raysym.training.loop import SHUFFLE_STREAM, Report, fit
 
-Report = Callable[[dict[str, float], dict[str, Any]], None]
-
-#: Seed offsets, so the streams of one run never coincide.
-_SHUFFLE_STREAM, _PENALTY_STREAM, _VAL_PENALTY_STREAM = 1, 2, 3
+#: Seed offsets, so the streams of one run never coincide (the shuffling stream's is the loop's).
+_PENALTY_STREAM, _VAL_PENALTY_STREAM = 2, 3
+assert SHUFFLE_STREAM not in (_PENALTY_STREAM, _VAL_PENALTY_STREAM)
 
 
 @dataclass
@@ -83,6 +82,36 @@ def _validation(model, penalty_name, config, val) -> dict[str, float]:
     }
 
 
+class ClassifierObjective:
+    """A teacher's objective (Glowacki eq. 1): BCE + λ·penalty per batch; validation BCE + λ·penalty, the
+    number the best weights are chosen by. The penalty's random stream is saved with every checkpoint."""
+
+    selection, watched, watched_label, what = "val_loss", "train_loss", "train loss", "training"
+
+    def __init__(self, config: TrainConfig, val: tuple[torch.Tensor, torch.Tensor, torch.Tensor]):
+        self.config, self.val = config, val
+        self.penalty = make_penalty(config.penalty, config.seed * 10 + _PENALTY_STREAM, **config.penalty_options)
+        self.generator = getattr(self.penalty, "generator", None)
+
+    def loss(self, forward, batch):
+        logits = forward(batch.p4, batch.mask)
+        bce = F.binary_cross_entropy_with_logits(logits, batch.y)
+        # The penalty calls ``forward`` too: its forward passes run in the step's precision, its boosts and
+        # tangents in float32.
+        pen = self.penalty(forward, batch, logits) if self.config.lam > 0 else logits.new_zeros(())
+        return bce + self.config.lam * pen, {"bce": bce.item(), "penalty": pen.item()}
+
+    def train_metrics(self, means):
+        return {"train_bce": means["bce"], "train_penalty": means["penalty"],
+                "train_loss": means["bce"] + self.config.lam * means["penalty"]}
+
+    def validate(self, model):
+        return _validation(model, self.config.penalty, self.config, self.val)
+
+    def initial(self, model):
+        return None
+
+
 def train(
     config: TrainConfig,
     data: Mapping[str, Any],
@@ -103,59 +132,5 @@ def train(
             raise DataError(f"training data has no {split!r} split (got {sorted(data)})")
     train_set = _as_tensors(data["train"], "train", config.device)
     val_set = _as_tensors(data["val"], "val", config.device)
-
-    model = config.build_model()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    forward = config.training_forward(model)  # the model, or the model under bf16 autocast
-    penalty = make_penalty(config.penalty, config.seed * 10 + _PENALTY_STREAM, **config.penalty_options)
-    penalty_generator = getattr(penalty, "generator", None)
-    shuffle = torch.Generator().manual_seed(config.seed * 10 + _SHUFFLE_STREAM)
-    best, history, start_epoch = no_best(), [], 0
-    if checkpoint is not None:
-        start_epoch, best, history = restore(checkpoint, config, model, optimizer, shuffle, penalty_generator)
-
-    p4, mask, y = train_set
-    n_train = len(y)
-    last_checkpoint: dict[str, Any] = checkpoint or {}
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
-        start = time.perf_counter()
-        sums = {"bce": 0.0, "penalty": 0.0}
-        order = torch.randperm(n_train, generator=shuffle).to(config.device)
-        for batch in batches(p4, mask, y, config.batch_size, order):
-            logits = forward(batch.p4, batch.mask)
-            bce = F.binary_cross_entropy_with_logits(logits, batch.y)
-            # The penalty calls ``forward`` too: its forward passes run in the step's precision, its boosts
-            # and tangents in float32.
-            pen = penalty(forward, batch, logits) if config.lam > 0 else logits.new_zeros(())
-            loss = bce + config.lam * pen
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            sums["bce"] += bce.item() * len(batch)
-            sums["penalty"] += pen.item() * len(batch)
-        train_seconds = time.perf_counter() - start
-        metrics = {
-            "epoch": epoch + 1,
-            "train_bce": sums["bce"] / n_train,
-            "train_penalty": sums["penalty"] / n_train,
-        }
-        metrics["train_loss"] = metrics["train_bce"] + config.lam * metrics["train_penalty"]
-        metrics.update(_validation(model, config.penalty, config, val_set))
-        if not np.isfinite(metrics["train_loss"]):
-            raise DataError(f"training diverged at epoch {epoch + 1}: train loss is {metrics['train_loss']}")
-        if metrics["val_loss"] < best["val_loss"]:
-            best = {"epoch": epoch + 1, "val_loss": metrics["val_loss"], "model": weights(model)}
-        metrics["best_epoch"] = best["epoch"]
-        metrics["epoch_seconds"] = time.perf_counter() - start
-        metrics["jets_per_second"] = n_train / train_seconds
-        history.append(metrics)
-        last_checkpoint = training_checkpoint(config, epoch + 1, model, optimizer, shuffle, penalty_generator,
-                                              best, history)
-        if report is not None:
-            report(dict(metrics), last_checkpoint)
-
-    if best["model"] is None:
-        raise ConfigError("nothing to train: the checkpoint already covers every epoch and holds no best weights")
-    model.load_state_dict(best["model"])
-    return TrainResult(config, model, best["epoch"], best["val_loss"], history, last_checkpoint)
+    result = fit(config, ClassifierObjective(config, val_set), train_set, checkpoint, report)
+    return TrainResult(config, result.model, result.best_epoch, result.best_value, result.history, result.checkpoint)
