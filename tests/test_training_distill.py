@@ -63,13 +63,25 @@ def test_every_epoch_reports_its_mse_and_a_checkpoint_and_resume_is_bitwise(teac
         assert torch.equal(a, b)
 
 
+def test_a_students_mse_is_stored_under_its_own_name_and_an_older_checkpoint_still_resumes(teacher):
+    reports = []
+    full = distill(small_student(epochs=3), teacher["data"], teacher["logits"],
+                   report=lambda m, c: reports.append(c))
+    assert "val_mse" in full.checkpoint["best"] and "val_loss" not in full.checkpoint["best"]
+    assert full.best_val_mse == full.checkpoint["best"]["val_mse"] == min(h["val_mse"] for h in full.history)
+    older = {**reports[0], "best": {("val_loss" if k == "val_mse" else k): v for k, v in reports[0]["best"].items()}}
+    resumed = distill(small_student(epochs=3), teacher["data"], teacher["logits"], checkpoint=older)
+    assert resumed.best_val_mse == full.best_val_mse and resumed.best_epoch == full.best_epoch
+
+
 def test_the_student_is_saved_as_a_model_any_stage_can_load(teacher, tmp_path):
     from raysym.training.checkpoint import load_best_model
 
     config = small_student()
     result = distill(config, teacher["data"], teacher["logits"])
     path = save_best_model(result.checkpoint, tmp_path / "s.pt", config.as_train_config())
-    model, loaded, _ = load_best_model(path)
+    model, loaded, saved = load_best_model(path)
+    assert saved["val_mse"] == result.best_val_mse and "val_loss" not in saved
     assert loaded.model == "student" and sum(p.numel() for p in model.parameters()) == \
         sum(p.numel() for p in result.model.parameters())
 

@@ -47,7 +47,7 @@ from raysym.stages.tune_trials import (
     restored_checkpoint,
 )
 from raysym.store import ResultStore, row_keys
-from raysym.training.checkpoint import save_best_model
+from raysym.training.checkpoint import best_value, save_best_model
 from raysym.training.distill import DistillConfig, distill, teacher_logits
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def student_row(student: Student, checkpoint: dict[str, Any], model_path: str,
     history = checkpoint["history"]
     row = {**student.keys(), "teacher_trial_id": str(student.teacher["trial_id"]),
            "final_val_mse": float(history[-1]["val_mse"]),
-           "best_val_mse": float(checkpoint["best"]["val_loss"]), "best_epoch": int(checkpoint["best"]["epoch"]),
+           "best_val_mse": best_value(checkpoint["best"])[1], "best_epoch": int(checkpoint["best"]["epoch"]),
            "epochs": int(checkpoint["epoch"]), "n_parameters": count_parameters(student.config.build_model()),
            "model_path": model_path, "student_model": student.config.model,
            "student_preset": student.config.model_preset}

@@ -21,7 +21,10 @@ from raysym.training.config import TrainConfig
 
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_KEYS = ("format", "config", "epoch", "model", "optimizer", "rng", "best", "history")
-BEST_MODEL_KEYS = ("format", "config", "best_epoch", "val_loss", "model")
+BEST_MODEL_KEYS = ("format", "config", "best_epoch", "model")
+#: The numbers a best record (and a best-model file) may be chosen by: a teacher's validation loss, a
+#: student's validation MSE. Each is stored under its own name.
+SELECTIONS = ("val_loss", "val_mse")
 
 
 def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -29,9 +32,17 @@ def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def no_best() -> dict[str, Any]:
-    """The best-so-far record before any epoch finished."""
-    return {"epoch": -1, "val_loss": float("inf"), "model": None}
+def no_best(selection: str = "val_loss") -> dict[str, Any]:
+    """The best-so-far record before any epoch finished, for weights chosen by ``selection``."""
+    return {"epoch": -1, selection: float("inf"), "model": None}
+
+
+def best_value(best: dict[str, Any]) -> tuple[str, float]:
+    """(name, value) of the number a best record (or best-model file) was chosen by."""
+    for name in SELECTIONS:
+        if name in best:
+            return name, float(best[name])
+    raise DataError(f"a best record without its selection number (one of {', '.join(SELECTIONS)})")
 
 
 def training_checkpoint(config, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -109,8 +120,9 @@ def best_model(checkpoint: dict[str, Any], config: TrainConfig | None = None) ->
     if best.get("model") is None:
         raise DataError("the training checkpoint holds no best weights yet (no epoch finished)")
     settings = checkpoint["config"] if config is None else config.to_dict()
-    return {"format": CHECKPOINT_FORMAT, "config": settings, "best_epoch": best["epoch"],
-            "val_loss": best["val_loss"], "model": best["model"]}
+    name, value = best_value(best)
+    return {"format": CHECKPOINT_FORMAT, "config": settings, "best_epoch": best["epoch"], name: value,
+            "model": best["model"]}
 
 
 def epoch_model(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +143,11 @@ def save_best_model(checkpoint: dict[str, Any], location: str | os.PathLike,
 def load_best_model(location: str | os.PathLike, device: str = "cpu"):
     """(model in eval mode holding the best weights, its TrainConfig, the file's dict) from ``location``."""
     saved = _read(location, "best-model file", BEST_MODEL_KEYS)
+    try:
+        best_value(saved)
+    except DataError:
+        raise DataError(f"best-model file {normalise(location)} is not a raysym best-model file (missing "
+                        f"{' or '.join(SELECTIONS)})") from None
     config = TrainConfig.from_dict({**saved["config"], "device": device})
     model = config.build_model()
     model.load_state_dict(saved["model"])

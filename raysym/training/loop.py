@@ -82,15 +82,18 @@ def fit(config, objective: Objective, train: tuple[torch.Tensor, torch.Tensor, t
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     forward = config.training_forward(model)  # the model, or the model under bf16 autocast
     shuffle = torch.Generator().manual_seed(config.seed * 10 + SHUFFLE_STREAM)
+    key = objective.selection
     if checkpoint is not None:
         start_epoch, best, history = restore(checkpoint, config, model, optimizer, shuffle, objective.generator)
+        if key not in best:  # written before each number was stored under its own name: a student's "val_loss"
+            best = {"epoch": best["epoch"], key: best.pop("val_loss"), "model": best["model"]}
     else:
-        start_epoch, best, history = 0, no_best(), []
+        start_epoch, best, history = 0, no_best(key), []
         start = time.perf_counter()
         first = objective.initial(model)
         if first is not None:
             history = [{"epoch": 0, **first, "best_epoch": 0, "epoch_seconds": time.perf_counter() - start}]
-            best = {"epoch": 0, "val_loss": first[objective.selection], "model": weights(model)}
+            best = {"epoch": 0, key: first[key], "model": weights(model)}
 
     p4, mask, target = train
     n_train = len(target)
@@ -113,8 +116,8 @@ def fit(config, objective: Objective, train: tuple[torch.Tensor, torch.Tensor, t
         if not np.isfinite(metrics[objective.watched]):
             raise DataError(f"{objective.what} diverged at epoch {epoch + 1}: {objective.watched_label} is "
                             f"{metrics[objective.watched]}")
-        if metrics[objective.selection] < best["val_loss"]:
-            best = {"epoch": epoch + 1, "val_loss": metrics[objective.selection], "model": weights(model)}
+        if metrics[key] < best[key]:
+            best = {"epoch": epoch + 1, key: metrics[key], "model": weights(model)}
         metrics["best_epoch"] = best["epoch"]
         metrics["epoch_seconds"] = time.perf_counter() - start
         metrics["jets_per_second"] = n_train / train_seconds
@@ -127,4 +130,4 @@ def fit(config, objective: Objective, train: tuple[torch.Tensor, torch.Tensor, t
     if best["model"] is None:
         raise ConfigError("nothing to train: the checkpoint already covers every epoch and holds no best weights")
     model.load_state_dict(best["model"])
-    return FitResult(model, best["epoch"], best["val_loss"], history, last_checkpoint)
+    return FitResult(model, best["epoch"], best[key], history, last_checkpoint)
