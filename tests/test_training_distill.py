@@ -79,8 +79,9 @@ def test_the_student_is_saved_as_a_model_any_stage_can_load(teacher, tmp_path):
 
     config = small_student()
     result = distill(config, teacher["data"], teacher["logits"])
-    path = save_best_model(result.checkpoint, tmp_path / "s.pt", config.as_train_config())
+    path = save_best_model(result.checkpoint, tmp_path / "s.pt")
     model, loaded, saved = load_best_model(path)
+    assert loaded == config  # a student's own settings, no conversion
     assert saved["val_mse"] == result.best_val_mse and "val_loss" not in saved
     assert loaded.model == "student" and sum(p.numel() for p in model.parameters()) == \
         sum(p.numel() for p in result.model.parameters())
@@ -120,7 +121,7 @@ def test_a_bf16_student_learns_in_float32_weights_other_numbers_and_resumes_bitw
     assert all(np.isfinite(h["train_mse"]) for h in full.history)
     assert full.history[1]["train_mse"] != plain.history[1]["train_mse"]
     assert {p.dtype for p in full.model.parameters()} == {torch.float32}
-    assert full.config.as_train_config().precision == "bf16"
+    assert full.config.precision == "bf16"
     resumed = distill(small_student(precision="bf16"), teacher["data"], teacher["logits"], checkpoint=reports[0])
     assert [h["val_mse"] for h in resumed.history] == [h["val_mse"] for h in full.history]
     for a, b in zip(resumed.model.state_dict().values(), full.model.state_dict().values()):

@@ -189,8 +189,7 @@ def distillation_tuner(name: str, students: list[Student], training: TrainingSet
 def store_epochs(store: ResultStore, student: Student, checkpoint: dict[str, Any], models_dir: str) -> str:
     """The student's best-model file (at the location ``models_dir``) and its ``distillation`` rows;
     returns the model file's location."""
-    location = save_best_model(checkpoint, join(models_dir, f"{student.student_id}.pt"),
-                               student.config.as_train_config())
+    location = save_best_model(checkpoint, join(models_dir, f"{student.student_id}.pt"))
     store.write("distillation", [{**student.keys(), **row} for row in checkpoint["history"]], key=student.student_id)
     return location
 

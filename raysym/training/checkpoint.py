@@ -17,7 +17,7 @@ import torch
 
 from raysym.artifacts import load_torch, normalise, save_torch
 from raysym.errors import ConfigError, DataError
-from raysym.training.config import TrainConfig
+from raysym.training.config import settings_from_dict
 
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_KEYS = ("format", "config", "epoch", "model", "optimizer", "rng", "best", "history")
@@ -56,6 +56,7 @@ def training_checkpoint(config, epoch: int, model: torch.nn.Module, optimizer: t
     return {
         "format": CHECKPOINT_FORMAT,
         "config": config.to_dict(),
+        "settings": config.KIND,
         "epoch": epoch,
         "model": weights(model),
         "optimizer": copy.deepcopy(optimizer.state_dict()),
@@ -109,19 +110,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return _read(path, "training checkpoint", CHECKPOINT_KEYS)
 
 
-def best_model(checkpoint: dict[str, Any], config: TrainConfig | None = None) -> dict[str, Any]:
-    """The lowest-validation-loss weights of a training checkpoint, with a ``TrainConfig`` that builds them.
+def best_model(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The best weights of a training checkpoint, with the run's settings and their kind, which rebuild them.
 
     This small dict is what the evaluation and analysis stages load: they need the model, not the
-    optimiser or random states. ``config`` replaces the checkpoint's own settings when those are not a
-    ``TrainConfig`` (a distilled student's).
+    optimiser or random states.
     """
     best = checkpoint["best"]
     if best.get("model") is None:
         raise DataError("the training checkpoint holds no best weights yet (no epoch finished)")
-    settings = checkpoint["config"] if config is None else config.to_dict()
     name, value = best_value(best)
-    return {"format": CHECKPOINT_FORMAT, "config": settings, "best_epoch": best["epoch"], name: value,
+    return {"format": CHECKPOINT_FORMAT, "config": checkpoint["config"],
+            "settings": checkpoint.get("settings", "training"), "best_epoch": best["epoch"], name: value,
             "model": best["model"]}
 
 
@@ -130,25 +130,26 @@ def epoch_model(checkpoint: dict[str, Any]) -> dict[str, Any]:
     that epoch), so that an analysis loads a kept epoch exactly as it loads a best model
     (:func:`load_best_model`). Weights only: no optimiser or random state, a fraction of the checkpoint."""
     history = checkpoint["history"]
-    return {"format": CHECKPOINT_FORMAT, "config": checkpoint["config"], "best_epoch": checkpoint["epoch"],
+    return {"format": CHECKPOINT_FORMAT, "config": checkpoint["config"],
+            "settings": checkpoint.get("settings", "training"), "best_epoch": checkpoint["epoch"],
             "val_loss": history[-1]["val_loss"] if history else float("nan"), "model": checkpoint["model"]}
 
 
-def save_best_model(checkpoint: dict[str, Any], location: str | os.PathLike,
-                    config: TrainConfig | None = None) -> str:
+def save_best_model(checkpoint: dict[str, Any], location: str | os.PathLike) -> str:
     """Write :func:`best_model` of ``checkpoint`` to ``location`` atomically; return the location."""
-    return save_checkpoint(best_model(checkpoint, config), location)
+    return save_checkpoint(best_model(checkpoint), location)
 
 
 def load_best_model(location: str | os.PathLike, device: str = "cpu"):
-    """(model in eval mode holding the best weights, its TrainConfig, the file's dict) from ``location``."""
+    """(model in eval mode holding the best weights, its run's settings — a teacher's ``TrainConfig``, a
+    student's ``DistillConfig`` — and the file's dict) from ``location``."""
     saved = _read(location, "best-model file", BEST_MODEL_KEYS)
     try:
         best_value(saved)
     except DataError:
         raise DataError(f"best-model file {normalise(location)} is not a raysym best-model file (missing "
                         f"{' or '.join(SELECTIONS)})") from None
-    config = TrainConfig.from_dict({**saved["config"], "device": device})
+    config = settings_from_dict({**saved["config"], "device": device}, saved.get("settings", "training"))
     model = config.build_model()
     model.load_state_dict(saved["model"])
     return model.eval(), config, saved

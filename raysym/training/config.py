@@ -91,8 +91,15 @@ class RunSettings:
     the seeded model and how its training step calls it. Subclasses are frozen dataclasses with ``model``,
     ``model_preset``, ``model_options``, ``seed``, ``device`` and ``precision`` fields."""
 
-    #: How an error about unknown settings names them.
+    #: How an error about unknown settings names them, and what a checkpoint or best-model file records so
+    #: that the right class reads its settings back (:func:`settings_from_dict`).
     KIND = "run"
+    #: KIND → class, filled as subclasses are defined.
+    KINDS: dict[str, type] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        RunSettings.KINDS[cls.KIND] = cls
     #: How errors about a setting of this run name it ("" for a teacher's, "distillation " for a student's),
     #: and its seed.
     LABEL = ""
@@ -162,6 +169,14 @@ class RunSettings:
         """How the training step calls ``model``: the model itself in float32, under bf16 an
         :class:`AutocastNetwork`. Validation, prediction and Hessians call the model itself: float32."""
         return model if self.precision == "float32" else AutocastNetwork(model, self.device)
+
+
+def settings_from_dict(values: Mapping[str, Any], kind: str = "training") -> "RunSettings":
+    """A run's settings read back from a checkpoint or best-model file: ``kind`` is what the file recorded
+    (files written before it recorded one hold a teacher's ``TrainConfig``)."""
+    if kind not in RunSettings.KINDS:
+        raise ConfigError(f"unknown run settings kind {kind!r}; known: {', '.join(sorted(RunSettings.KINDS))}")
+    return RunSettings.KINDS[kind].from_dict(values)
 
 
 @dataclass(frozen=True)

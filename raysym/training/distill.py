@@ -23,7 +23,7 @@ from raysym.errors import ConfigError, DataError
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
 from raysym.settings_key import added_later
 from raysym.training.checkpoint import load_best_model
-from raysym.training.config import RunSettings, TrainConfig
+from raysym.training.config import RunSettings
 from raysym.training.loop import Report, fit
 
 
@@ -57,14 +57,6 @@ class DistillConfig(RunSettings):
 
     def __post_init__(self) -> None:
         self.check_recipe()
-
-    def as_train_config(self) -> TrainConfig:
-        """The student as a ``TrainConfig``: what its best-model file needs so that the evaluation stage
-        (and anything else that loads best models) rebuilds it like any teacher."""
-        return TrainConfig(model=self.model, model_preset=self.model_preset, model_options=self.model_options,
-                           task=self.task, seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
-                           eval_batch_size=self.eval_batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                           device=self.device, precision=self.precision)
 
 
 @dataclass
