@@ -25,7 +25,7 @@ from raysym.store import ResultStore
 
 #: Columns that change from run to run without any number changing.
 VOLATILE = frozenset({"epoch_seconds", "jets_per_second", "seconds", "node_id", "model_path", "checkpoint_path",
-                      "nu1_path"})
+                      "nu1_path", "finished_at"})
 #: Columns that only name settings (compared only without --ignore-keys).
 KEY_COLUMNS = frozenset({"settings_key", "data_key", "experiment"})
 _KEY_SUFFIX = re.compile(r"-[0-9a-f]{10}$")
