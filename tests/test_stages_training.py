@@ -106,8 +106,9 @@ def test_kept_epochs_weights_are_loadable_models_and_only_kept_files_get_rows(tm
     assert sorted(p.name for p in (tmp_path / "models" / "epochs").iterdir()) == ["t4-e2.pt"]
     model, loaded, saved = load_best_model(epoch_model_path(models, "t4", 2))
     assert loaded == config and saved["best_epoch"] == 2
-    assert saved["val_loss"] == result.history[1]["val_loss"] and set(saved) == {"format", "config", "best_epoch",
-                                                                                 "val_loss", "model"}
+    assert saved["val_loss"] == result.history[1]["val_loss"] and set(saved) == {"format", "config", "settings",
+                                                                                 "best_epoch", "val_loss", "model"}
+    assert saved["settings"] == "training"  # which class reads its settings back
     store = ResultStore(tmp_path / "store")
     keys = {"study": "unit", "trial_id": "t4", "model": "teacher", "penalty": "none", "lam": 0.0, "seed": 4}
     # every:1 wants epochs 1-3 but only epoch 2 was kept: one row, and the others are left for a rerun.
