@@ -101,7 +101,7 @@ def main(argv=None) -> dict:
         for name, table in tables.items():
             rows = table[table["bias"] == bias]
             lines.append(f"| {bias} | {name} | " + " | ".join(mean_interval(rows[m]) for m in MEASURES) + " |")
-    lines += ["", f"## The change from today's choices to the reference's, paired by seed", "",
+    lines += ["", "## The change from today's choices to the reference's, paired by seed", "",
               f"Reference − today (ratio reference / today for λ1 and Tr(H), from the per-seed log ratios). "
               f"Simultaneous intervals over the family of {family} changes: each at level {level:.4f} "
               f"(Bonferroni, α = 0.05), df = n − 1 = {len(seeds) - 1}.", "",

@@ -1,7 +1,8 @@
 """The one constructor the rest of raysym calls, over the registered model kinds (docs/methods.md §4).
 
-Every kind is declared by the module that defines it (:func:`raysym.models.kinds.register_model`); this
-module imports those modules, so importing it registers them all. ``build_model(kind, preset)`` is the hook
+Every kind is declared by the module that defines it (:func:`raysym.models.kinds.register_model`), and
+``raysym/models/__init__.py`` imports those modules, in the order ``raysym models`` lists them, before this
+one: whatever imports this module has every kind registered. ``build_model(kind, preset)`` is the hook
 point for training, penalties and Hessians: every kind follows ``model(p4, mask) -> (B,) logits``. A built
 model carries ``model.kind`` and ``model.config`` (a frozen dataclass); :func:`model_from_config` rebuilds a
 model from its kind and config (or the config's ``dataclasses.asdict`` form). Training checkpoints store the
@@ -23,10 +24,6 @@ from typing import Any
 
 from torch import nn
 
-# Importing the model modules registers their kinds, in this order: teacher, student, invariant, dual.
-import raysym.models.transformer  # noqa: F401  (first: the order is the one `raysym models` lists)
-import raysym.models.invariant  # noqa: F401
-import raysym.models.dual  # noqa: F401
 from raysym.errors import ConfigError
 from raysym.models.kinds import kind_of, model_kinds, preset_names, register_model
 

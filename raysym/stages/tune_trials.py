@@ -30,11 +30,11 @@ from raysym.artifacts import exists, join, normalise, write_bytes
 from raysym.errors import DataError, Interrupted
 from raysym.stages.checkpoint_pruning import KEEP_CHECKPOINTS, CheckpointPruner
 from raysym.training.checkpoint import load_checkpoint, save_checkpoint
+from raysym.training.loop import Report
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
-Report = Callable[[dict[str, float], dict[str, Any]], None]
 
 
 class InjectedFailure(RuntimeError):

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from raysym.errors import ConfigError
 from raysym.models.registry import model_config
+from raysym.models.transformer import TransformerConfig
 from raysym.settings_key import added_later
 from raysym.stages.analysis_jobs import AnalysisSettings
 from raysym.stages.checkpoints import BEST, CheckpointChoice
@@ -91,19 +92,18 @@ class StudyConfig:
             presets[self.training.search.model] = self.recipe.model_preset
         for kind, model_preset in sorted(presets.items()):
             own = options.get(kind, {})
-            if kind in ("teacher", "student"):
-                current = model_config(kind, model_preset, **own)
-                changed = {k: v for k, v in settings.items() if getattr(current, k, _MISSING) != v}
-                if changed:
-                    options[kind] = {**own, **changed}
-            elif kind == "dual":
-                body = model_config("dual", model_preset, **own).transformer
-                changed = {k: v for k, v in settings.items() if getattr(body, k, _MISSING) != v}
-                if changed:
-                    options["dual"] = {**own, "transformer": {**dataclasses.asdict(body), **changed}}
-        for kind in ("teacher", "dual"):  # checks the values: one ConfigError naming a bad one
-            if kind in options:
-                model_config(kind, presets.get(kind, self.recipe.model_preset), **options[kind])
+            current = model_config(kind, model_preset, **own)
+            # A transformer kind takes the settings itself; a kind with a transformer branch (the dual model)
+            # takes them there; any other kind (the hard-invariant model) has no transformer.
+            body = current if isinstance(current, TransformerConfig) else getattr(current, "transformer", None)
+            if not isinstance(body, TransformerConfig):
+                continue
+            changed = {k: v for k, v in settings.items() if getattr(body, k, _MISSING) != v}
+            if not changed:
+                continue
+            options[kind] = ({**own, **changed} if body is current
+                             else {**own, "transformer": {**dataclasses.asdict(body), **changed}})
+            model_config(kind, model_preset, **options[kind])  # checks the values: one ConfigError naming a bad one
         return dataclasses.replace(self, model_options=options)
 
     def trials(self, data_key: str) -> dict[str, TrainConfig]:

@@ -96,14 +96,14 @@ class RunSettings:
     KIND = "run"
     #: KIND → class, filled as subclasses are defined.
     KINDS: dict[str, type] = {}
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        RunSettings.KINDS[cls.KIND] = cls
     #: How errors about a setting of this run name it ("" for a teacher's, "distillation " for a student's),
     #: and its seed.
     LABEL = ""
     SEED_LABEL = "seed"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        RunSettings.KINDS[cls.KIND] = cls
 
     def check_recipe(self) -> None:
         """The checks every run's settings share, with this kind's names in the messages: a known model kind,

@@ -2,11 +2,11 @@
 
 Glowacki measures how compressible a teacher's function is: a fixed student is trained to reproduce the
 teacher's logits, L_distill = (1/B) Σ_i (s(x_i) − t(x_i))², with the same recipe for every teacher, and
-a lower or faster-falling MSE means a simpler function. ``distill`` is that run in plain PyTorch: the fit loop of
-:mod:`raysym.training.loop`, as :func:`raysym.training.train` is, with the student's objective. It reports every epoch with a checkpoint, resumes bitwise from one,
-and keeps the weights of the lowest validation MSE. The teacher enters only through its logits on the
-training and validation jets, computed once (:func:`teacher_logits`), so no teacher forward pass runs in
-the student's steps. Epoch 0 in the history is the untrained student, the start of the MSE curve.
+a lower or faster-falling MSE means a simpler function. ``distill`` is that run in plain PyTorch: the fit
+loop of :mod:`raysym.training.loop`, as :func:`raysym.training.train` is, with the student's objective. It
+reports every epoch with a checkpoint, resumes bitwise from one, and keeps the weights of the lowest
+validation MSE. The teacher enters only through its logits on the training and validation jets, computed
+once (:func:`teacher_logits`), so no teacher forward pass runs in the student's steps. Epoch 0 in the history is the untrained student, the start of the MSE curve.
 """
 
 from __future__ import annotations

@@ -58,14 +58,14 @@ def _as_tensors(jets, name: str, device) -> tuple[torch.Tensor, torch.Tensor, to
     return p4.float().to(device), mask.bool().to(device), y.float().to(device)
 
 
-def _validation(model, penalty_name, config, val) -> dict[str, float]:
+def _validation(model, config: TrainConfig, val) -> dict[str, float]:
     """Validation metrics; the penalty uses a fresh stream seeded the same every epoch."""
     p4, mask, y = val
     logits = predict_logits(model, p4, mask, config.eval_batch_size, config.device)
     metrics = classification_metrics(logits, y.cpu().numpy())
     penalty_value = 0.0
     if config.lam > 0:
-        penalty = make_penalty(penalty_name, config.seed * 10 + _VAL_PENALTY_STREAM, **config.penalty_options)
+        penalty = make_penalty(config.penalty, config.seed * 10 + _VAL_PENALTY_STREAM, **config.penalty_options)
         model.eval()
         total = 0.0
         with torch.no_grad():  # forward-mode δSEAL needs no autograd graph either
@@ -106,7 +106,7 @@ class ClassifierObjective:
                 "train_loss": means["bce"] + self.config.lam * means["penalty"]}
 
     def validate(self, model):
-        return _validation(model, self.config.penalty, self.config, self.val)
+        return _validation(model, self.config, self.val)
 
     def initial(self, model):
         return None
