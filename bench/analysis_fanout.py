@@ -24,7 +24,9 @@ import torch
 
 from raysym.ray_session import ensure_ray
 from raysym.stages.analyses import run_analysis_stage
-from raysym.stages.analysis_jobs import EIGEN, GOLDSTONE, SMEARING, TRACE, Job, job_cost, probe_groups, run_job
+from raysym.stages.analysis_jobs import probe_groups
+from raysym.stages.analysis_registry import registered
+from raysym.stages.analysis_spec import Inputs, Job, job_cost, run_job
 from raysym.stages.jets import run_jets_stage
 from raysym.store import ResultStore
 from raysym.study.presets import preset
@@ -46,19 +48,21 @@ def job_seconds(trials: pd.DataFrame, train, test, settings, task: str) -> list[
     """(kind, seconds, cost) of one job of each kind on the first trial, in this process on one thread."""
     trial = trials.iloc[0]
     path, n_test = trial["model_path"], len(test.for_task(task))
-    jobs = [Job(trial["trial_id"], path, EIGEN, 0),
-            Job(trial["trial_id"], path, TRACE, probe_groups(settings.trace_probes, settings.probes_per_task)[0]),
-            Job(trial["trial_id"], path, SMEARING)]
+    inputs, specs = Inputs(train, test, task, settings), {spec.name: spec for spec in registered()}
+    jobs = [Job(trial["trial_id"], path, "eigen", 0, analysis="hessian"),
+            Job(trial["trial_id"], path, "trace", probe_groups(settings.trace_probes, settings.probes_per_task)[0],
+                analysis="hessian"),
+            Job(trial["trial_id"], path, "smearing", analysis="smearing")]
     out = []
     for job in jobs:
-        outcome = run_job(job, train, test, task, settings)
+        outcome = run_job(job, inputs, specs)
         out.append((job.kind, outcome["seconds"], job_cost(job, settings, n_test)))
-        if job.kind == EIGEN:
+        if job.kind == "eigen":
             nu1 = Path(tempfile.mkdtemp()) / "nu1.pt"
             torch.save(outcome["result"]["nu1"], nu1)
-    goldstone = Job(trial["trial_id"], path, GOLDSTONE, needs=str(nu1))
-    outcome = run_job(goldstone, train, test, task, settings)
-    out.append((GOLDSTONE, outcome["seconds"], job_cost(goldstone, settings, n_test)))
+    goldstone = Job(trial["trial_id"], path, "goldstone", needs=str(nu1), analysis="goldstone")
+    outcome = run_job(goldstone, inputs, specs)
+    out.append(("goldstone", outcome["seconds"], job_cost(goldstone, settings, n_test)))
     return out
 
 

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "raysym.models.command",
     "raysym.query",
     "raysym.report.command",
+    "raysym.study.migration",
 )
 
 

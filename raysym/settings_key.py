@@ -5,11 +5,11 @@ must not find the old model and call it done); two made with the same settings s
 one, whichever process computed the key. ``settings_key`` hashes the settings' canonical text, so the
 same values give the same key on every machine and in every run.
 
-Settings grow: a field added to a section after results were stored would change the canonical text of
-every config, and so every key, and a rerun would redo all the stored work although nothing that changes
-a number changed. A field declared with :func:`added_later` is therefore left out of the canonical text
-while it holds its default (which must reproduce what the code did before the field existed); set to
-anything else it is in, and the key moves as it should.
+One rule for every settings section: its key hashes **all** its fields, except those its class names in
+``KEY_EXCLUDED`` — fields that cannot change a number (the device a run trains on, how many CPUs a task
+holds, the switch that says whether an analysis runs at all), each set commented where it is declared. A
+field added later is in every key at once, so keys move when a section grows; the store's schema version
+and its migration (:mod:`raysym.store_migration`) carry stored results over to the new keys.
 """
 
 from __future__ import annotations
@@ -20,53 +20,37 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-#: Field metadata marking a setting added after keys were first stored (see :func:`added_later`).
-_ADDED_LATER = "raysym.added_later"
+
+def excluded_fields(section: Any) -> frozenset[str]:
+    """The fields of a settings section (a dataclass or its class) that no key holds."""
+    return frozenset(getattr(section, "KEY_EXCLUDED", frozenset()))
 
 
-def added_later(default: Any, **options: Any) -> Any:
-    """A dataclass field with ``default`` that stays out of keys while it holds that default.
-
-    Use it for every setting added to a section that already had stored results, with the default that
-    gives the old behaviour; ``options`` go to :func:`dataclasses.field`.
-    """
-    metadata = {**options.pop("metadata", {}), _ADDED_LATER: True}
-    if callable(default) and not isinstance(default, type):
-        return dataclasses.field(default_factory=default, metadata=metadata, **options)
-    return dataclasses.field(default=default, metadata=metadata, **options)
-
-
-def _default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    return field.default_factory()  # type: ignore[misc]
-
-
-def keyed_fields(value: Any) -> Any:
-    """``value`` as plain data for a key: dataclasses as dicts without their added-later fields at default,
-    recursively through mappings, lists and tuples (as :func:`dataclasses.asdict` does otherwise)."""
+def keyed_fields(value: Any, *, keyed: bool = True) -> Any:
+    """``value`` as plain data for a key: dataclasses as dicts of their fields less their ``KEY_EXCLUDED``
+    (all of them with ``keyed=False``), recursively through mappings, lists and tuples (as
+    :func:`dataclasses.asdict` does otherwise)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: keyed_fields(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not (f.metadata.get(_ADDED_LATER) and getattr(value, f.name) == _default(f))}
+        skip = excluded_fields(value) if keyed else frozenset()
+        return {f.name: keyed_fields(getattr(value, f.name), keyed=keyed) for f in dataclasses.fields(value)
+                if f.name not in skip}
     if isinstance(value, Mapping):
-        return {k: keyed_fields(v) for k, v in value.items()}
+        return {k: keyed_fields(v, keyed=keyed) for k, v in value.items()}
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(keyed_fields(v) for v in value)
+        return type(value)(keyed_fields(v, keyed=keyed) for v in value)
     return value
 
 
 def canonical(value: Any) -> str:
-    """A deterministic text for settings values: dataclasses (less their added-later fields at default) and
-    mappings with sorted keys, tuples as lists."""
+    """A deterministic text for settings values: dataclasses (less their excluded fields) and mappings with
+    sorted keys, tuples as lists."""
     return json.dumps(keyed_fields(value), sort_keys=True, default=repr, separators=(",", ":"))
 
 
-def changed_later(section: Any, *names: str) -> tuple[tuple[str, Any], ...]:
-    """(name, value) of those of ``names`` (added-later fields of ``section``) not at their default — what a
-    key built from an explicit list of fields appends, so it stays the same while they are at default."""
-    fields = {f.name: f for f in dataclasses.fields(section)}
-    return tuple((name, getattr(section, name)) for name in names
-                 if getattr(section, name) != _default(fields[name]))
+def record_text(value: Any) -> str:
+    """The same text with every field, excluded ones too: what a record of a whole configuration (a study
+    run's ``config_json``) keeps, so nothing about the run is lost."""
+    return json.dumps(keyed_fields(value, keyed=False), sort_keys=True, default=repr, separators=(",", ":"))
 
 
 def settings_key(*values: Any) -> str:

@@ -19,12 +19,14 @@ to ``s3://`` on a cluster, and ``raysym query`` reads the files the store vouche
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import posixpath
 import re
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +52,11 @@ def row_keys(row) -> dict:
     return {k: row[k] for k in (*TRIAL_KEYS, "bias") if k in row}
 
 
+#: The layout of keys and rows this version writes (raysym.study.migration carries older stores over). 1: the
+#: keys before one identity rule (no schema file); 2: every section's key hashes all its fields but an
+#: excluded set (raysym.settings_key), and every row of an analysed model records its epoch, best and bias.
+SCHEMA_VERSION = 2
+SCHEMA_FILE = "_schema.json"
 SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_=\-][A-Za-z0-9_=.\-]*")
@@ -67,7 +74,7 @@ def required_columns(table: str) -> tuple[str, ...]:
     """The table's keys (the trial keys, or the study for a table that is not per trial) followed by its own
     required columns."""
     _check_table(table)
-    return tuple(TABLE_SPECS[table].keys) + TABLES[table]
+    return tuple(TABLE_SPECS[table].keys) + tuple(TABLE_SPECS[table].required)
 
 
 def _check_table(table: str) -> None:
@@ -452,9 +459,37 @@ class ResultStore:
                       if _TABLE_PATTERN.fullmatch(name) and self._entries(name))
 
     def create(self) -> "ResultStore":
-        """Make the store's root folder (a no-op when it exists); return the store."""
+        """Make the store's root folder (a no-op when it exists); return the store. A new store records the
+        current :data:`SCHEMA_VERSION`."""
         self.fs.create_dir(self.root, recursive=True)
+        if not self._table_folders() and self._schema() is None:
+            self.set_schema_version(SCHEMA_VERSION)
         return self
+
+    def _schema(self) -> dict | None:
+        info = self.fs.get_file_info(f"{self.root}/{SCHEMA_FILE}")
+        if info.type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(info.path) as stream:
+            try:
+                return json.loads(stream.read())
+            except ValueError:
+                raise DataError(f"result store {self.uri}: {SCHEMA_FILE} is not JSON") from None
+
+    def schema_version(self) -> int:
+        """The schema the store's results are written in: its schema file's, 1 for a store with tables and
+        no such file (written before stores recorded one), the current one for an empty store."""
+        recorded = self._schema()
+        if recorded is not None:
+            return int(recorded["version"])
+        return 1 if any(_TABLE_PATTERN.fullmatch(n) for n in self._table_folders()) else SCHEMA_VERSION
+
+    def set_schema_version(self, version: int, **details: Any) -> None:
+        """Record the store's schema (written whole or not at all)."""
+        temp = f"{self.root}/.{SCHEMA_FILE}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        with self.fs.open_output_stream(temp) as stream:
+            stream.write(json.dumps({"version": version, **details}).encode())
+        self.fs.move(temp, f"{self.root}/{SCHEMA_FILE}")
 
     def require(self) -> None:
         """A ``DataError`` naming the store unless its root folder exists (a typo in a path, say) and can be

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from raysym.errors import ConfigError
+
 STR, INT, FLOAT, BOOL = "str", "int", "float", "bool"
 #: A file the study made (a model, a ν1 vector), stored as text relative to the study's output location,
 #: the folder that holds the store (raysym.store), so a study copied or moved elsewhere reads and writes
@@ -151,3 +153,11 @@ TABLES: dict[str, Table] = {
              "factor)",
     ),
 }
+
+
+def register_table(name: str, table: Table) -> None:
+    """Declare a table a registered analysis brings (:mod:`raysym.stages.analysis_spec`). Declaring a name
+    again with the same columns is harmless (a module imported twice); with other columns it is an error."""
+    if name in TABLES and TABLES[name] != table:
+        raise ConfigError(f"table {name!r} is declared already, with other columns")
+    TABLES[name] = table

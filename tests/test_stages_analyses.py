@@ -10,6 +10,8 @@ import torch
 from raysym.hessian import hutchinson_trace, lanczos_top_eigenpairs
 from raysym.stages.analyses import AnalysisSettings, run_analysis_stage
 from raysym.stages.analysis_jobs import hessian_closure, next_probe_round
+from raysym.stages.analysis_registry import analysis, analysis_key
+from raysym.stages.analysis_spec import Inputs
 from raysym.store import ResultStore
 from raysym.training.checkpoint import load_best_model
 from tests.synthetic import trained_study
@@ -147,7 +149,8 @@ def test_a_trace_precision_adds_probe_rounds_until_reached_or_capped(study, tmp_
     model, _, _ = load_best_model(study["trials"].model_path[0])
     closure = hessian_closure(model, study["train"], capped)
     assert rows.loc["t0", "trace"] == hutchinson_trace(closure, n_probes=11, seed=0).trace  # rounds merge exactly
-    assert dataclasses.replace(loose, trace_rel_stderr=None).hessian_key() != loose.hessian_key() != capped.hessian_key()
+    assert analysis_key(dataclasses.replace(loose, trace_rel_stderr=None), "hessian") != \
+        analysis_key(loose, "hessian") != analysis_key(capped, "hessian")
 
 
 def test_with_a_trace_precision_the_group_size_decides_the_probes_and_so_is_in_the_key():
@@ -156,11 +159,7 @@ def test_with_a_trace_precision_the_group_size_decides_the_probes_and_so_is_in_t
     estimate = types.SimpleNamespace(n_probes=32, standard_error=1.05, trace=10.0)  # needs ~36 probes for 0.1
     small, large = (dataclasses.replace(SETTINGS, trace_rel_stderr=0.1, probes_per_task=n) for n in (2, 8))
     assert sum(map(len, next_probe_round(estimate, small))) == 4 != sum(map(len, next_probe_round(estimate, large)))
-    assert small.hessian_key() != large.hessian_key()
-    # A fixed number of probes, each seeded by its index, comes out the same however it is grouped
-    # (test_fan_out_over_two_ray_workers_gives_the_same_numbers_as_one_process): no new key for it.
-    fixed = [dataclasses.replace(SETTINGS, probes_per_task=n) for n in (2, 8)]
-    assert fixed[0].hessian_key() == fixed[1].hessian_key() == SETTINGS.hessian_key()
+    assert analysis_key(small, "hessian") != analysis_key(large, "hessian")
 
 
 def test_adaptive_rounds_give_the_same_numbers_on_two_ray_workers(ray_local, study, tmp_path):
@@ -226,7 +225,6 @@ def test_a_deflated_trace_uses_the_best_restarts_ritz_vectors_and_splits_exactly
 
 
 def test_a_dual_models_symmetry_rows_add_the_distribution_of_its_learned_factor(study, tmp_path):
-    from raysym.stages.analysis_jobs import symmetry_job
     from raysym.training import TrainConfig, train
     from raysym.training.checkpoint import save_best_model
 
@@ -239,9 +237,10 @@ def test_a_dual_models_symmetry_rows_add_the_distribution_of_its_learned_factor(
     path = save_best_model(train(config, {"train": study["train"], "val": study["val"]}).checkpoint,
                            tmp_path / "dual.pt")
     settings = dataclasses.replace(SETTINGS, symmetry_jets=40, symmetry_factor_bins=10)
-    rows = symmetry_job(str(path), study["test"], "g_vs_w", settings)
+    symmetry = analysis("symmetry")
+    rows = symmetry.measure(str(path), Inputs(study["train"], study["test"], "g_vs_w", settings))
     factor = [r for r in rows if r["transform"] == "factor"]
     assert [r["transform"] for r in rows[:9]] == ["boost"] * 5 + ["rotation"] * 4 and len(factor) == 10
     assert sum(r["fraction"] for r in factor) == pytest.approx(1.0) and 0 <= factor[0]["mean"] <= 1
-    teacher = symmetry_job(study["trials"].model_path[0], study["test"], "g_vs_w", settings)
+    teacher = symmetry.measure(study["trials"].model_path[0], Inputs(study["train"], study["test"], "g_vs_w", settings))
     assert not [r for r in teacher if r["transform"] == "factor"]

@@ -37,7 +37,6 @@ from torch import nn
 
 from raysym.errors import ConfigError
 from raysym.features import N_FEATURES, check_jet_axis, constituent_features, standardise_features
-from raysym.settings_key import added_later
 from raysym.models.attention import MultiHeadSelfAttention, safe_key_mask
 from raysym.errors import positive_int
 from raysym.models.kinds import register_model, widths
@@ -70,7 +69,7 @@ class TransformerConfig:
     standardise: bool = True
     #: What Δη is measured against (:data:`raysym.features.JET_AXES`); "pseudorapidity" in the reference
     #: configuration. Left out of keys at its default, which is what every model did before it existed.
-    jet_axis: str = added_later("rapidity")
+    jet_axis: str = "rapidity"
 
     def __post_init__(self):
         for name in ("d_model", "heads", "ff", "layers", "n_features"):

@@ -51,15 +51,15 @@ def local_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
 
 
 def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
-    """Every figure of :data:`~raysym.report.figures.FIGURES` the run's tables allow, as PNG and PDF in
+    """Every figure of :func:`~raysym.report.figures.figure_specs` the run's tables allow, as PNG and PDF in
     the local ``folder/figures``, recorded in ``written``."""
     import matplotlib.pyplot as plt
 
-    from raysym.report.figures import FIGURES, style
+    from raysym.report.figures import figure_specs, style
 
     figure_dir = writable_dir(folder / "figures", "figure directory")
     style()
-    for spec in FIGURES:
+    for spec in figure_specs():
         if not spec.when(run):
             continue
         missing = [t for t in spec.tables if not run.has(t)]

@@ -17,6 +17,7 @@ from raysym.report.sequential_figures import looks_blocks
 from raysym.report.selection import StudyRun
 from raysym.report.summaries import Spread, number
 from raysym.report.verdicts import NOT_MEASURED, PARITY_AUC, POWER, RATIO, REPRODUCED, Verdict, verdicts
+from raysym.stages.analysis_registry import registered
 
 TASKS = ("g_vs_w", "g_vs_z", "g_vs_t")
 #: What the report's interval columns hold, said once in every caption that uses them.
@@ -424,6 +425,10 @@ def report_blocks(run: StudyRun, figures: list[tuple[str, str]], skipped: list[s
     blocks.append(Heading("Robustness, flatness, compressibility"))
     blocks += headline_blocks(run)
     blocks += trajectory_blocks(run)
+    for spec in registered():  # an analysis that brings its own report section
+        own = spec.report_blocks(run) if run.has(spec.table) else []
+        if own:
+            blocks += [Heading(spec.report_title or spec.name), *own]
     looks = looks_blocks(run)
     if looks:
         blocks.append(Heading("Seeds added until decided"))

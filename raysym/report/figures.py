@@ -20,6 +20,7 @@ import seaborn as sns
 from raysym.report import summaries
 from raysym.report.drawing import BAND, TASK_TITLES, palette, panels, shared_legend, style  # noqa: F401
 from raysym.report.selection import StudyRun
+from raysym.stages.analysis_registry import registered
 from raysym.report.sequential_figures import looks_figure, measured
 from raysym.report.trajectory_figures import (flatness_auc, symmetry, symmetry_caption, symmetry_measured,
                                               trajectory_curvature)
@@ -286,7 +287,12 @@ FIGURES: tuple[FigureSpec, ...] = (
 )
 
 
+def figure_specs() -> tuple[FigureSpec, ...]:
+    """:data:`FIGURES` and the figures registered analyses bring (:mod:`raysym.stages.analysis_spec`)."""
+    return FIGURES + tuple(figure for spec in registered() for figure in spec.figures)
+
+
 def caption_for(name: str, run: StudyRun) -> str | None:
-    """The caption of figure ``name`` for ``run`` (None for a name :data:`FIGURES` does not know)."""
-    spec = next((spec for spec in FIGURES if spec.name == name), None)
+    """The caption of figure ``name`` for ``run`` (None for a name :func:`figure_specs` does not know)."""
+    spec = next((spec for spec in figure_specs() if spec.name == name), None)
     return None if spec is None else spec.caption_for(run)

@@ -23,17 +23,26 @@ from typing import Any
 import pandas as pd
 
 from raysym.errors import ConfigError, DataError
+from raysym.stages.analysis_registry import registered
 from raysym.store import ResultStore
 from raysym.tables import TABLES
 
-#: Tables whose rows belong to a trial of the run, and the settings key (of ``keys_json``) each carries.
-_TRIAL_TABLES = {"trials": None, "epochs": None, "evaluations": "evaluation", "roc": "evaluation",
-                 "hessian": "hessian", "spectrum": "spectrum", "goldstone": "goldstone", "smearing": "smearing",
-                 "symmetry": "symmetry"}
+#: Tables whose rows belong to a trial of the run, and the settings key (of ``keys_json``) each carries;
+#: every registered analysis's table joins them (:func:`_trial_tables`).
+_TRIAL_TABLES = {"trials": None, "epochs": None, "evaluations": "evaluation", "roc": "evaluation"}
 _STUDENT_TABLES = ("distillation", "students")
 #: Tables whose rows may carry ``epoch`` and ``best`` (docs/methods.md §6.7; the spectrum and the Goldstone
-#: scan are measured for best models only, but say so too).
-EPOCH_TABLES = ("evaluations", "roc", "hessian", "spectrum", "goldstone", "smearing", "symmetry")
+#: scan are measured for best models only, but say so too), and every analysis's table.
+EPOCH_TABLES = ("evaluations", "roc")
+
+
+def _trial_tables() -> dict[str, str | None]:
+    """:data:`_TRIAL_TABLES` and each registered analysis's table with its key's name."""
+    return {**_TRIAL_TABLES, **{spec.table: spec.name for spec in registered()}}
+
+
+def _epoch_tables() -> tuple[str, ...]:
+    return (*EPOCH_TABLES, *(spec.table for spec in registered()))
 #: Of those, the tables whose every epoch :attr:`StudyRun.trajectories` keeps.
 TRAJECTORY_TABLES = ("hessian", "smearing", "evaluations", "symmetry")
 
@@ -153,7 +162,8 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
     student_ids = set(json.loads(run["student_ids"])) if run is not None else None
     keys = json.loads(run["keys_json"]) if run is not None else {}
     tables, trajectories, dated, missing = {}, {}, set(), []
-    for name in [*_TRIAL_TABLES, *_STUDENT_TABLES]:
+    trial_tables = _trial_tables()
+    for name in [*trial_tables, *_STUDENT_TABLES]:
         if name not in present:
             missing.append(name)
             continue
@@ -163,14 +173,14 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
             frame = frame[frame["student_id"].isin(student_ids)]
         elif trial_ids is not None:
             frame = frame[frame["trial_id"].isin(trial_ids)]
-        key = keys.get(_TRIAL_TABLES.get(name) or "")
+        key = keys.get(trial_tables.get(name) or "")
         if key and "settings_key" in frame:
             frame = frame[frame["settings_key"] == key]
         if frame.empty:
             missing.append(name)
             continue
         frame = _with_bias(frame, tables.get("trials"))
-        if name in EPOCH_TABLES:
+        if name in _epoch_tables():
             if "best" in frame and frame["best"].notna().any():
                 dated.add(name)
             frame = _with_epochs(frame, tables.get("trials"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,9 @@ from raysym.errors import ConfigError, DataError, positive_int
 from raysym.fanout import current_node_id, fan_out, share
 from raysym.metrics import classification_metrics, roc_curve
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
-from raysym.settings_key import settings_key
+from raysym.settings_key import canonical, settings_key
 from raysym.stages.checkpoints import describe, model_key, which_weights
-from raysym.store import TRIAL_KEYS
+from raysym.store import TRIAL_KEYS, row_keys
 from raysym.training.checkpoint import load_best_model
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,12 @@ class EvaluationSettings:
         if not (self.cpus_per_task > 0 and math.isfinite(self.cpus_per_task)):
             raise ConfigError(f"evaluation: cpus per task must be > 0, got {self.cpus_per_task}")
 
+    #: Not in the key: the CPUs a task holds, which change no number.
+    KEY_EXCLUDED: ClassVar[frozenset[str]] = frozenset({"cpus_per_task"})
+
     def key(self) -> str:
-        """A short hash of the settings that change the rows (not the CPUs that compute them)."""
-        return settings_key(self.tasks, self.batch_size, self.roc_points)
+        """A short hash of every setting but :data:`KEY_EXCLUDED` (raysym.settings_key)."""
+        return settings_key("evaluation", canonical(self))
 
 
 def thin_roc(fpr: np.ndarray, tpr: np.ndarray, threshold: np.ndarray,
@@ -184,7 +187,7 @@ def run_evaluation_stage(store, trials: pd.DataFrame, test_jets, settings: Evalu
                       desc="evaluate", use_ray=use_ray)
     new = []
     for trial, (rows, roc, node_id) in results:
-        keys = {**{k: trial[k] for k in TRIAL_KEYS}, **which_weights(trial)}
+        keys = {**row_keys(trial), **which_weights(trial)}
         if not rows:  # every task skipped (skip_missing): nothing to store, so a rerun tries again
             continue
         store.write("roc", _with_keys(roc, keys, settings_key=key), key=model_key(trial, key))

@@ -21,7 +21,6 @@ from typing import Any, Mapping
 from raysym.errors import ConfigError
 from raysym.models.registry import model_config
 from raysym.models.transformer import TransformerConfig
-from raysym.settings_key import added_later
 from raysym.stages.analysis_jobs import AnalysisSettings
 from raysym.stages.checkpoints import BEST, CheckpointChoice
 from raysym.stages.distillation import DistillationSettings
@@ -61,7 +60,7 @@ class StudyConfig:
     distillation: DistillationSettings = DistillationSettings()
     #: Which weights the evaluation and analysis stages measure: ``"best"`` (each trial's best model) or
     #: ``"every:K"``, also every K-th epoch of training — the trajectory (:mod:`raysym.stages.checkpoints`).
-    analyse_checkpoints: str = added_later(BEST)
+    analyse_checkpoints: str = BEST
 
     def __post_init__(self) -> None:
         CheckpointChoice.parse(self.analyse_checkpoints)

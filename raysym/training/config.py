@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
@@ -14,7 +14,7 @@ from raysym.errors import ConfigError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE
 from raysym.models.registry import build_model, model_config
 from raysym.penalties import PENALTIES
-from raysym.settings_key import added_later, canonical, keyed_fields, settings_key
+from raysym.settings_key import canonical, settings_key
 
 #: What a training step runs its network in (docs/methods.md §5): ``float32`` throughout, or ``bf16``:
 #: the network's forward passes under bfloat16 autocast, everything else float32.
@@ -100,6 +100,9 @@ class RunSettings:
     #: and its seed.
     LABEL = ""
     SEED_LABEL = "seed"
+    #: Not in the run's key: the device it trains on (equal settings give equal weights on the CPU; a GPU's
+    #: kernels differ in the last bits, which is not a different experiment).
+    KEY_EXCLUDED: ClassVar[frozenset[str]] = frozenset({"device"})
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -139,7 +142,7 @@ class RunSettings:
     def settings_key(self, context: str) -> str:
         """The identity of this run's result: every setting but the device, and ``context`` (the key of the
         jets a teacher trains on, the teacher a student learns from). Equal keys, equal weights (on the CPU)."""
-        return settings_key(canonical({**keyed_fields(self), "device": None}), context)
+        return settings_key(canonical(self), context)
 
     def build_model(self) -> torch.nn.Module:
         """The model of this run, initialised from its seed (so every run of a seed starts equal)."""
@@ -208,7 +211,7 @@ class TrainConfig(RunSettings):
     lr: float = 0.005
     weight_decay: float = 0.0005
     device: str = "cpu"
-    precision: str = added_later("float32")
+    precision: str = "float32"
 
     KIND = "training"
 

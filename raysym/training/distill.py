@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from raysym.data.jetset import TaskJets
 from raysym.errors import ConfigError, DataError
 from raysym.models.predict import PREDICT_BATCH_SIZE, predict_logits
-from raysym.settings_key import added_later
 from raysym.training.checkpoint import load_best_model
 from raysym.training.config import RunSettings
 from raysym.training.loop import Report, fit
@@ -49,7 +48,7 @@ class DistillConfig(RunSettings):
     lr: float = 0.001
     weight_decay: float = 0.0
     device: str = "cpu"
-    precision: str = added_later("float32")
+    precision: str = "float32"
 
     KIND = "distillation"
     LABEL = "distillation "
