@@ -45,10 +45,17 @@ def keys(bias, seed):
             "seed": seed, "bias": bias}
 
 
-def write_known_store(path, skip=()):
+#: What every analysed model's rows record: its epoch and that it is the trial's best model.
+BEST = {"epoch": 2, "best": True}
+
+
+def write_known_store(path, skip=(), dated=True):
+    """The known store; ``dated=False`` writes the analysed models' rows without epoch and best, as raysym
+    did before it analysed trajectories (a schema-1 store)."""
     store = ResultStore(path).create()
     for (bias, seed), v in KNOWN.items():
         k, tid = keys(bias, seed), keys(bias, seed)["trial_id"]
+        m = {**k, **BEST} if dated else k
 
         def write(table, rows, tid=tid):
             store.write(table, rows, key=tid)
@@ -60,26 +67,26 @@ def write_known_store(path, skip=()):
                           "val_loss": 0.6 - e / 10 - seed / 100, "val_bce": 0.5, "val_penalty": 0.0,
                           "val_accuracy": 0.8, "val_roc_auc": 0.8 + e / 100, "epoch_seconds": 1.0,
                           "jets_per_second": 1.0} for e in (1, 2)])
-        write("evaluations", [{**k, "task": task, "split": "test", "accuracy": v["acc"] - shift,
+        write("evaluations", [{**m, "task": task, "split": "test", "accuracy": v["acc"] - shift,
                                "roc_auc": v["auc"] - shift, "n_jets": 2 * N_BACKGROUND, "n_signal": N_BACKGROUND,
                                "n_background": N_BACKGROUND}
                               for task, shift in (("g_vs_w", 0.0), ("g_vs_z", 0.05), ("g_vs_t", 0.3))])
         tpr = np.linspace(0, 1, 11)
         fpr = tpr ** (2 + seed)  # a steeper curve per seed
-        write("roc", [{**k, "task": task, "split": "test", "fpr": f, "tpr": t, "threshold": -t}
+        write("roc", [{**m, "task": task, "split": "test", "fpr": f, "tpr": t, "threshold": -t}
                       for task in ("g_vs_w", "g_vs_z", "g_vs_t") for f, t in zip(fpr, tpr)])
-        write("hessian", [{**k, "k": 1, "eigenvalue": v["lambda1"], "trace": v["trace"], "trace_stderr": 1.5,
+        write("hessian", [{**m, "k": 1, "eigenvalue": v["lambda1"], "trace": v["trace"], "trace_stderr": 1.5,
                            "n_hvp": 40, "seconds": 1.0, "backend": "lanczos", "eval_set_size": 64,
                            "nu1_path": "/nu1.pt", "settings_key": "h"}])
         grid = np.linspace(-1, v["lambda1"] + 1, 20)
-        write("spectrum", [{**k, "eigenvalue": t, "density": float(np.exp(-t * t)) + 1e-3, "settings_key": "s"}
+        write("spectrum", [{**m, "eigenvalue": t, "density": float(np.exp(-t * t)) + 1e-3, "settings_key": "s"}
                            for t in grid])
         if "goldstone" not in skip:
-            write("goldstone", [{**k, "direction": d, "epsilon": e, "loss": 0.3 + (v["lambda1"] / 100 if d == "nu1"
+            write("goldstone", [{**m, "direction": d, "epsilon": e, "loss": 0.3 + (v["lambda1"] / 100 if d == "nu1"
                                                                               else 0.001) * e * e,
                                  "r_mean": 1.0 + e / 10, "r_std": 0.1, "settings_key": "g"}
                                 for d in ("nu1", "random") for e in (-0.2, -0.1, 0.0, 0.1, 0.2)])
-        write("smearing", [{**k, "sigma": s, "task": "g_vs_w", "roc_auc": a, "accuracy": 0.8, "settings_key": "m"}
+        write("smearing", [{**m, "sigma": s, "task": "g_vs_w", "roc_auc": a, "accuracy": 0.8, "settings_key": "m"}
                            for s, a in ((0.0, v["auc"]), (0.5, v["smeared"]))])
         sid = f"{tid}-d0"
         store.write("distillation", [{**k, "student_id": sid, "student_seed": 0, "epoch": e,
@@ -147,7 +154,7 @@ def test_report_tables_hold_the_stored_numbers_with_intervals_and_the_paper_besi
     assert re.search(rf"\| λ1 \| {ratio:.3f} \[0\.\d+, 0\.\d+\] \| 0\.079 \| reproduced \|", md)
     assert "1/ε_B at ε_S = 30%" in md and "Table 1" in md and "Table 2" in md and "Table 3" in md
     assert "± std over" not in md.replace("mean ± std over three seeds", "")  # ours are intervals, not std
-    assert len(written.figures) == 6 and not written.skipped
+    assert len(written.figures) == 7 and not written.skipped  # flatness_auc too: every row has its epoch
 
 
 def test_tables_state_the_test_set_and_both_scales(known):
@@ -211,7 +218,7 @@ def test_the_hutchinson_error_is_named_where_it_rivals_the_spread_or_the_effect(
     store = ResultStore(tmp_path / "noisy")
     for (bias, seed), v in KNOWN.items():  # a precise trace estimate
         k = keys(bias, seed)
-        store.write("hessian", [{**k, "k": 1, "eigenvalue": v["lambda1"], "trace": v["trace"], "trace_stderr": 0.01,
+        store.write("hessian", [{**k, **BEST, "k": 1, "eigenvalue": v["lambda1"], "trace": v["trace"], "trace_stderr": 0.01,
                                  "n_hvp": 40, "seconds": 1.0, "backend": "lanczos", "eval_set_size": 64,
                                  "nu1_path": "/nu1.pt", "settings_key": "h"}], key=k["trial_id"])
     [trace] = [v for v in verdicts(select_run(tmp_path / "noisy")) if v.key == "trace"]
@@ -241,7 +248,7 @@ def write_effect_store(path, differences, seal_seeds=(0, 1, 2, 3)):
             store.write("trials", [{**k, "n_parameters": 10, "best_epoch": 2, "best_val_loss": 0.3, "epochs": 2,
                                     "model_path": "/m.pt", "model_preset": "small", "task": "g_vs_w"}],
                         key=k["trial_id"])
-            store.write("evaluations", [{**k, "task": "g_vs_t", "split": "test", "accuracy": 0.5,
+            store.write("evaluations", [{**k, **BEST, "task": "g_vs_t", "split": "test", "accuracy": 0.5,
                                          "roc_auc": base[i] + shift, "n_jets": 200}], key=k["trial_id"])
     return path
 
@@ -291,7 +298,7 @@ def test_one_seed_per_bias_gives_no_interval_and_says_why(tmp_path):
         k = keys(bias, 0)
         store.write("trials", [{**k, "n_parameters": 10, "best_epoch": 2, "best_val_loss": 0.3, "epochs": 2,
                                 "model_path": "/m.pt", "model_preset": "small", "task": "g_vs_w"}], key=k["trial_id"])
-        store.write("evaluations", [{**k, "task": "g_vs_t", "split": "test", "accuracy": 0.5, "roc_auc": auc,
+        store.write("evaluations", [{**k, **BEST, "task": "g_vs_t", "split": "test", "accuracy": 0.5, "roc_auc": auc,
                                      "n_jets": 200}], key=k["trial_id"])
     [verdict] = [v for v in verdicts(select_run(tmp_path / "one")) if v.key == "auc_g_vs_t"]
     assert verdict.outcome == NOT_RESOLVED and verdict.family == 0 and verdict.seeds_needed is None
@@ -309,7 +316,7 @@ def test_a_rejection_renders_as_a_bound_when_no_background_jet_passes(tmp_path):
     k = keys("teacher", 0)
     tpr = np.linspace(0, 1, 11)
     fpr = np.where(tpr < 0.55, 0.0, (tpr - 0.5) ** 2)  # no background passes up to ε_S = 50 %
-    ResultStore(path).write("roc", [{**k, "task": "g_vs_w", "split": "test", "fpr": f, "tpr": t, "threshold": -t}
+    ResultStore(path).write("roc", [{**k, **BEST, "task": "g_vs_w", "split": "test", "fpr": f, "tpr": t, "threshold": -t}
                                     for f, t in zip(fpr, tpr)], key=k["trial_id"])
     run = select_run(path)
     md = markdown([contents.rejection_block(run)])
@@ -398,7 +405,7 @@ def test_the_html_report_parses_embeds_every_figure_and_references_nothing_outsi
     page = (tmp_path / "report.html").read_text()
     tags = _Tags()
     tags.feed(page)
-    assert tags.images == len(written.figures) == 6
+    assert tags.images == len(written.figures) == 7
     assert all(ref.startswith("data:image/png;base64,") for ref in tags.references)
     assert "http" not in page.replace("http-equiv", "") and "<link" not in page and "@import" not in page
 
@@ -410,7 +417,7 @@ def test_a_lambda_scan_gets_its_panel_with_lambda_on_a_log_axis(tmp_path):
         k = {**keys("teacher-seal-0.1", seed), "trial_id": f"seal-{lam}", "lam": lam, "bias": f"teacher-seal-{lam}"}
         store.write("trials", [{**k, "n_parameters": 10, "best_epoch": 2, "best_val_loss": 0.3, "epochs": 2,
                                 "model_path": "/m.pt", "model_preset": "small", "task": "g_vs_w"}], key=k["trial_id"])
-        store.write("evaluations", [{**k, "task": "g_vs_w", "split": "test", "accuracy": 0.8, "roc_auc": 0.9 + lam,
+        store.write("evaluations", [{**k, **BEST, "task": "g_vs_w", "split": "test", "accuracy": 0.8, "roc_auc": 0.9 + lam,
                                      "n_jets": 100}], key=k["trial_id"])
     run = select_run(path)
     assert figures.scanned_penalties(run) == ["seal"]

@@ -19,13 +19,15 @@ from raysym.report.command import write_figures
 from raysym.report.document import markdown
 from raysym.report.selection import select_run
 from raysym.report.verdicts import verdicts
+from raysym.errors import DataError
 from raysym.store import ResultStore
+from raysym.study.migration import migrate
 
 BIASES = {"teacher": ("teacher", "none", 0.0), "teacher-seal-0.1": ("teacher", "seal", 0.1),
           "dual": ("dual", "none", 0.0)}
 KEPT = (2, 4, 6, 8)
 BEST_EPOCH = {0: 6, 1: 8}
-#: A trial stored by the older version: best model only, no epoch or best column, best epoch 4.
+#: A trial analysed at its best epoch only (best epoch 4), beside trials analysed along their trajectory.
 OLD_TRIAL, OLD_BEST = ("teacher", 2), 4
 BOOST_BINS, ROTATION_BINS = np.linspace(0, 1, 5), np.linspace(0, math.pi, 4)
 KEYS = {"hessian": "h", "evaluation": "e", "smearing": "m", "symmetry": "sym"}
@@ -89,7 +91,7 @@ def trial_row(k, best_epoch):
 
 def write_trajectory_store(path, kept=KEPT, biases=tuple(BIASES), symmetry=True, studies=True):
     """Two seeds per bias analysed at every ``kept`` epoch (None: only at the best epoch), plus (with several
-    epochs) one teacher trial stored the old way; symmetry rows of a second settings key that the run must
+    epochs) one teacher trial analysed at its best epoch only; symmetry rows of a second settings key that the run must
     leave out."""
     store = ResultStore(path).create()
     trial_ids = []
@@ -116,11 +118,7 @@ def write_trajectory_store(path, kept=KEPT, biases=tuple(BIASES), symmetry=True,
         trial_ids.append(k["trial_id"])
         store.write("trials", [trial_row(k, OLD_BEST)], k["trial_id"])
         for table, rows in analysed_rows(k, bias, seed, OLD_BEST, dated=False).items():
-            store.write(table, rows, k["trial_id"])
-        # An older analysis of a trial analysed again since, at its best epoch: the recorded rows stand.
-        seed0 = keys("teacher", 0)
-        stale = analysed_rows(seed0, "teacher", 0, BEST_EPOCH[0], dated=False)["hessian"]
-        store.write("hessian", [{**row, "eigenvalue": 999.0} for row in stale], f"{seed0['trial_id']}-old")
+            store.write(table, [{**row, "epoch": OLD_BEST, "best": True} for row in rows], k["trial_id"])
     if studies:
         store.write("studies", [{"study": "traj", "run_key": "r1", "config_json": "{}", "data_source": "synthetic",
                                  "data_key": "d", "trial_ids": json.dumps(trial_ids), "student_ids": "[]",
@@ -160,15 +158,12 @@ def test_tables_hold_the_best_model_and_trajectories_every_analysed_epoch(trajec
     assert trajectory.has_epochs("hessian", "evaluations")
 
 
-def test_rows_stored_without_an_epoch_count_as_the_best_model_at_the_trials_best_epoch(trajectory):
+def test_a_trial_analysed_at_its_best_epoch_only_sits_beside_the_trajectories(trajectory):
     for name in ("hessian", "evaluations", "smearing"):
         rows = trajectory.trajectory(name)
         old = rows[rows["trial_id"] == "teacher-s2"]
         assert len(old) == 2 and old["best"].all() and set(old["epoch"]) == {OLD_BEST}
         assert old["epoch"].dtype == np.int64
-    # The older rows of teacher-s0 at its best epoch give way to the rows recorded with that epoch.
-    rows = trajectory.trajectory("hessian")
-    assert 999.0 not in set(rows["eigenvalue"])
     best = trajectory.table("hessian")
     assert best.loc[(best["trial_id"] == "teacher-s0") & (best["k"] == 1), "eigenvalue"].tolist() == [
         lambda1("teacher", 0, BEST_EPOCH[0])]
@@ -181,13 +176,17 @@ def test_the_symmetry_table_is_read_with_its_settings_key_only(trajectory):
     assert set(trajectory.table("symmetry")["epoch"]) == set(BEST_EPOCH.values())
 
 
-def test_a_store_without_epochs_has_only_best_rows_and_draws_no_new_figure(tmp_path):
-    run = select_run(write_known_store(tmp_path / "store"))
-    assert not run.has_trajectory() and not run.has_epochs("hessian") and "symmetry" not in run.trajectories
+def test_a_store_written_before_epochs_is_migrated_first_and_then_has_only_best_rows(tmp_path):
+    path = write_known_store(tmp_path / "store", dated=False)
+    (path / "_schema.json").unlink()  # written before stores recorded their schema
+    with pytest.raises(DataError, match="older raysym \\(schema 1\\); run `raysym migrate"):
+        select_run(path)
+    migrate(str(path), backup=False, announce=False)
+    run = select_run(path)
+    assert not run.has_trajectory() and "symmetry" not in run.trajectories
     assert set(run.trajectory("hessian")["epoch"]) == {2} and run.trajectory("hessian")["best"].all()
-    new = {spec.name: spec.when(run) for spec in figures.FIGURES
-           if spec.name in ("trajectory_curvature", "symmetry", "flatness_auc")}
-    assert new == {"trajectory_curvature": False, "symmetry": False, "flatness_auc": False}
+    new = {spec.name: spec.when(run) for spec in figures.FIGURES if spec.name in ("trajectory_curvature", "symmetry")}
+    assert new == {"trajectory_curvature": False, "symmetry": False}
 
 
 def test_trajectory_curvature_draws_the_seed_mean_per_epoch_and_a_star_per_trial(trajectory):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from raysym.errors import ConfigError, DataError
 from raysym.stages.analysis_registry import registered
-from raysym.store import ResultStore
+from raysym.store import SCHEMA_VERSION, ResultStore
 from raysym.tables import TABLES
 
 #: Tables whose rows belong to a trial of the run, and the settings key (of ``keys_json``) each carries;
@@ -62,8 +62,6 @@ class StudyRun:
     trajectories: dict[str, pd.DataFrame] = field(default_factory=dict)
     #: The run's settings key per analysis (``keys_json`` of the studies table; empty without one).
     keys: dict[str, str] = field(default_factory=dict)
-    #: The tables whose stored rows carry their epoch (written by a version that records it).
-    dated: frozenset[str] = frozenset()
     #: For a look of a sequential study (raysym.study.sequential): every look's rows of the ``rounds``
     #: table, and the α this run's intervals are read at (the family's whole α otherwise).
     rounds: pd.DataFrame | None = None
@@ -85,9 +83,9 @@ class StudyRun:
                    for name in names or TRAJECTORY_TABLES)
 
     def has_epochs(self, *names: str) -> bool:
-        """Whether the tables ``names`` are all here with their rows' epochs recorded, even if only the best
-        epoch was kept (a run of the version that analyses the trajectory)."""
-        return all(name in self.trajectories and name in self.dated for name in names)
+        """Whether the tables ``names`` all have rows with their epochs (every analysed epoch's), even if
+        only the best epoch was analysed."""
+        return all(name in self.trajectories for name in names)
 
 
 def epochs_per_trial(frame: pd.DataFrame) -> pd.Series:
@@ -115,6 +113,10 @@ def select_run(path: str | os.PathLike, study: str | None = None, run_key: str |
     store = ResultStore(path)
     if not store.exists():
         raise DataError(f"result store {store.uri} does not exist")
+    if store.schema_version() < SCHEMA_VERSION:
+        raise DataError(f"result store {store.uri} was written by an older raysym (schema "
+                        f"{store.schema_version()}); run `raysym migrate {store.uri}` first (it keeps a copy of "
+                        "the store and says what it changed), or rerun the study, which migrates it")
     present = [t for t in store.tables() if t in TABLES]
     if finished_only and "studies" not in present:
         raise DataError(f"result store {store.uri}: no study run has finished yet")
@@ -161,7 +163,7 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
     trial_ids = set(json.loads(run["trial_ids"])) if run is not None else None
     student_ids = set(json.loads(run["student_ids"])) if run is not None else None
     keys = json.loads(run["keys_json"]) if run is not None else {}
-    tables, trajectories, dated, missing = {}, {}, set(), []
+    tables, trajectories, missing = {}, {}, []
     trial_tables = _trial_tables()
     for name in [*trial_tables, *_STUDENT_TABLES]:
         if name not in present:
@@ -179,11 +181,9 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
         if frame.empty:
             missing.append(name)
             continue
-        frame = _with_bias(frame, tables.get("trials"))
+        frame = _with_bias(name, frame)
         if name in _epoch_tables():
-            if "best" in frame and frame["best"].notna().any():
-                dated.add(name)
-            frame = _with_epochs(frame, tables.get("trials"))
+            frame = _with_epochs(name, frame)
             if name in TRAJECTORY_TABLES:
                 trajectories[name] = frame
             frame = frame[frame["best"]].reset_index(drop=True)
@@ -197,38 +197,20 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
                     jets=json.loads(run["jets_json"]) if run is not None and isinstance(run.get("jets_json"), str)
                     else None,
                     run_key=run["run_key"] if run is not None else None,
-                    trajectories=trajectories, keys=keys, dated=frozenset(dated))
+                    trajectories=trajectories, keys=keys)
 
 
-def _with_bias(frame: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
-    """Every row labelled with its trial's bias (from ``trials`` when the table lacks the column)."""
-    if "bias" in frame and frame["bias"].notna().all():
-        return frame.reset_index(drop=True)
-    if trials is None or "bias" not in trials:
-        labels = [model if penalty == "none" else f"{model}-{penalty}-{lam:g}"
-                  for model, penalty, lam in zip(frame["model"], frame["penalty"], frame["lam"])]
-        return frame.assign(bias=labels).reset_index(drop=True)
-    merged = frame.drop(columns=["bias"], errors="ignore").merge(trials[["trial_id", "bias"]], on="trial_id",
-                                                                 how="left")
-    return merged.reset_index(drop=True)
-
-
-def _with_epochs(frame: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
-    """Every row with its ``epoch`` and ``best``: rows stored without them (an older version, which
-    analysed only the best model) are the best model's, at the trial's ``best_epoch`` (unknown, NaN,
-    without a trials table). Where a trial has both such rows and recorded ones at that epoch, the
-    recorded rows stand and the others go, so no epoch counts twice."""
-    implied = frame["best"].isna() if "best" in frame else pd.Series(True, index=frame.index)
-    best = frame["best"].where(~implied, True).astype(bool) if "best" in frame else implied
-    epoch = pd.to_numeric(frame["epoch"], errors="coerce") if "epoch" in frame else \
-        pd.Series(float("nan"), index=frame.index)
-    if trials is not None and "best_epoch" in trials:
-        best_epoch = frame["trial_id"].map(trials.drop_duplicates("trial_id").set_index("trial_id")["best_epoch"])
-        epoch = epoch.where(epoch.notna() | ~best, pd.to_numeric(best_epoch, errors="coerce"))
-    frame = frame.assign(epoch=epoch.astype("int64") if epoch.notna().all() else epoch.astype("float64"), best=best)
-    if implied.any() and not implied.all():
-        recorded = set(zip(frame.loc[~implied, "trial_id"], frame.loc[~implied, "epoch"]))
-        twice = implied & pd.Series([pair in recorded for pair in zip(frame["trial_id"], frame["epoch"])],
-                                    index=frame.index)
-        frame = frame[~twice]
+def _with_bias(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows, checked to carry their bias (every writer records it; a store's migration gave it to rows
+    written before)."""
+    if "bias" not in frame or frame["bias"].isna().any():
+        raise DataError(f"table {table}: rows without their bias; the store needs `raysym migrate`")
     return frame.reset_index(drop=True)
+
+
+def _with_epochs(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with ``best`` as booleans, checked to carry ``epoch`` and ``best`` (every writer records them
+    for an analysed model; a store's migration gave them to rows written before)."""
+    if any(c not in frame or frame[c].isna().any() for c in ("epoch", "best")):
+        raise DataError(f"table {table}: rows without their epoch or best marker; the store needs `raysym migrate`")
+    return frame.assign(best=frame["best"].astype(bool), epoch=frame["epoch"].astype("int64")).reset_index(drop=True)
