@@ -16,7 +16,7 @@ from raysym.report.figures import FigureSpec
 from raysym.report.selection import select_run
 from raysym.stages.analysis_jobs import AnalysisSettings, subset
 from raysym.stages.analysis_registry import analysis_keys, registered
-from raysym.stages.analysis_spec import (AnalysisSpec, Inputs, PerModelAnalysis, register_analysis,
+from raysym.stages.analysis_spec import (AnalysisSpec, PerModelAnalysis, register_analysis,
                                          unregister_analysis)
 from raysym.store import ResultStore
 from raysym.study.pipeline import run_study

@@ -90,5 +90,5 @@ def test_a_study_larger_than_its_disk_is_refused_and_nothing_is_written(small_di
     out = small_disk(2_000_000) / "study"
     assert main(["--smoke-test", "--out", str(out)]) == 2
     error = capsys.readouterr().err
-    assert f"error: the study needs about" in error and f"at {out} (" in error and "free some space" in error
+    assert "error: the study needs about" in error and f"at {out} (" in error and "free some space" in error
     assert os.listdir(out) == []

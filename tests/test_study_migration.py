@@ -13,7 +13,9 @@ from raysym.cli import main
 from raysym.errors import DataError
 from raysym.report.selection import select_run
 from raysym.store import SCHEMA_VERSION, ResultStore
-from raysym.study.migration import BACKUP, migrate
+from raysym.settings_key import canonical, settings_key
+from raysym.stages.training import SEARCH, SearchSpace, experiment_name
+from raysym.study.migration import BACKUP, experiment_keys, migrate, v1_run_key, v1_text
 from raysym.study.pipeline import run_study
 from raysym.study.presets import preset, smoke
 
@@ -62,7 +64,7 @@ def test_the_migration_keeps_a_backup_lists_its_renames_and_is_done_once(old_stu
     before = {p.relative_to(store): p.read_bytes() for p in store.rglob("*") if p.is_file()}
     done = migrate(str(store), announce=False)
     assert done.kinds == {"trial": 2, "student": 2, "evaluation": 1, "hessian": 1, "goldstone": 1, "smearing": 1,
-                          "spectrum": 1, "symmetry": 1, "run": 1} and not done.unmapped
+                          "spectrum": 1, "symmetry": 1, "experiment": 1, "run": 1} and not done.unmapped
     backup = old_study / "out" / BACKUP
     assert {p.relative_to(backup): p.read_bytes() for p in backup.rglob("*.parquet")} == before
     listed = json.loads((backup / "renamed_files.json").read_text())
@@ -78,7 +80,7 @@ def test_raysym_migrate_says_what_it_changed_and_then_that_nothing_is_left(old_s
     store = str(old_study / "out" / "store")
     assert main(["migrate", store]) == 0
     out = capsys.readouterr().out
-    assert "from schema 1 to schema 2" in out and "keys moved: 11 (2 trial, 2 student" in out and BACKUP in out
+    assert "from schema 1 to schema 2" in out and "keys moved: 12 (2 trial, 2 student" in out and BACKUP in out
     assert main(["migrate", store]) == 0
     assert "current; nothing to do" in capsys.readouterr().out
     assert main(["migrate", str(old_study / "nowhere")]) == 2
@@ -108,3 +110,20 @@ def test_a_new_store_records_the_current_schema_and_a_missing_one_is_an_error(tm
     assert migrate(str(tmp_path / "store")) is None
     with pytest.raises(DataError, match="does not exist"):
         migrate(str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("search", [False, True])
+def test_a_runs_tune_experiment_is_renamed_to_the_name_todays_code_gives_it(search):
+    """The trials table names the Tune experiment of each trial; a search study finds its trials by it."""
+    config = preset("lambda-scan") if not search else preset("quick").with_overrides(
+        training={"search": SearchSpace(num_samples=2)})
+    planned = config.trials(DATA_KEY)
+    old_ids = sorted(f"{tid[:-10]}{v1_run_key(trial, DATA_KEY)}" for tid, trial in planned.items())
+    renamed = dict(zip(old_ids, sorted(planned)))
+    old, new = experiment_keys(json.loads(v1_text(config)), [] if search else old_ids, renamed, DATA_KEY)
+    assert experiment_name(config.name, planned, config.training, DATA_KEY).endswith(f"-{new}")
+    if search:
+        base = planned[SEARCH]
+        assert old == settings_key(v1_run_key(base, DATA_KEY), canonical(config.training.search))
+    else:
+        assert old == settings_key(*old_ids) != new

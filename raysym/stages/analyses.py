@@ -1,23 +1,22 @@
 """Stage 3 of a study, analyses of every analysed model — each trial's best model, and its kept epochs when
 the study keeps them (:mod:`raysym.stages.checkpoints`): Hessian spectrum and trace, pseudo-Goldstone scan,
-pT smearing and learned symmetry (docs/methods.md §6.2–6.4, §6.7).
+pT smearing and learned symmetry (docs/methods.md §6.2–6.4, §6.7), and any analysis a user registers.
 
 Each analysis is a declaration (:mod:`raysym.stages.analysis_spec`; the registered ones are listed in
-:mod:`raysym.stages.analysis_registry`): its settings section and key, its table, how a model's measurement
-splits into small seeded jobs, and what each finished job completes. The jobs are fanned out as Ray tasks (:func:`raysym.fanout.fan_out`): independent
-Lanczos restarts and groups of Hutchinson probes of all models run side by side, so more workers finish
-sooner while the numbers stay the same. Results go to the store tables ``hessian``, ``spectrum`` (the
-SLQ eigenvalue density on a grid), ``goldstone``, ``smearing`` and ``symmetry``, keyed by the model
-(``<trial id>`` for a best model, ``<trial id>-e<epoch>`` for a kept epoch) and a hash of the settings,
-so a rerun with the same settings skips what is stored; ν1 is saved beside the model file. Every row
-carries the trial keys, the epoch and the ``best`` marker. The spectrum and the Goldstone scan describe
-where training ended and are computed for best models only.
+:mod:`raysym.stages.analysis_registry`): its settings section and key, its table, how a model's
+measurement splits into small seeded jobs, and what each finished job completes. The jobs are fanned out
+as Ray tasks (:func:`raysym.fanout.fan_out`): independent Lanczos restarts and groups of Hutchinson probes
+of all models run side by side, so more workers finish sooner while the numbers stay the same. Each
+analysis's rows go to its table, keyed by the model (``<trial id>`` for a best model, ``<trial
+id>-e<epoch>`` for a kept epoch) and its key, so a rerun with the same settings skips what is stored.
+Every row carries the trial keys, the epoch and the ``best`` marker.
 
 There is no barrier between kinds of work: a model's Goldstone scan starts as soon as its Lanczos
-restarts have given ν1, its next round of trace probes as soon as the last round is in (when a
-precision is asked for), while other models' jobs keep the workers busy. Jobs start longest first
-(:func:`~raysym.stages.analysis_spec.job_priority`: a job's cost plus that of the work waiting for it), so the short ones fill the last gaps. This module knows no analysis by name:
-it asks each one what a finished job makes runnable and when a model's rows are complete.
+restarts have given ν1, its next round of trace probes as soon as the last round is in (when a precision
+is asked for), while other models' jobs keep the workers busy. Jobs start longest first
+(:func:`~raysym.stages.analysis_spec.job_priority`: a job's cost plus that of the work waiting for it),
+so the short ones fill the last gaps. This module knows no analysis by name: it asks each one what a
+finished job makes runnable and when a model's rows are complete.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class _AnalysisRun:
         self.counts: dict[str, int] = defaultdict(int)
         self.keys = {spec.name: spec.key(settings) for spec in specs}
         self.shared: dict = {}
-        self.slots: dict[tuple[str, str], Slot] = {}
+        self.slots: dict[str, dict[str, Slot]] = defaultdict(dict)  # model id -> analysis name -> slot
         self.products: dict[str, dict[str, object]] = defaultdict(dict)
         self.ready: list[Job] = []
         self.started: set[int] = set()
@@ -62,23 +61,21 @@ class _AnalysisRun:
     def _plan(self, trial: pd.Series) -> None:
         """The analyses a model still needs (on, meant for this model, not stored), and the providers of
         what they wait for."""
-        s, model = self.settings, trial["model_id"]
+        s, slots = self.settings, self.slots[trial["model_id"]]
         for spec in self.specs:
             if spec.wanted(trial, s) and not self.store.has(spec.table, model_key(trial, self.keys[spec.name])):
-                self.slots[(model, spec.name)] = self._slot(spec, trial, measure=True)
-        for spec in [slot.spec for (m, _), slot in list(self.slots.items()) if m == model]:
+                slots[spec.name] = self._slot(spec, trial, measure=True)
+        for spec in [slot.spec for slot in slots.values()]:
             for product in spec.needs(s):
                 source = provider(product)
-                slot = self.slots.get((model, source.name)) or self._slot(source, trial, measure=False)
-                slot.supply.add(product)
-                self.slots.setdefault((model, source.name), slot)
+                slots.setdefault(source.name, self._slot(source, trial, measure=False)).supply.add(product)
 
     def _slot(self, spec: AnalysisSpec, trial: pd.Series, measure: bool) -> Slot:
         return Slot(spec, trial, self.settings, self.store, self.eval_size, measure=measure, shared=self.shared)
 
     def initial_jobs(self) -> list[Job]:
         """Every job runnable now: each slot's first jobs (and whatever they hand on at once)."""
-        for slot in list(self.slots.values()):
+        for slot in [slot for slots in self.slots.values() for slot in slots.values()]:
             self.started.add(id(slot))
             self._apply(slot, slot.spec.start(slot))
             for product in slot.spec.needs(self.settings) if slot.measure else ():
@@ -91,7 +88,7 @@ class _AnalysisRun:
 
     def record(self, job: Job, outcome: dict) -> None:
         """Take one finished job: write the rows it completes and queue the jobs it makes runnable."""
-        slot = self.slots[(job.model_id, job.analysis)]
+        slot = self.slots[job.model_id][job.analysis]
         self._apply(slot, slot.spec.receive(slot, job, outcome))
 
     def follow_ups(self, job: Job, outcome: dict) -> list[Job]:
@@ -106,7 +103,7 @@ class _AnalysisRun:
             self._write(slot, step.rows)
         for product, value in step.products.items():
             self.products[slot.model_id][product] = value
-            for other in [s for (m, _), s in self.slots.items() if m == slot.model_id]:
+            for other in list(self.slots[slot.model_id].values()):
                 if other.measure and id(other) in self.started and product in other.spec.needs(self.settings):
                     self._apply(other, other.spec.given(other, product, value))
 

@@ -33,15 +33,16 @@ import pyarrow.fs as pafs
 
 from raysym.analyses.symmetry import DEFAULT_ANGLE_EDGES, DEFAULT_BETA_EDGES
 from raysym.artifacts import join, load_torch, write_bytes
-from raysym.errors import DataError
-from raysym.settings_key import keyed_fields, record_text, settings_key
+from raysym.errors import ConfigError, DataError
+from raysym.settings_key import keyed_fields, settings_key
 from raysym.stages.analysis_jobs import AnalysisSettings
-from raysym.stages.analysis_registry import analysis_keys, registered
+from raysym.stages.analysis_registry import analysis_keys
 from raysym.stages.evaluation import EvaluationSettings
+from raysym.stages.training import SEARCH
 from raysym.store import SCHEMA_VERSION, ResultStore
 from raysym.study.config import StudyConfig
 from raysym.tables import TABLES
-from raysym.training.config import settings_from_dict
+from raysym.training.config import Bias, TrainConfig, settings_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -199,14 +200,16 @@ def _key_map(store: ResultStore, done: Migration) -> dict[str, str]:
             if config is None:
                 done.unmapped.append(f"trial {tid}: its best-model file {trial['model_path']} cannot be read")
                 continue
-            old = tid.rsplit("-", 1)[-1]
-            match = next((k for k in keys if v1_run_key(config, k) == old), None)
+            # A grid trial's id ends in its key; a searched trial (search-<Tune's id>) records it beside.
+            recorded = trial.get("settings_key") if tid.startswith(f"{SEARCH}-") else tid.rsplit("-", 1)[-1]
+            match = next((k for k in keys if v1_run_key(config, k) == recorded), None)
             if match is None:
-                done.unmapped.append(f"trial {tid}: its settings do not give its id's key (not a schema-1 id)")
+                done.unmapped.append(f"trial {tid}: its settings do not give its recorded key (not written by "
+                                     "schema 1)")
                 continue
             new = config.settings_key(match)
-            _count(done, "trial", old, new, renamed)
-            trial_ids[tid] = tid[: -len(old)] + new
+            _count(done, "trial", recorded, new, renamed)
+            trial_ids[tid] = _swap(tid, {recorded: new})
     if "students" in tables:
         for _, student in store.load("students").drop_duplicates("student_id").iterrows():
             sid = student["student_id"]
@@ -230,9 +233,32 @@ def _key_map(store: ResultStore, done: Migration) -> dict[str, str]:
                 _count(done, name, key, new[name], renamed)
             else:
                 done.unmapped.append(f"run {run['run_key']}: its {name} key {key} is not schema 1's")
+        experiment = experiment_keys(values, json.loads(run["trial_ids"]), trial_ids, run["data_key"])
+        if experiment is not None:
+            _count(done, "experiment", *experiment, renamed)
         filled = filled_record(values, StudyConfig(name=values.get("name", "study")))
         _count(done, "run", run["run_key"], settings_key(_record_json(filled), run["data_key"]), renamed)
     return renamed
+
+
+def experiment_keys(values: dict, run_trials: list[str], trial_ids: dict[str, str], data_key: str):
+    """(old, new) key of the Tune experiment of a recorded run (raysym.stages.training.experiment_name),
+    which the ``trials`` table's ``experiment`` names: a grid's is a hash of its trial ids, a search's of its
+    base trial's key and the search space. None where the record does not say (an older record)."""
+    search = values.get("training", {}).get("search")
+    if search is None:
+        if not run_trials:
+            return None
+        return (settings_key(*sorted(run_trials)), settings_key(*sorted(trial_ids.get(t, t) for t in run_trials)))
+    try:
+        recipe = _section(TrainConfig, values["recipe"])
+        model = search["model"]
+        base = recipe.for_trial(Bias(model, search["penalty"], search["lam_range"][0]), values["seeds"][0],
+                                values.get("model_options", {}).get(model, {}))
+    except (KeyError, TypeError, ValueError, ConfigError):
+        return None
+    space = json.dumps(search, sort_keys=True, default=repr, separators=(",", ":"))
+    return settings_key(v1_run_key(base, data_key), space), settings_key(base.settings_key(data_key), space)
 
 
 def _run_settings(model_path: str):
@@ -261,6 +287,7 @@ def _rewrite(store: ResultStore, table: str, file: str, done: Migration, trials:
     if table == "studies":
         frame["config_json"] = [_record_json(filled_record(json.loads(text), StudyConfig(name=name)))
                                 for text, name in zip(before["config_json"], before["study"])]
+        frame["keys_json"] = [json.dumps(json.loads(text), sort_keys=True) for text in frame["keys_json"]]
     if TABLES[table].per_trial:
         frame, filled = _fill_rows(table, frame, trials)
         done.filled += filled

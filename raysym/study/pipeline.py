@@ -194,6 +194,6 @@ def record_run(store: ResultStore, config: StudyConfig, jets, outcome: StudyOutc
     row = {"study": config.name, "run_key": run_key, "config_json": config_json,
            "data_source": describe_jets(config), "data_key": jets.key, "jets_json": json.dumps(counts),
            "trial_ids": json.dumps(outcome.trial_ids), "student_ids": json.dumps(outcome.student_ids),
-           "keys_json": json.dumps(run_keys(config)), "finished_at": time.time()}
+           "keys_json": json.dumps(run_keys(config), sort_keys=True), "finished_at": time.time()}
     store.write("studies", [row], key=f"{config.name}-{run_key}")
     return run_key
