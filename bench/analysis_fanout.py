@@ -5,7 +5,7 @@ finished ``python studies/full.py`` in ``--study-out``) into fresh stores, ``--r
 interleaved (one worker, two workers, one, two, ...), with Ray started before the clock for each: a
 local Ray of 1 CPU, then of 2 CPUs. Every run's tables must equal the first run's, number for number.
 Also times each kind of job once on one trial, to check the cost model that orders jobs longest first
-(:func:`raysym.stages.analysis_jobs.job_cost`). Writes ``bench/results/analysis_fanout.md``.
+(:func:`raysym.stages.analysis_spec.job_cost`). Writes ``bench/results/analysis_fanout.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 
 from raysym.ray_session import ensure_ray
 from raysym.stages.analyses import run_analysis_stage
-from raysym.stages.analysis_jobs import probe_groups
+from raysym.stages.analysis_hessian import probe_groups
 from raysym.stages.analysis_registry import registered
 from raysym.stages.analysis_spec import Inputs, Job, job_cost, run_job
 from raysym.stages.jets import run_jets_stage

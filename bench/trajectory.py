@@ -29,7 +29,7 @@ from raysym.artifacts import load_torch  # noqa: E402
 from raysym.hessian import lanczos_top_eigenpairs  # noqa: E402
 from raysym.report import summaries  # noqa: E402
 from raysym.report.selection import select_run  # noqa: E402
-from raysym.stages.analysis_jobs import hessian_closure  # noqa: E402
+from raysym.stages.analysis_hessian import hessian_closure  # noqa: E402
 from raysym.stages.jets import run_jets_stage  # noqa: E402
 from raysym.store import ResultStore  # noqa: E402
 from raysym.study.presets import preset  # noqa: E402

@@ -29,7 +29,7 @@ from raysym.features import JET_AXES
 from raysym.report.command import write_report
 from raysym.report.contents import summary_lines
 from raysym.report.selection import select_run
-from raysym.stages.analysis_jobs import TRACE_METHODS
+from raysym.stages.analysis_settings import TRACE_METHODS
 from raysym.study.config import StudyConfig
 from raysym.study.pipeline import run_study
 from raysym.study.sequential import Look, SequentialDesign, run_until_decided

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from raysym.settings_key import canonical, excluded_fields, keyed_fields, record_text, settings_key
-from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.analysis_registry import analysis_keys, registered
 from raysym.stages.evaluation import EvaluationSettings
 from raysym.study.config import StudyConfig

@@ -9,7 +9,7 @@ import torch
 
 from raysym.hessian import hutchinson_trace, lanczos_top_eigenpairs
 from raysym.stages.analyses import AnalysisSettings, run_analysis_stage
-from raysym.stages.analysis_jobs import hessian_closure, next_probe_round
+from raysym.stages.analysis_hessian import hessian_closure, next_probe_round
 from raysym.stages.analysis_registry import analysis, analysis_key
 from raysym.stages.analysis_spec import Inputs
 from raysym.store import ResultStore

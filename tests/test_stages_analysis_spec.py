@@ -14,7 +14,7 @@ from raysym.report.command import write_report
 from raysym.report.document import Paragraph
 from raysym.report.figures import FigureSpec
 from raysym.report.selection import select_run
-from raysym.stages.analysis_jobs import AnalysisSettings, subset
+from raysym.stages.analysis_settings import AnalysisSettings, subset
 from raysym.stages.analysis_registry import analysis_keys, registered
 from raysym.stages.analysis_spec import (AnalysisSpec, PerModelAnalysis, register_analysis,
                                          unregister_analysis)
@@ -95,6 +95,8 @@ def test_a_toy_analysis_has_its_own_key_from_its_own_section(toy):
     assert toy.key(base) == toy.key(AnalysisSettings(smearing_seed=1, hessian_jets=64))
     assert set(analysis_keys(base)) == {spec.name for spec in registered()} >= {"toy_logits", "hessian"}
     assert "toy_logits" in TABLES
+    unregister_analysis("toy_logits")
+    assert "toy_logits" not in TABLES and "toy_logits" not in analysis_keys(base)
 
 
 def test_the_registry_refuses_a_second_analysis_of_a_name_or_a_second_provider(toy):

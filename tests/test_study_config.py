@@ -8,7 +8,7 @@ import pytest
 from raysym.errors import ConfigError
 from raysym.generate.config import GeneratorConfig
 from raysym.models.registry import model_config
-from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.analysis_registry import analysis_key
 from raysym.stages.training import SearchSpace
 from raysym.study import pipeline

@@ -28,7 +28,7 @@ import pandas as pd
 
 from raysym.data.jetset import JetSet, TaskJets
 from raysym.fanout import cluster_window, fan_out, share
-from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.analysis_registry import registered
 from raysym.stages.analysis_spec import AnalysisSpec, Inputs, Job, Slot, Step, job_priority, provider, run_job
 from raysym.stages.checkpoints import best_models, model_key, which_weights

@@ -12,7 +12,7 @@ from typing import Any
 from raysym.analyses.goldstone import goldstone_scan, symmetric_grid
 from raysym.artifacts import load_torch
 from raysym.stages.analysis_hessian import NU1
-from raysym.stages.analysis_jobs import subset
+from raysym.stages.analysis_settings import subset
 from raysym.stages.analysis_spec import Inputs, Job, PerModelAnalysis, Slot, Step, register_analysis
 from raysym.training.checkpoint import load_best_model
 

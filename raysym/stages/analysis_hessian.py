@@ -10,16 +10,20 @@ without a job.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import torch
+
 from raysym.artifacts import load_torch, save_torch, sibling
-from raysym.hessian import combine, hutch_plus_plus, hutchinson_samples, lanczos_top_eigenpairs
+from raysym.data.jetset import TaskJets
+from raysym.hessian import combine, hutch_plus_plus, hutchinson_samples, lanczos_top_eigenpairs, training_loss_closure
 from raysym.hessian.deflation import Deflation, deflation_from_lanczos
 from raysym.hessian.precision import precision_reached, trace_to_precision
 from raysym.hessian.pyhessian_backend import pyhessian_top_eigenvalues, pyhessian_trace
 from raysym.hessian.results import TraceEstimate
 from raysym.hessian.xtrace import xtrace
-from raysym.stages.analysis_jobs import WHOLE_TRACE_METHODS, hessian_closure, next_probe_round, probe_groups
+from raysym.stages.analysis_settings import WHOLE_TRACE_METHODS, AnalysisSettings, subset
 from raysym.stages.analysis_spec import (AnalysisSpec, Inputs, Job, Slot, Step, analysis, register_analysis,
                                         registered)
 from raysym.training.checkpoint import load_best_model
@@ -27,6 +31,30 @@ from raysym.training.checkpoint import load_best_model
 EIGEN, TRACE = "eigen", "trace"
 #: Products: the path of ν1's file, and the finished Lanczos runs (their quadratures are SLQ probes).
 NU1, LANCZOS = "nu1", "lanczos"
+
+
+def hessian_closure(model: torch.nn.Module, train_jets: TaskJets, settings: AnalysisSettings):
+    """The training loss (BCE) on the fixed Hessian evaluation set, in batches that accumulate exactly."""
+    batch = subset(train_jets, settings.hessian_jets, settings.hessian_seed)
+    return training_loss_closure(model, batch.p4, batch.mask, batch.y, batch_size=settings.hessian_batch_size,
+                                 n_jets=None, seed=settings.hessian_seed)
+
+
+def probe_groups(n_probes: int, per_task: int) -> list[tuple[int, ...]]:
+    """Probe indices 0..n−1 cut into groups of ``per_task`` (the last may be shorter)."""
+    return [tuple(range(i, min(i + per_task, n_probes))) for i in range(0, n_probes, per_task)]
+
+
+def next_probe_round(estimate, settings: AnalysisSettings) -> list[tuple[int, ...]]:
+    """The probe groups of the next round, when the trace's relative standard error is above
+    ``settings.trace_rel_stderr``: as many more probes as the error's 1/√m fall projects are needed (at
+    least one group), up to ``trace_max_probes`` in all. A function of the estimate alone, so the rounds,
+    and so the result, do not depend on the order the groups finished in."""
+    m, target = estimate.n_probes, settings.trace_rel_stderr
+    ratio = abs(estimate.standard_error) / max(abs(estimate.trace), 1e-300)
+    wanted = math.ceil(m * (ratio / target) ** 2) if math.isfinite(ratio) else 2 * m
+    total = min(settings.trace_max_probes, max(wanted, m + settings.probes_per_task))
+    return [tuple(range(i, min(i + settings.probes_per_task, total))) for i in range(m, total, settings.probes_per_task)]
 
 
 def eigen_job(model_path: str, restart: int, inputs: Inputs) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Every analysis — the Hessian's eigenpairs and trace, its eigenvalue density, the pseudo-Goldstone scan,
 the smearing sweep, the learned symmetry, or one a user adds — is an :class:`AnalysisSpec`: the fields of
-:class:`~raysym.stages.analysis_jobs.AnalysisSettings` that change its numbers (its settings section, so
+:class:`~raysym.stages.analysis_settings.AnalysisSettings` that change its numbers (its settings section, so
 its key), the field that switches it on, the table its rows go to, how one model's measurement splits into
 jobs and what each finished job completes, what a job costs, and the figures drawn from its table. The
 stage (:mod:`raysym.stages.analyses`) and the jobs it fans out read the registry; nothing dispatches on
@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Mapping
 
 from raysym.errors import ConfigError
 from raysym.settings_key import canonical, settings_key
-from raysym.tables import Table, register_table
+from raysym.tables import TABLES, Table, register_table
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,9 @@ class AnalysisSpec:
         upstream = tuple(analysis(name).key(settings) for name in self.after)
         return settings_key(self.name, canonical(self.section(settings)), *upstream)
 
-    def wanted(self, slot_trial, settings) -> bool:
+    def wanted(self, model, settings) -> bool:
         """Whether a model is analysed at all: on, and a best model unless every analysed model is."""
-        return self.enabled(settings) and (not self.best_only or bool(slot_trial["best"]))
+        return self.enabled(settings) and (not self.best_only or bool(model["best"]))
 
     def start(self, slot: Slot) -> Step:
         """The first jobs of a model (and rows or products at once, where nothing needs computing)."""
@@ -225,8 +225,10 @@ def register_analysis(spec: AnalysisSpec) -> AnalysisSpec:
 
 
 def unregister_analysis(name: str) -> None:
-    """Take an analysis out again (a test's toy analysis, after its test)."""
-    _REGISTRY.pop(name, None)
+    """Take an analysis out again, and the table it brought (a test's toy analysis, after its test)."""
+    spec = _REGISTRY.pop(name, None)
+    if spec is not None and spec.declares is not None:
+        TABLES.pop(spec.table, None)
 
 
 def registered() -> tuple[AnalysisSpec, ...]:

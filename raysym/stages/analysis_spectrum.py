@@ -12,8 +12,7 @@ from typing import Any
 import torch
 
 from raysym.hessian import DensityResult, slq_probe
-from raysym.stages.analysis_hessian import LANCZOS
-from raysym.stages.analysis_jobs import hessian_closure
+from raysym.stages.analysis_hessian import LANCZOS, hessian_closure
 from raysym.stages.analysis_spec import AnalysisSpec, Inputs, Job, Slot, Step, register_analysis
 from raysym.training.checkpoint import load_best_model
 

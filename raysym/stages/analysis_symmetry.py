@@ -8,7 +8,7 @@ analysed model.
 from __future__ import annotations
 
 from raysym.analyses.symmetry import symmetry_factor, symmetry_violation
-from raysym.stages.analysis_jobs import subset
+from raysym.stages.analysis_settings import subset
 from raysym.stages.analysis_spec import Inputs, PerModelAnalysis, register_analysis
 from raysym.training.checkpoint import load_best_model
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from raysym.errors import ConfigError
 from raysym.models.registry import model_config
 from raysym.models.transformer import TransformerConfig
-from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.checkpoints import BEST, CheckpointChoice
 from raysym.stages.distillation import DistillationSettings
 from raysym.stages.evaluation import EvaluationSettings

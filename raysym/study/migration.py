@@ -35,7 +35,7 @@ from raysym.analyses.symmetry import DEFAULT_ANGLE_EDGES, DEFAULT_BETA_EDGES
 from raysym.artifacts import join, load_torch, write_bytes
 from raysym.errors import ConfigError, DataError
 from raysym.settings_key import keyed_fields, settings_key
-from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.analysis_registry import analysis_keys
 from raysym.stages.evaluation import EvaluationSettings
 from raysym.stages.training import SEARCH

@@ -13,7 +13,7 @@ import dataclasses
 from raysym.errors import ConfigError
 from raysym.generate.config import GeneratorConfig
 from raysym.models.transformer import REFERENCE_SETTINGS
-from raysym.stages.analysis_jobs import AnalysisSettings
+from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.distillation import DistillationSettings
 from raysym.stages.evaluation import EvaluationSettings
 from raysym.stages.jets import JetSettings

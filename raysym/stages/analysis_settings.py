@@ -1,4 +1,5 @@
-"""The analysis stage's settings and the helpers its jobs share (docs/methods.md §6.2–6.5).
+"""The analysis stage's settings, and the seeded subset of jets the analyses measure on (docs/methods.md
+§6.2–6.5).
 
 :class:`AnalysisSettings` is the whole description of what the analyses measure; each analysis
 (:mod:`raysym.stages.analysis_spec`) declares which of its fields are its section, and its key hashes them
@@ -21,7 +22,7 @@ from raysym.analyses.symmetry import DEFAULT_ANGLE_EDGES, DEFAULT_BETA_EDGES, ch
 from raysym.batch import JetBatch
 from raysym.data.jetset import TaskJets
 from raysym.errors import ConfigError, positive_int
-from raysym.hessian import evaluation_subset, training_loss_closure
+from raysym.hessian import evaluation_subset
 
 HESSIAN_BACKENDS = ("lanczos", "pyhessian")
 #: Tr(H) estimators (docs/methods.md §6.2). Hutchinson's probes, deflated or not, fan out over tasks in
@@ -160,27 +161,3 @@ def subset(jets: TaskJets, n_jets: int, seed: int) -> JetBatch:
     """A fixed, seeded subset of the jets as a batch — the same jets for every model (nested in n)."""
     index = evaluation_subset(len(jets), min(n_jets, len(jets)), seed).numpy()
     return JetBatch(*(torch.from_numpy(np.ascontiguousarray(getattr(jets, k)[index])) for k in ("p4", "mask", "y")))
-
-
-def hessian_closure(model: torch.nn.Module, train_jets: TaskJets, settings: AnalysisSettings):
-    """The training loss (BCE) on the fixed Hessian evaluation set, in batches that accumulate exactly."""
-    batch = subset(train_jets, settings.hessian_jets, settings.hessian_seed)
-    return training_loss_closure(model, batch.p4, batch.mask, batch.y, batch_size=settings.hessian_batch_size,
-                                 n_jets=None, seed=settings.hessian_seed)
-
-
-def probe_groups(n_probes: int, per_task: int) -> list[tuple[int, ...]]:
-    """Probe indices 0..n−1 cut into groups of ``per_task`` (the last may be shorter)."""
-    return [tuple(range(i, min(i + per_task, n_probes))) for i in range(0, n_probes, per_task)]
-
-
-def next_probe_round(estimate, settings: AnalysisSettings) -> list[tuple[int, ...]]:
-    """The probe groups of the next round, when the trace's relative standard error is above
-    ``settings.trace_rel_stderr``: as many more probes as the error's 1/√m fall projects are needed (at
-    least one group), up to ``trace_max_probes`` in all. A function of the estimate alone, so the rounds,
-    and so the result, do not depend on the order the groups finished in."""
-    m, target = estimate.n_probes, settings.trace_rel_stderr
-    ratio = abs(estimate.standard_error) / max(abs(estimate.trace), 1e-300)
-    wanted = math.ceil(m * (ratio / target) ** 2) if math.isfinite(ratio) else 2 * m
-    total = min(settings.trace_max_probes, max(wanted, m + settings.probes_per_task))
-    return [tuple(range(i, min(i + settings.probes_per_task, total))) for i in range(m, total, settings.probes_per_task)]
