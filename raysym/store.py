@@ -252,6 +252,7 @@ class ResultStore:
         _check_key(key)
         data = _to_arrow(table, self._paths(table, _to_frame(table, rows), relative_location))
         folder = f"{self.root}/{table}"
+        self._record_schema_if_new()
         self.fs.create_dir(folder, recursive=True)
         final = self._file(table, key)
         temp = f"{folder}/.{key}.{uuid.uuid4().hex}{SUFFIX}{TEMP_SUFFIX}"
@@ -462,9 +463,19 @@ class ResultStore:
         """Make the store's root folder (a no-op when it exists); return the store. A new store records the
         current :data:`SCHEMA_VERSION`."""
         self.fs.create_dir(self.root, recursive=True)
-        if not self._table_folders() and self._schema() is None:
-            self.set_schema_version(SCHEMA_VERSION)
+        self._record_schema_if_new()
         return self
+
+    def _record_schema_if_new(self) -> None:
+        """A store about to get its first table records the current schema (checked once per instance); a
+        store that has tables and no schema file was written before stores recorded one and stays so."""
+        if getattr(self, "_schema_known", False):
+            return
+        self._schema_known = True
+        if self._schema() is None and not any(_TABLE_PATTERN.fullmatch(n) and self._entries(n)
+                                              for n in self._table_folders()):
+            self.fs.create_dir(self.root, recursive=True)
+            self.set_schema_version(SCHEMA_VERSION)
 
     def _schema(self) -> dict | None:
         info = self.fs.get_file_info(f"{self.root}/{SCHEMA_FILE}")
@@ -482,7 +493,8 @@ class ResultStore:
         recorded = self._schema()
         if recorded is not None:
             return int(recorded["version"])
-        return 1 if any(_TABLE_PATTERN.fullmatch(n) for n in self._table_folders()) else SCHEMA_VERSION
+        return 1 if any(_TABLE_PATTERN.fullmatch(n) and self._entries(n) for n in self._table_folders()) \
+            else SCHEMA_VERSION
 
     def set_schema_version(self, version: int, **details: Any) -> None:
         """Record the store's schema (written whole or not at all)."""

@@ -4,6 +4,7 @@ files aside, atomicity, concurrent writers, an unreachable store."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import multiprocessing
 import threading
@@ -16,7 +17,7 @@ import pytest
 
 from raysym import store as store_module
 from raysym.errors import ConfigError, DataError
-from raysym.store import REJECTED_FOLDER, TABLES, TRIAL_KEYS, ResultStore, load
+from raysym.store import REJECTED_FOLDER, SCHEMA_FILE, SCHEMA_VERSION, TABLES, TRIAL_KEYS, ResultStore, load
 
 EXAMPLE_VALUES = {
     "n_parameters": 1234, "best_epoch": 3, "best_val_loss": 0.41, "epochs": 5, "model_path": "/ck/t0.pt",
@@ -37,7 +38,8 @@ def row(table, **keys):
 
 
 def files_in(path):
-    return sorted(p.name for p in path.rglob("*") if p.is_file())
+    """The store's files but its schema record (raysym.store.SCHEMA_FILE, written with the first table)."""
+    return sorted(p.name for p in path.rglob("*") if p.is_file() and p.name != SCHEMA_FILE)
 
 
 @pytest.mark.parametrize("table", ["trials", "epochs", "evaluations", "roc"])
@@ -272,11 +274,11 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def snapshot(store) -> dict[str, bytes]:
-    """Every file under the store's root, relative path -> content."""
+    """Every file under the store's root but its schema record, relative path -> content."""
     infos = store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True, allow_not_found=True))
     result = {}
     for info in infos:
-        if info.type == pafs.FileType.File:
+        if info.type == pafs.FileType.File and info.base_name != SCHEMA_FILE:
             with store.fs.open_input_stream(info.path) as stream:
                 result[info.path[len(store.root) + 1:]] = stream.read()
     return result
@@ -421,3 +423,17 @@ def test_a_moved_store_names_its_files_at_their_new_place(tmp_path):
                                                   "settings_key": "k"}], key="t0")
     old.rename(new)
     assert ResultStore(new / "store").load("hessian")["nu1_path"].tolist() == [str(new / "models" / "t0.nu1.pt")]
+
+
+def test_a_new_store_records_its_schema_with_its_first_table_and_an_old_one_is_left_as_it_is(tmp_path):
+    new = ResultStore(tmp_path / "new")
+    new.write("trials", [row("trials")], key="k")
+    assert json.loads((tmp_path / "new" / SCHEMA_FILE).read_text()) == {"version": SCHEMA_VERSION}
+    (tmp_path / "new" / SCHEMA_FILE).unlink()  # a store written before stores recorded their schema
+    old = ResultStore(tmp_path / "new")
+    old.write("trials", [row("trials")], key="k2")
+    assert old.schema_version() == 1 and not (tmp_path / "new" / SCHEMA_FILE).exists()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / SCHEMA_FILE).write_text("{")
+    with pytest.raises(DataError, match=f"{SCHEMA_FILE} is not JSON"):
+        ResultStore(tmp_path / "bad").schema_version()
