@@ -19,6 +19,7 @@ results beside the old ones and prints only its own.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trace-rel-stderr", type=float, metavar="FRACTION",
                         help="add Hutchinson probes until Tr(H)'s standard error is at most this fraction of it "
                              "(e.g. 0.05), or the preset's probe cap is reached")
+    parser.add_argument("--analysis-option", action="append", metavar="NAME.FIELD=VALUE",
+                        help="a setting of an analysis that declares its own (repeatable; VALUE read as JSON, else "
+                             "as text), e.g. an analysis added as a module: mean_logit.n_jets=64")
     parser.add_argument("--checkpoints", metavar="best|every:K",
                         help="which weights to evaluate and analyse: each trial's best model (default), or also "
                              "every K-th epoch of its training (the trajectory; e.g. every:2)")
@@ -127,6 +131,25 @@ def parse_resources(texts: list[str] | None) -> dict[str, float] | None:
     return resources
 
 
+def parse_analysis_options(texts: list[str] | None, current: dict) -> dict | None:
+    """``NAME.FIELD=VALUE`` settings (VALUE as JSON where it parses, else as text) over the preset's
+    options; None when none are given. A malformed one is a ConfigError saying what is expected."""
+    if not texts:
+        return None
+    options = {name: dict(values) for name, values in current.items()}
+    for text in texts:
+        name_field, sep, value = text.partition("=")
+        name, dot, field_name = name_field.partition(".")
+        if not (sep and dot and name and field_name):
+            raise ConfigError(f"--analysis-option {text!r}: expected NAME.FIELD=VALUE, e.g. mean_logit.n_jets=64")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        options.setdefault(name, {})[field_name] = parsed
+    return options
+
+
 def study_from_args(args: argparse.Namespace) -> StudyConfig:
     """The preset with the command line's overrides applied (validated later, before Ray starts)."""
     config = preset(args.preset)
@@ -145,7 +168,8 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
                      "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial,
                      "trial_resources": parse_resources(args.trial_resource)},
         "data": {"hls4ml_dir": args.data},
-        "analyses": {"trace_method": args.trace_method, "trace_rel_stderr": args.trace_rel_stderr},
+        "analyses": {"trace_method": args.trace_method, "trace_rel_stderr": args.trace_rel_stderr,
+                     "options": parse_analysis_options(args.analysis_option, config.analyses.options)},
     }
     if args.precision is not None:  # students train like their teachers
         sections["distillation"] = {"recipe": {"precision": args.precision}}

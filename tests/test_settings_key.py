@@ -9,6 +9,7 @@ import pytest
 from raysym.settings_key import canonical, excluded_fields, keyed_fields, record_text, settings_key
 from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.analysis_registry import analysis_keys, registered
+from raysym.stages.analysis_spec import AnalysisSpec, register_analysis, unregister_analysis
 from raysym.stages.evaluation import EvaluationSettings
 from raysym.study.config import StudyConfig
 from raysym.study.migration import filled_record, v1_analysis_keys, v1_run_key, v1_text
@@ -21,8 +22,28 @@ OTHER = {
     "model": "dual", "model_preset": "small", "penalty": "dseal", "task": "g_vs_z", "device": "cuda",
     "precision": "bf16", "penalty_options": {"method": "grad"}, "model_options": {"d_model": 16},
     "hessian_backend": "pyhessian", "trace_method": "hutchinson", "trace_rel_stderr": 0.05,
-    ("StudyConfig", "model_options"): {"teacher": {"d_model": 16}}, "tasks": ("g_vs_w", "g_vs_z"), "analyse_checkpoints": "every:2", "name": "other", "goldstone_points": 31,
+    ("StudyConfig", "model_options"): {"teacher": {"d_model": 16}}, "tasks": ("g_vs_w", "g_vs_z"),
+    "analyse_checkpoints": "every:2", "name": "other", "goldstone_points": 31,
+    "options": {"with_options": {"n": 2}},
 }
+
+
+class WithOptions(AnalysisSpec):
+    """An analysis with settings of its own, as one added as a module declares them: registered while
+    these tests run, so that the walk covers ``AnalysisSettings.options`` like any other field."""
+
+    name = table = "with_options"
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        n: int = 1
+
+
+@pytest.fixture(autouse=True)
+def with_options():
+    spec = register_analysis(WithOptions())
+    yield spec
+    unregister_analysis(spec.name)
 
 
 def other_value(section, name: str):
@@ -73,11 +94,11 @@ def test_every_field_outside_the_excluded_set_changes_the_key_and_no_excluded_on
 
 def test_every_analysis_field_is_in_some_analysis_section_or_excluded_and_each_key_has_only_its_own():
     fields = {f.name for f in dataclasses.fields(AnalysisSettings)}
-    sections = {spec.name: set(spec.fields) for spec in registered()}
+    sections = {spec.name: set(spec.fields) | ({"options"} if spec.Options else set()) for spec in registered()}
     assert set().union(*sections.values()) | AnalysisSettings.KEY_EXCLUDED == fields
     base = AnalysisSettings(spectrum_probes=1)
     for spec in registered():
-        for name in fields - set(spec.fields):
+        for name in fields - sections[spec.name]:
             changed = dataclasses.replace(base, **{name: other_value(base, name)})
             upstream = any(name in sections[a] for a in spec.after)
             assert (spec.key(changed) != spec.key(base)) == upstream, f"{spec.name} key and field {name}"
@@ -94,6 +115,7 @@ def test_the_keys_of_the_current_schema_have_not_moved():
     assert TrainConfig().settings_key("ctx") == "14cb174e39"
     assert DistillConfig().settings_key("ctx") == "5f4bfe4f74"
     assert sorted(smoke(preset("quick")).trials("abc")) == ["teacher-s0-a29171677d", "teacher-seal-0.1-s0-e778645352"]
+    unregister_analysis("with_options")
     assert analysis_keys(AnalysisSettings()) == {"hessian": "ac03e583ab", "spectrum": "2b73de8450",
                                                  "goldstone": "6ac9292517", "smearing": "e0f0fd45fa",
                                                  "symmetry": "57f81b0767"}

@@ -108,6 +108,16 @@ def test_the_trace_flags_reach_the_analyses():
         _study_from_command_line("--trace-rel-stderr", "5")
 
 
+def test_analysis_options_are_read_as_json_or_text_and_checked_against_the_registered_analyses():
+    config = _study_from_command_line("--analysis-option", "x.n=64", "--analysis-option", "x.name=abc",
+                                      "--analysis-option", "x.edges=[1, 2.5]")
+    assert config.analyses.options == {"x": {"n": 64, "name": "abc", "edges": [1, 2.5]}}
+    with pytest.raises(ConfigError, match="unknown analysis 'x'"):
+        config.validate()
+    with pytest.raises(ConfigError, match="expected NAME.FIELD=VALUE"):
+        _study_from_command_line("--analysis-option", "n=64")
+
+
 def test_each_trial_is_the_recipe_with_bias_sizes_and_seed_replaced():
     config = preset("dual").with_overrides(model_options={"dual": {"gate_widths": (4,)}})
     trials = config.trials("jets")

@@ -10,4 +10,4 @@ from raysym.stages import analysis_goldstone  # noqa: F401
 from raysym.stages import analysis_smearing  # noqa: F401
 from raysym.stages import analysis_symmetry  # noqa: F401
 # isort: on
-from raysym.stages.analysis_spec import analysis, analysis_key, analysis_keys, registered  # noqa: F401
+from raysym.stages.analysis_spec import analysis, analysis_key, analysis_keys, check_options, registered  # noqa: F401

@@ -10,8 +10,8 @@ probes by their probe indices — so the combined numbers do not depend on how m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -93,6 +93,10 @@ class AnalysisSettings:
     symmetry_angle_edges: tuple[float, ...] = DEFAULT_ANGLE_EDGES
     symmetry_factor_bins: int = 20
     symmetry_seed: int = 0
+    #: Settings of the analyses that declare their own (``AnalysisSpec.Options``): analysis name -> its
+    #: fields' values; the rest keep their defaults. Checked against each analysis's declaration when the
+    #: study is checked (raysym.stages.analysis_spec.check_options).
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     #: The fields no analysis's key holds, because they change no number: how many CPUs a job holds, and
     #: the switches that say whether an analysis runs (not what it computes). Every other field belongs to
@@ -101,6 +105,9 @@ class AnalysisSettings:
                                                         "spectrum", "symmetry"})
 
     def __post_init__(self) -> None:
+        if not isinstance(self.options, Mapping) or not all(isinstance(v, Mapping) for v in self.options.values()):
+            raise ConfigError(f"analyses: options must map an analysis name to its settings, got {self.options!r}")
+        object.__setattr__(self, "options", {str(name): dict(values) for name, values in self.options.items()})
         if self.hessian_backend not in HESSIAN_BACKENDS:
             raise ConfigError(f"analyses: hessian backend must be one of {', '.join(HESSIAN_BACKENDS)}, "
                               f"got {self.hessian_backend!r}")

@@ -117,6 +117,10 @@ class AnalysisSpec:
     declares: ClassVar[Table | None] = None
     #: The settings fields whose values change its numbers: its settings section, all hashed into its key.
     fields: ClassVar[tuple[str, ...]] = ()
+    #: Settings of its own, for an analysis added without touching AnalysisSettings: a dataclass whose
+    #: fields have defaults, filled from ``AnalysisSettings.options[name]`` (:meth:`options_of`); all of
+    #: them are in its section, so its key.
+    Options: ClassVar[type | None] = None
     #: The boolean settings field that turns it on (None: always on). Whether it runs changes none of its
     #: numbers, so the switch is not in its key.
     switch: ClassVar[str | None] = None
@@ -140,8 +144,29 @@ class AnalysisSpec:
         return self.switch is None or bool(getattr(settings, self.switch))
 
     def section(self, settings) -> dict[str, Any]:
-        """Its settings section: the values of its ``fields``."""
-        return {name: getattr(settings, name) for name in self.fields}
+        """Its settings section: the values of its ``fields``, and its own options whole."""
+        section = {name: getattr(settings, name) for name in self.fields}
+        if self.Options is not None:
+            section["options"] = self.options_of(settings)
+        return section
+
+    def options_of(self, settings):
+        """Its own settings (``Options``) from ``settings.options``; a name it does not declare, or options
+        for an analysis that declares none, is one ``ConfigError`` naming them."""
+        given = dict(getattr(settings, "options", {}).get(self.name, {}))
+        if self.Options is None:
+            if given:
+                raise ConfigError(f"analysis {self.name!r} has no options of its own, got {', '.join(sorted(given))}")
+            return None
+        known = {f.name for f in dataclasses.fields(self.Options)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ConfigError(f"analysis {self.name!r}: unknown option(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(known))}")
+        try:
+            return self.Options(**given)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"analysis {self.name!r}: bad options {given}: {err}") from None
 
     def key(self, settings) -> str:
         """The identity of its results: a hash of its whole settings section and its providers' keys."""
@@ -254,6 +279,13 @@ def provider(product: str) -> AnalysisSpec:
 def analysis_key(settings, name: str) -> str:
     """The key of analysis ``name``'s results with ``settings``."""
     return analysis(name).key(settings)
+
+
+def check_options(settings) -> None:
+    """Every analysis named in ``settings.options`` is registered and takes the options given (one
+    ``ConfigError`` naming the first that does not)."""
+    for name in getattr(settings, "options", {}):
+        analysis(name).options_of(settings)
 
 
 def analysis_keys(settings) -> dict[str, str]:

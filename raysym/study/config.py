@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from raysym.errors import ConfigError
 from raysym.models.registry import model_config
 from raysym.models.transformer import TransformerConfig
+from raysym.stages.analysis_registry import check_options
 from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.checkpoints import BEST, CheckpointChoice
 from raysym.stages.distillation import DistillationSettings
@@ -158,6 +159,7 @@ class StudyConfig:
         for config in self.trials(data_key="").values():  # builds and so checks every trial's settings
             model_config(config.model, config.model_preset, **config.model_options)
         self.distillation.students(self.model_options, self.recipe.task)  # the student's sizes with the overrides
+        check_options(self.analyses)  # options only for registered analyses that take them
         return self
 
 

@@ -55,7 +55,7 @@ V1_ADDED_LATER: dict[str, dict[str, Any]] = {
     "AnalysisSettings": {"trace_rel_stderr": None, "trace_max_probes": 1000, "deflation_rank": 32, "symmetry": True,
                          "symmetry_jets": 500, "symmetry_transforms": 2, "symmetry_beta_edges": DEFAULT_BETA_EDGES,
                          "symmetry_angle_edges": DEFAULT_ANGLE_EDGES, "symmetry_factor_bins": 20,
-                         "symmetry_seed": 0},
+                         "symmetry_seed": 0, "options": {}},
 }
 _HASH = re.compile(r"(?<![0-9a-f])[0-9a-f]{10}(?![0-9a-f])")
 BACKUP = "store-schema1-backup"
