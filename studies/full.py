@@ -167,7 +167,7 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         "training": {"max_failures": args.max_failures, "storage_path": args.storage,
                      "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial,
                      "trial_resources": parse_resources(args.trial_resource)},
-        "data": {"hls4ml_dir": args.data},
+        "data": {"path": args.data},
         "analyses": {"trace_method": args.trace_method, "trace_rel_stderr": args.trace_rel_stderr,
                      "options": parse_analysis_options(args.analysis_option, config.analyses.options)},
     }

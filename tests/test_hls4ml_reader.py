@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from raysym.data.hls4ml_layout import JET_FEATURE_NAMES, PARTICLE_FEATURE_NAMES, write_hls4ml_file
-from raysym.data.hls4ml_reader import (
-    MAX_CONSTITUENT_ENERGY,
-    MAX_JET_RAPIDITY,
-    inspect_hls4ml,
-    read_hls4ml,
-    resolve_files,
-)
+from raysym.data.constituent_checks import MAX_CONSTITUENT_ENERGY, MAX_JET_RAPIDITY
+from raysym.data.hls4ml_reader import inspect_hls4ml, read_hls4ml, resolve_files
 from raysym.data.jetset import task_view
 from raysym.errors import ConfigError, DataError
 

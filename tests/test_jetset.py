@@ -11,7 +11,6 @@ from raysym.data.hls4ml_layout import CLASS_NAMES
 from raysym.data.jetset import (
     PAPER_FRACTIONS,
     PAPER_SPLIT_COUNTS,
-    TASKS,
     JetSet,
     TaskJets,
     check_splittable,
@@ -21,7 +20,10 @@ from raysym.data.jetset import (
     task_selection,
     task_view,
 )
+from raysym.data.tasks import HLS4ML_TASKS, TaskSpec
 from raysym.errors import ConfigError, DataError
+
+TASKS = {task.name: (task.background[0], task.signal[0]) for task in HLS4ML_TASKS}
 
 
 def make_set(per_class=(20, 20, 20, 20, 20), n_constituents=32, seed=0, source="unit-test") -> JetSet:
@@ -105,7 +107,7 @@ def test_jetset_pickles_to_an_equal_set():
 def test_task_view_keeps_the_two_classes_with_gluon_as_zero(task):
     jets = make_set()
     view = task_view(jets, task)
-    assert isinstance(view, TaskJets) and view.task == task and view.classes == TASKS[task]
+    assert isinstance(view, TaskJets) and view.task == task and view.task_spec(task).classes == TASKS[task]
     signal = CLASS_NAMES.index(TASKS[task][1])
     assert set(np.unique(view.label)) == {0, signal}
     assert view.y.dtype == np.float32
@@ -117,7 +119,7 @@ def test_task_view_keeps_the_two_classes_with_gluon_as_zero(task):
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_task_selection_picks_the_same_jets_and_targets_as_the_view(task):
     jets = make_set((7, 5, 6, 4, 3), seed=2)
-    keep, y = task_selection(jets.label, task)
+    keep, y = task_selection(jets.label, jets.task_spec(task))
     view = task_view(jets, task)
     np.testing.assert_array_equal(jets.p4[keep], view.p4)
     np.testing.assert_array_equal(y, view.y)
@@ -223,11 +225,54 @@ def test_a_class_too_small_to_split_names_it_its_count_and_the_source():
     with pytest.raises(DataError, match=r"jets from /data/one-gluon.h5 are too few to split into train/val/test "
                                         r"for g_vs_w, g_vs_t: they hold 1 jet\(s\) of class 'g' and none of class 't'"
                                         r", and the split needs at least 4 jets"):
-        check_splittable(jets.label, ["g_vs_w", "g_vs_t"], jets.source)
+        check_splittable(jets, ["g_vs_w", "g_vs_t"])
 
 
 def test_a_class_of_the_minimum_count_passes_the_check_and_reaches_every_part():
     jets = make_set((4, 0, 4, 0, 0))
-    check_splittable(jets.label, ["g_vs_w"])
+    check_splittable(jets, ["g_vs_w"])
     for part in split(jets, seed=0).values():
         assert part.class_counts()["g"] >= 1 and part.class_counts()["w"] >= 1
+
+
+def _toy(per_class=(12, 9, 7), weight=None, source="toy") -> JetSet:
+    """Jets of a three-class data set whose task groups two classes as background."""
+    base = make_set(per_class, source=source)
+    tasks = (TaskSpec("a_vs_bc", ("a",), ("b", "c"), "in"), TaskSpec("c_vs_b", ("c",), ("b",), "far"))
+    return JetSet(p4=base.p4, mask=base.mask, label=base.label, jet_pt=base.jet_pt, jet_eta=base.jet_eta,
+                  jet_mass=base.jet_mass, source=source, classes=("a", "b", "c"), tasks=tasks, dataset="toy",
+                  weight=weight)
+
+
+def test_a_task_of_several_background_classes_takes_them_all_and_keeps_weights_and_meaning():
+    weight = np.linspace(0.5, 2.0, 28)
+    jets = _toy(weight=weight)
+    view = jets.for_task("a_vs_bc")
+    assert len(view) == 28 and view.y.sum() == 12 and view.classes == ("a", "b", "c") and view.dataset == "toy"
+    np.testing.assert_array_equal(view.y, (view.label == 0).astype(np.float32))
+    np.testing.assert_array_equal(view.weight, weight.astype(np.float32))
+    far = jets.for_task("c_vs_b")
+    assert len(far) == 16 and far.y.sum() == 7 and jets.training_task.name == "a_vs_bc"
+    parts = split(jets, seed=1)
+    assert sum(len(p) for p in parts.values()) == 28 and all(p.weight is not None for p in parts.values())
+    assert jets.class_counts() == {"a": 12, "b": 9, "c": 7}
+    back = pickle.loads(pickle.dumps(view))
+    assert back.tasks == view.tasks and back.task == "a_vs_bc"
+
+
+def test_what_the_labels_mean_is_part_of_the_fingerprint_but_not_for_hls4ml_jets():
+    jets = _toy()
+    assert jets.fingerprint() != make_set((12, 9, 7), source="toy").fingerprint()
+    assert make_set().fingerprint() == make_set(source="elsewhere").fingerprint()
+    weighted = _toy(weight=np.ones(28))
+    assert weighted.fingerprint() != jets.fingerprint()
+
+
+def test_a_task_naming_a_class_the_set_lacks_or_bad_weights_are_clear_errors():
+    with pytest.raises(ConfigError, match="task 'x_vs_a' uses class\\(es\\) x"):
+        JetSet(p4=np.zeros((1, 2, 4)), mask=np.ones((1, 2), bool), label=[0], jet_pt=[1.0], jet_eta=[0.0],
+               jet_mass=[0.0], classes=("a", "b"), tasks=(TaskSpec("x_vs_a", ("x",), ("a",), "in"),))
+    with pytest.raises(DataError, match="1 weight\\(s\\) negative or not finite, first at jet 3"):
+        _toy(weight=np.r_[np.ones(3), -1.0, np.ones(24)])
+    with pytest.raises(ConfigError, match="unknown task 'g_vs_w'; data set 'toy' declare"):
+        _toy().for_task("g_vs_w")

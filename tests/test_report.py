@@ -343,7 +343,7 @@ def test_the_generator_settings_render_as_a_table(known, tmp_path):
     path = write_known_store(tmp_path / "store")
     generator = {"jets_per_class": 40, "classes": ["g", "w"], "detector": {"tower_size": 0.0174}, "seed": 0}
     config = {"seeds": [0, 1, 2], "recipe": {"epochs": 2, "model_preset": "small"},
-              "data": {"generator": generator, "hls4ml_dir": None}}
+              "data": {"generator": generator, "path": None}}
     ResultStore(path).write("studies", [{
         "study": "known", "run_key": "r1", "config_json": json.dumps(config), "data_key": "d",
         "data_source": f"generated here (Pythia 8 + FastJet + parametric detector): {json.dumps(generator)}",

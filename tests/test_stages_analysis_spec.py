@@ -83,7 +83,7 @@ def toy():
 def test_a_toy_analysis_declared_here_runs_in_a_smoke_study_and_fills_its_table(ray_local, study_jets_dir, toy,
                                                                                  tmp_path):
     config = smoke(preset("quick")).with_overrides(
-        name="toy", data={"hls4ml_dir": study_jets_dir}, distillation={"enabled": False},
+        name="toy", data={"path": study_jets_dir}, distillation={"enabled": False},
         analyses={"hessian": False, "smearing": False, "symmetry": False, "options": {"toy_logits": {"n_jets": 12}}})
     outcome = run_study(config, tmp_path, verbose=0, progress=False)
     assert not outcome.errors and outcome.analysed["toy_logits"] == 2

@@ -65,7 +65,7 @@ def test_thinning_spreads_points_evenly_in_signal_efficiency():
 
 @pytest.mark.parametrize("settings,message", [
     ({"roc_points": 1}, "two endpoints"),
-    ({"tasks": ("g_vs_q",)}, "unknown task 'g_vs_q'"),
+    ({"tasks": ("g_vs_w", "")}, "a task is named by a non-empty string"),
     ({"tasks": ()}, "no evaluation tasks"),
     ({"batch_size": 0}, "batch size must be a positive integer"),
     ({"cpus_per_task": 0}, "cpus per task must be > 0"),

@@ -37,7 +37,7 @@ def hls4ml_folder(path, classes=("g", "w", "z", "t"), n_per_class=60):
 def test_too_few_generated_jets_are_refused_but_hls4ml_files_are_not_counted():
     with pytest.raises(ConfigError, match=f"at least {MIN_JETS_PER_CLASS} generated jets per class"):
         JetSettings(generator=GeneratorConfig(jets_per_class=MIN_JETS_PER_CLASS - 1))
-    JetSettings(hls4ml_dir="anywhere", generator=GeneratorConfig(jets_per_class=1))
+    JetSettings(path="anywhere", generator=GeneratorConfig(jets_per_class=1))
 
 
 def test_check_names_the_classes_the_tasks_need_and_the_generator_lacks(tmp_path):
@@ -46,7 +46,7 @@ def test_check_names_the_classes_the_tasks_need_and_the_generator_lacks(tmp_path
         settings.check(TASKS)
     settings.check(("g_vs_w",))
     with pytest.raises(DataError, match="no such file or directory"):
-        JetSettings(hls4ml_dir=str(tmp_path / "missing")).check(TASKS)
+        JetSettings(path=str(tmp_path / "missing")).check(TASKS)
 
 
 def test_generated_jets_live_in_a_folder_named_by_count_and_seed(tmp_path):
@@ -56,7 +56,7 @@ def test_generated_jets_live_in_a_folder_named_by_count_and_seed(tmp_path):
 
 
 def test_one_split_gives_training_views_and_test_jets_for_every_task(tmp_path):
-    settings = JetSettings(hls4ml_dir=str(hls4ml_folder(tmp_path / "jets")), split_seed=3)
+    settings = JetSettings(path=str(hls4ml_folder(tmp_path / "jets")), split_seed=3)
     train_data, test, key = run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
     assert {train_data["train"].task, train_data["val"].task} == {"g_vs_w"}
     assert len(train_data["train"]) > len(train_data["val"]) > 0
@@ -68,15 +68,15 @@ def test_one_split_gives_training_views_and_test_jets_for_every_task(tmp_path):
 
 def test_the_key_of_the_jets_changes_with_their_content_and_the_split(tmp_path):
     folder = hls4ml_folder(tmp_path / "jets")
-    key = run_jets_stage(JetSettings(hls4ml_dir=str(folder)), tmp_path / "out", "g_vs_w", TASKS, progress=False).key
-    other_split = JetSettings(hls4ml_dir=str(folder), split_seed=1)
+    key = run_jets_stage(JetSettings(path=str(folder)), tmp_path / "out", "g_vs_w", TASKS, progress=False).key
+    other_split = JetSettings(path=str(folder), split_seed=1)
     assert run_jets_stage(other_split, tmp_path / "out", "g_vs_w", TASKS, progress=False).key != key
-    other_jets = JetSettings(hls4ml_dir=str(hls4ml_folder(tmp_path / "more", n_per_class=61)))
+    other_jets = JetSettings(path=str(hls4ml_folder(tmp_path / "more", n_per_class=61)))
     assert run_jets_stage(other_jets, tmp_path / "out", "g_vs_w", TASKS, progress=False).key != key
 
 
 def test_a_test_task_without_its_class_fails_before_training(tmp_path):
-    settings = JetSettings(hls4ml_dir=str(hls4ml_folder(tmp_path / "jets", classes=("g", "w", "z"))))
+    settings = JetSettings(path=str(hls4ml_folder(tmp_path / "jets", classes=("g", "w", "z"))))
     with pytest.raises(DataError, match="too few to split .* for g_vs_t: they hold none of class 't'"):
         run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
 
@@ -94,7 +94,7 @@ def test_a_one_gluon_file_is_too_few_to_split_not_a_file_without_gluons(tmp_path
     with pytest.raises(DataError, match=r"jets from .*jets are too few to split into train/val/test for g_vs_w: "
                                         r"they hold 1 jet\(s\) of class 'g' and none of class 'w', and the split "
                                         r"needs at least 4"):
-        run_jets_stage(JetSettings(hls4ml_dir=str(folder)), tmp_path / "out", "g_vs_w", ["g_vs_w"], progress=False)
+        run_jets_stage(JetSettings(path=str(folder)), tmp_path / "out", "g_vs_w", ["g_vs_w"], progress=False)
 
 
 def test_one_gluon_among_many_signal_jets_names_only_the_gluons(tmp_path):
@@ -104,7 +104,7 @@ def test_one_gluon_among_many_signal_jets_names_only_the_gluons(tmp_path):
     (tmp_path / "jets").mkdir()
     write_hls4ml_file(tmp_path / "jets" / "jetImage_toy.h5", p4[..., [1, 2, 3, 0]].astype(np.float64), labels,
                       compression=None)
-    settings = JetSettings(hls4ml_dir=str(tmp_path / "jets"))
+    settings = JetSettings(path=str(tmp_path / "jets"))
     with pytest.raises(DataError, match=r"for g_vs_w, g_vs_z, g_vs_t: they hold 1 jet\(s\) of class 'g', and"):
         run_jets_stage(settings, tmp_path / "out", "g_vs_w", TASKS, progress=False)
 
@@ -115,7 +115,7 @@ def test_a_hostile_file_stops_the_stage_with_one_error_naming_it(tmp_path, case)
     folder = hls4ml_folder(tmp_path / "jets")
     change(write_reader_file(folder / "jetImage_zz.h5", seed=1))
     with pytest.raises(DataError, match=rf"jetImage_zz.h5: {wanted}"):
-        run_jets_stage(JetSettings(hls4ml_dir=str(folder)), tmp_path / "out", "g_vs_w", TASKS, progress=False)
+        run_jets_stage(JetSettings(path=str(folder)), tmp_path / "out", "g_vs_w", TASKS, progress=False)
     assert not (folder / ".raysym-cache").exists() and not (tmp_path / "out").exists()
 
 
@@ -148,5 +148,5 @@ def test_the_cache_dir_is_not_checked_where_it_is_not_used(tmp_path, monkeypatch
     blocker.write_text("")
     monkeypatch.setenv("RAYSYM_CACHE_DIR", str(blocker))
     check_jet_locations(JetSettings(generator=GeneratorConfig(jets_per_class=100)), tmp_path / "out")
-    check_jet_locations(JetSettings(hls4ml_dir=str(tmp_path)), "s3://bucket/run")
+    check_jet_locations(JetSettings(path=str(tmp_path)), "s3://bucket/run")
     assert not (tmp_path / "out").exists()

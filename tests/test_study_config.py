@@ -170,6 +170,8 @@ def test_overrides_replace_fields_and_nested_sections():
     ({"data": {"generator": {"classes": ("g", "w")}}}, "need jet classes t,z"),
     ({"data": {"generator": {"jets_per_class": 5}}}, "at least 10 generated jets per class"),
     ({"evaluation": {"tasks": ("g_vs_z",)}}, "training task 'g_vs_w' must be among"),
+    ({"evaluation": {"tasks": ("g_vs_w", "g_vs_q")}}, "unknown task 'g_vs_q'; data set 'hls4ml' declare"),
+    ({"data": {"dataset": "cms-open"}}, "unknown data set 'cms-open'; registered: hls4ml"),
     ({"recipe": {"model_preset": "huge"}}, "unknown model preset"),
     ({"name": "my study"}, "study name"),
     ({"training": {"gpus_per_trial": 0.5}}, "no CUDA GPU"),
@@ -233,12 +235,12 @@ def test_missing_hls4ml_folder_is_rejected_before_ray_starts(monkeypatch, tmp_pa
     from raysym.errors import DataError
 
     monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))
-    config = preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "nowhere")})
+    config = preset("quick").with_overrides(data={"path": str(tmp_path / "nowhere")})
     with pytest.raises(DataError, match="nowhere: no such file or directory"):
         pipeline.run_study(config, tmp_path / "out")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"no jetImage_\*.h5 files"):
-        preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "empty")}).validate()
+        preset("quick").with_overrides(data={"path": str(tmp_path / "empty")}).validate()
 
 
 @pytest.mark.parametrize("out,message", [("a-file", "study output location .*a-file is an existing file"),
@@ -272,7 +274,7 @@ def test_broken_hls4ml_files_fail_before_ray_starts_and_before_the_output_folder
     monkeypatch.setattr(pipeline, "ensure_ray", lambda *a, **k: pytest.fail("Ray was started"))
     (tmp_path / "jets").mkdir()
     (tmp_path / "jets" / "jetImage_0_150p_0_10000.h5").write_bytes(b"not hdf5")
-    config = preset("quick").with_overrides(data={"hls4ml_dir": str(tmp_path / "jets")})
+    config = preset("quick").with_overrides(data={"path": str(tmp_path / "jets")})
     with pytest.raises(DataError, match="jetImage_0_150p_0_10000.h5: not an HDF5 file"):
         pipeline.run_study(config, tmp_path / "out")
     assert not (tmp_path / "out").exists()

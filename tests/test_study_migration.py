@@ -34,7 +34,7 @@ def old_study(tmp_path):
 
 def config_of(folder):
     """The fixture study's configuration, reading the copy's jets."""
-    return smoke(preset("quick")).with_overrides(name="v1", data={"hls4ml_dir": str(folder / "jets")},
+    return smoke(preset("quick")).with_overrides(name="v1", data={"path": str(folder / "jets")},
                                                  analyse_checkpoints="every:1")
 
 

@@ -57,7 +57,7 @@ def test_smoke_study_runs_every_stage_and_leaves_the_expected_rows(ray_local, tm
 def test_a_trial_failing_mid_run_is_retried_and_nothing_is_duplicated(jets_dir, tmp_path):
     config = smoke(preset("quick")).with_overrides(
         name="faulty", recipe={"epochs": 3}, training={"fail_once_at_epoch": 2, "max_failures": 2},
-        data={"hls4ml_dir": jets_dir}, distillation={"enabled": False})
+        data={"path": jets_dir}, distillation={"enabled": False})
     outcome = quiet(config, tmp_path)
     store = ResultStore(outcome.store_path)
     epochs = store.load("epochs")
@@ -69,7 +69,7 @@ def test_a_trial_failing_mid_run_is_retried_and_nothing_is_duplicated(jets_dir, 
 
 def test_rerunning_a_finished_study_trains_and_evaluates_nothing(jets_dir, tmp_path):
     # Distillation's rerun is tested in tests/test_stages_distillation.py.
-    config = smoke(preset("quick")).with_overrides(name="twice", data={"hls4ml_dir": jets_dir},
+    config = smoke(preset("quick")).with_overrides(name="twice", data={"path": jets_dir},
                                                    distillation={"enabled": False})
     first = quiet(config, tmp_path)
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.parquet")}
@@ -80,7 +80,7 @@ def test_rerunning_a_finished_study_trains_and_evaluates_nothing(jets_dir, tmp_p
 
 def test_a_rerun_with_other_settings_trains_new_trials_beside_the_old_and_never_shows_their_numbers(jets_dir,
                                                                                                       tmp_path):
-    config = smoke(preset("quick")).with_overrides(name="changed", data={"hls4ml_dir": jets_dir},
+    config = smoke(preset("quick")).with_overrides(name="changed", data={"path": jets_dir},
                                                    distillation={"enabled": False})
     first = quiet(config, tmp_path)
     longer = config.with_overrides(recipe={"epochs": 3})
@@ -105,7 +105,7 @@ def test_a_rerun_with_other_settings_trains_new_trials_beside_the_old_and_never_
 
 
 def test_other_evaluation_settings_evaluate_again_without_training(jets_dir, tmp_path):
-    config = smoke(preset("quick")).with_overrides(name="roc", data={"hls4ml_dir": jets_dir},
+    config = smoke(preset("quick")).with_overrides(name="roc", data={"path": jets_dir},
                                                    distillation={"enabled": False})
     quiet(config, tmp_path)
     thinner = quiet(config.with_overrides(evaluation={"roc_points": 5}), tmp_path)
@@ -117,7 +117,7 @@ def test_other_evaluation_settings_evaluate_again_without_training(jets_dir, tmp
 def test_a_study_copied_elsewhere_reads_and_writes_only_its_copy(jets_dir, tmp_path):
     """The store keeps a study's files relative to its folder: with the original deleted first, the copy's
     rerun finds every model, and a new analysis writes its ν1 into the copy."""
-    config = smoke(preset("quick")).with_overrides(name="moved", data={"hls4ml_dir": jets_dir},
+    config = smoke(preset("quick")).with_overrides(name="moved", data={"path": jets_dir},
                                                    distillation={"enabled": False})
     original, copy = tmp_path / "original", tmp_path / "copy"
     quiet(config, original)
@@ -137,7 +137,7 @@ def test_a_study_copied_elsewhere_reads_and_writes_only_its_copy(jets_dir, tmp_p
 
 
 def test_resuming_restores_the_tuner_and_stores_its_finished_trials_without_retraining(jets_dir, tmp_path):
-    config = smoke(preset("quick")).with_overrides(name="restored", data={"hls4ml_dir": jets_dir},
+    config = smoke(preset("quick")).with_overrides(name="restored", data={"path": jets_dir},
                                                    distillation={"enabled": False})
     quiet(config, tmp_path)
     # Lose the trials table (as if the driver died between training and storing): the rerun must
@@ -152,7 +152,7 @@ def test_resuming_restores_the_tuner_and_stores_its_finished_trials_without_retr
 
 
 def test_search_study_samples_lr_and_lambda_with_asha_into_the_same_store(jets_dir, tmp_path):
-    config = smoke(preset("asha")).with_overrides(data={"hls4ml_dir": jets_dir}, distillation={"enabled": False})
+    config = smoke(preset("asha")).with_overrides(data={"path": jets_dir}, distillation={"enabled": False})
     outcome = quiet(config, tmp_path)
     trials = ResultStore(outcome.store_path).load("trials")
     search = config.training.search

@@ -86,7 +86,7 @@ def test_an_effect_of_the_papers_size_is_decided_by_the_predicted_seeds(effect, 
 @pytest.mark.slow
 def test_an_extended_study_trains_only_its_new_trials_and_a_rerun_adds_nothing(study_jets_dir, tmp_path):
     """Two real looks and a rerun of both, about a minute: slow, run by CI after the README's command."""
-    config = smoke(preset("quick")).with_overrides(name="sequence", data={"hls4ml_dir": study_jets_dir},
+    config = smoke(preset("quick")).with_overrides(name="sequence", data={"path": study_jets_dir},
                                                    distillation={"enabled": False}, seeds=(0,))
     design = SequentialDesign(max_seeds=2, seeds_per_round=1, findings=("lambda1", "trace"))
     trained = []

@@ -28,7 +28,7 @@ def parquet_files(path):
 
 def test_kept_epochs_are_analysed_exactly_once_reruns_add_nothing_and_best_reuses_its_rows(study_jets_dir,
                                                                                           tmp_path):
-    best_only = smoke(preset("trajectory")).with_overrides(name="path", data={"hls4ml_dir": study_jets_dir},
+    best_only = smoke(preset("trajectory")).with_overrides(name="path", data={"path": study_jets_dir},
                                                            recipe={"epochs": EPOCHS}, analyse_checkpoints="best")
     first = quiet(best_only, tmp_path)
     store = ResultStore(first.store_path)

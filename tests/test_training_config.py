@@ -14,7 +14,7 @@ from raysym.training.config import Bias, TrainConfig
     ({"lr": float("nan")}, "learning rate must be finite and > 0"),
     ({"weight_decay": float("inf")}, "weight decay must be finite and >= 0"),
     ({"seed": -1}, "seed must be a non-negative integer"),
-    ({"task": "g_vs_q"}, "unknown task 'g_vs_q'"),
+    ({"task": ""}, "a task is named by a non-empty string"),
     ({"precision": "fp16"}, "unknown precision 'fp16'; choose one of float32, bf16"),
 ])
 def test_impossible_run_settings_fail_when_made(changes, message):

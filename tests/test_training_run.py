@@ -78,7 +78,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(data):
     ({"penalty": "sael"}, "unknown penalty 'sael'"),
     ({"batch_size": 0}, "batch_size must be a positive integer"),
     ({"epochs": 0}, "epochs must be a positive integer"),
-    ({"task": "g_vs_x"}, "unknown task"),
+    ({"task": ""}, "a task is named by a non-empty string"),
     ({"lam": 0.1}, "penalty 'none' has nothing to weight"),
 ])
 def test_bad_settings_are_clear_errors(overrides, message):

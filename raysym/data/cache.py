@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from raysym.data.dataset_spec import DatasetSpec
 from raysym.data.hls4ml_reader import Source, read_hls4ml, resolve_files
-from raysym.data.jetset import JetSet
+from raysym.data.jetset import N_CONSTITUENTS, JetSet
 from raysym.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,16 @@ _ARRAYS = ("p4", "mask", "label", "jet_pt", "jet_eta", "jet_mass")
 _READER_SIGNATURE = inspect.signature(read_hls4ml)
 
 
-def _reader_settings(reader_kwargs: dict) -> dict:
+def _reader_settings(reader_kwargs: dict, dataset: DatasetSpec | None = None) -> dict:
     """The reader's keyword settings with defaults filled in, so spelling a default out or leaving
-    it implicit gives the same key. An argument the reader does not take is a ``ConfigError``."""
+    it implicit gives the same key. An argument the reader does not take is a ``ConfigError``. Another
+    data set than hls4ml adds its name and declaration, so a changed declaration is another cache file."""
+    if dataset is not None and dataset.name != "hls4ml":
+        unknown = sorted(set(reader_kwargs) - {"n_constituents", "max_jets"})
+        if unknown:
+            raise ConfigError(f"load_jets: data set {dataset.name!r} takes no setting(s) {', '.join(unknown)}")
+        return {"n_constituents": N_CONSTITUENTS, "max_jets": None, **reader_kwargs, "dataset": dataset.name,
+                "declaration": repr((dataset.classes, dataset.tasks, dataset.weighted))}
     try:
         bound = _READER_SIGNATURE.bind(None, **reader_kwargs)
     except TypeError as err:
@@ -67,9 +75,10 @@ def default_cache_dir(source: Source, files: list[Path]) -> Path:
     return files[0].parent / CACHE_DIR_NAME
 
 
-def _location(source: Source, cache_dir: str | Path | None, settings: dict) -> tuple[Path, str]:
+def _location(source: Source, cache_dir: str | Path | None, settings: dict,
+              dataset: DatasetSpec | None = None) -> tuple[Path, str]:
     """(cache file, content key) for reading ``source`` with the reader ``settings``."""
-    files = resolve_files(source, settings["particles"])
+    files = resolve_files(source, settings["particles"]) if "dataset" not in settings else dataset.files(source)
     name_key, content_key = cache_keys(files, settings)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir(source, files)
     return directory / f"jets-{name_key[:20]}.npz", content_key
@@ -80,7 +89,7 @@ def cache_path(source: Source, cache_dir: str | Path | None = None, **reader_kwa
     return _location(source, cache_dir, _reader_settings(reader_kwargs))[0]
 
 
-def _load_cached(path: Path, content_key: str) -> JetSet | None:
+def _load_cached(path: Path, content_key: str, dataset: DatasetSpec | None) -> JetSet | None:
     """The cached set if ``path`` holds one built for ``content_key``; None (and a log line) if not."""
     if not path.exists():
         return None
@@ -89,7 +98,10 @@ def _load_cached(path: Path, content_key: str) -> JetSet | None:
             if str(npz["cache_key"]) != content_key:
                 log.info("jet cache %s is stale (data files or settings changed); rebuilding", path)
                 return None
-            return JetSet(**{name: npz[name] for name in _ARRAYS}, source=str(npz["source"]))
+            arrays = {name: npz[name] for name in _ARRAYS}
+            if dataset is None or dataset.name == "hls4ml":
+                return JetSet(**arrays, source=str(npz["source"]))
+            return dataset.jets(**arrays, source=str(npz["source"]), weight=npz["weight"] if dataset.weighted else None)
     except Exception as err:  # noqa: BLE001 -- any unreadable cache is rebuilt, never trusted
         log.warning("jet cache %s is unreadable (%s: %s); rebuilding", path, type(err).__name__, err)
         return None
@@ -102,7 +114,8 @@ def _store(path: Path, jets: JetSet, content_key: str) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, cache_key=np.array(content_key), source=np.array(jets.source),
-                     **{name: getattr(jets, name) for name in _ARRAYS})
+                     **{name: getattr(jets, name) for name in _ARRAYS},
+                     **({"weight": jets.weight} if jets.weight is not None else {}))
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the data beside it is shared
         os.replace(tmp, path)
     except BaseException:
@@ -110,21 +123,25 @@ def _store(path: Path, jets: JetSet, content_key: str) -> None:
         raise
 
 
-def load_jets(source: Source, cache_dir: str | Path | None = None, **reader_kwargs) -> JetSet:
-    """``read_hls4ml(source, **reader_kwargs)``, through an on-disk cache.
+def load_jets(source: Source, cache_dir: str | Path | None = None, dataset: DatasetSpec | None = None,
+              **reader_kwargs) -> JetSet:
+    """``dataset.read(source, **reader_kwargs)`` (hls4ml's reader by default), through an on-disk cache.
 
     The cache is keyed on the resolved file list, each file's size and mtime, and the reader
     settings; a matching cache file is loaded, a stale or corrupt one is rebuilt. ``cache_dir``
     defaults to ``.raysym-cache`` beside the data. If the cache cannot be written (read-only data
     directory, full disk) the jets are still returned, with a warning.
     """
-    settings = _reader_settings(reader_kwargs)
-    path, content_key = _location(source, cache_dir, settings)
-    cached = _load_cached(path, content_key)
+    settings = _reader_settings(reader_kwargs, dataset)
+    path, content_key = _location(source, cache_dir, settings, dataset)
+    cached = _load_cached(path, content_key, dataset)
     if cached is not None:
         log.info("loaded %d jets from cache %s", len(cached), path)
         return cached
-    jets = read_hls4ml(source, **settings)
+    if "dataset" in settings:
+        jets = dataset.read(source, settings["n_constituents"], settings["max_jets"])
+    else:
+        jets = read_hls4ml(source, **settings)
     try:
         _store(path, jets, content_key)
     except OSError as err:

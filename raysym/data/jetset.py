@@ -2,8 +2,10 @@
 
 Everything is a plain numpy array in a frozen dataclass, so a ``JetSet`` pickles as a handful of
 buffers and travels through Ray's object store without a copy; ``to_torch`` makes tensors only where a
-model needs them. Tasks (``g_vs_w``, ``g_vs_z``, ``g_vs_t``) and the paper's class-stratified
-train/val/test split live here too, because they are operations on the set, not on files.
+model needs them. A set carries what its labels mean — its data set's classes and tasks
+(:mod:`raysym.data.tasks`; hls4ml's by default) — and optional per-jet weights, so a worker that scores a
+task needs nothing else. Task views and the paper's class-stratified train/val/test split live here too,
+because they are operations on the set, not on files.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from raysym.data.hls4ml_layout import CLASS_NAMES
+from raysym.data.tasks import HLS4ML_CLASSES, HLS4ML_TASKS, TaskSpec, check_tasks, find_task
 from raysym.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # torch is imported only when tensors are asked for
@@ -25,12 +27,8 @@ if TYPE_CHECKING:  # torch is imported only when tensors are asked for
 #: Constituents kept per jet (docs/methods.md §1.1).
 N_CONSTITUENTS = 32
 
-#: Binary tasks of the study (docs/methods.md §1.1): (background, signal) class names; gluon is always label 0.
-TASKS: dict[str, tuple[str, str]] = {
-    "g_vs_w": ("g", "w"),
-    "g_vs_z": ("g", "z"),
-    "g_vs_t": ("g", "t"),
-}
+#: Fields of a set that describe it rather than hold one entry per jet.
+_METADATA = ("source", "classes", "tasks", "dataset", "task")
 
 #: The paper's split of the training task in jets (docs/methods.md §1.1): train, validation, test.
 PAPER_SPLIT_COUNTS: tuple[int, int, int] = (200_000, 49_560, 104_704)
@@ -47,9 +45,11 @@ class JetSet:
     """N jets with up to M (normally 32) constituents each, numpy-backed.
 
     ``p4`` (N, M, 4) float32 in (E, px, py, pz) order, GeV, padded rows all zero; ``mask`` (N, M) bool,
-    true for a real constituent; ``label`` (N,) int8 index into ``CLASS_NAMES``; ``jet_pt``,
-    ``jet_eta``, ``jet_mass`` (N,) float32 as stored with the jet. ``source`` says where the jets came
-    from, so an error about them can name it.
+    true for a real constituent; ``label`` (N,) int8 index into ``classes``; ``jet_pt``,
+    ``jet_eta``, ``jet_mass`` (N,) float32 as stored with the jet (or summed from its constituents).
+    ``source`` says where the jets came from, so an error about them can name it; ``dataset``,
+    ``classes`` and ``tasks`` what the labels mean (hls4ml's by default); ``weight`` (N,) float32, finite
+    and >= 0, the per-jet weights of a data set that has them (None: every jet counts once).
 
     Arrays of a convertible dtype are converted (without a copy when they already fit); a wrong shape
     or an impossible dtype is a ``DataError``.
@@ -62,13 +62,27 @@ class JetSet:
     jet_eta: np.ndarray
     jet_mass: np.ndarray
     source: str = ""
+    classes: tuple[str, ...] = HLS4ML_CLASSES
+    tasks: tuple[TaskSpec, ...] = HLS4ML_TASKS
+    dataset: str = "hls4ml"
+    weight: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if (self.classes, self.tasks) != (HLS4ML_CLASSES, HLS4ML_TASKS):
+            check_tasks(self.classes, self.tasks, f"data set {self.dataset!r}")
         self._coerce("p4", np.float32, np.floating)
         self._coerce("mask", np.bool_, np.bool_)
-        self._coerce("label", np.int8, np.integer)
+        self._coerce("label", np.int8 if len(self.classes) <= 127 else np.int16, np.integer)
         for name in ("jet_pt", "jet_eta", "jet_mass"):
             self._coerce(name, np.float32, np.floating)
+        if self.weight is not None:
+            self._coerce("weight", np.float32, np.floating)
+            bad = ~(np.isfinite(self.weight) & (self.weight >= 0))
+            if bad.any():
+                raise self._fail(f"{int(bad.sum())} weight(s) negative or not finite, first at jet "
+                                 f"{int(np.flatnonzero(bad)[0])} ({self.weight[np.flatnonzero(bad)[0]]})")
         self._check_shapes()
         self._check_labels()
 
@@ -97,17 +111,32 @@ class JetSet:
                 raise self._fail(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
 
     def _check_labels(self) -> None:
-        bad = (self.label < 0) | (self.label >= len(CLASS_NAMES))
+        bad = (self.label < 0) | (self.label >= len(self.classes))
         if bad.any():
-            raise self._fail(f"{int(bad.sum())} label(s) outside 0..{len(CLASS_NAMES) - 1}, "
+            raise self._fail(f"{int(bad.sum())} label(s) outside 0..{len(self.classes) - 1}, "
                              f"first at jet {int(np.flatnonzero(bad)[0])}")
 
     # -- views ------------------------------------------------------------------------------------
 
-    @classmethod
-    def _per_jet_names(cls) -> list[str]:
-        """Names of the fields that hold one entry per jet (all array fields, subclasses included)."""
-        return [f.name for f in dataclasses.fields(cls) if f.name not in ("source", "task")]
+    def _per_jet_names(self) -> list[str]:
+        """Names of the fields that hold one entry per jet (all array fields, subclasses included; the
+        weights only where the set has them)."""
+        return [f.name for f in dataclasses.fields(self)
+                if f.name not in _METADATA and getattr(self, f.name) is not None]
+
+    @property
+    def weighted(self) -> bool:
+        """Whether the jets carry weights of their own."""
+        return self.weight is not None
+
+    def task_spec(self, name: str) -> TaskSpec:
+        """The task ``name`` of this set's data set (a ``ConfigError`` listing its tasks if unknown)."""
+        return find_task(self.tasks, name, f"data set {self.dataset!r}")
+
+    @property
+    def training_task(self) -> TaskSpec:
+        """The data set's in-distribution task: the one its models train on."""
+        return next(task for task in self.tasks if task.role == "in")
 
     def __len__(self) -> int:
         return int(self.p4.shape[0])
@@ -136,9 +165,13 @@ class JetSet:
         """A hash of every jet's momenta, mask, label and jet kinematics, in order.
 
         Part of the identity of anything trained or measured on these jets: the same files read again,
-        or the same generated jets, give the same fingerprint; one changed momentum gives another.
+        or the same generated jets, give the same fingerprint; one changed momentum gives another. What
+        the labels mean is part of it too, except for hls4ml's classes and tasks, the reference: jets of
+        that layout keep the fingerprint they had before data sets were declarations.
         """
         digest = hashlib.blake2b(digest_size=8)
+        if (self.dataset, self.classes, self.tasks) != ("hls4ml", HLS4ML_CLASSES, HLS4ML_TASKS):
+            digest.update(repr((self.dataset, self.classes, self.tasks)).encode())
         for name in self._per_jet_names():
             value = np.ascontiguousarray(getattr(self, name))
             digest.update(f"{name}{value.dtype}{value.shape}".encode())
@@ -147,8 +180,8 @@ class JetSet:
 
     def class_counts(self) -> dict[str, int]:
         """Jets per class name, every class listed (zero where absent)."""
-        counts = np.bincount(self.label, minlength=len(CLASS_NAMES))
-        return {name: int(c) for name, c in zip(CLASS_NAMES, counts)}
+        counts = np.bincount(self.label, minlength=len(self.classes))
+        return {name: int(c) for name, c in zip(self.classes, counts)}
 
     def for_task(self, task: str) -> "TaskJets":
         """Shorthand for ``task_view(self, task)``."""
@@ -175,52 +208,50 @@ class JetSet:
 
 @dataclass(frozen=True, eq=False, repr=False, kw_only=True)
 class TaskJets(JetSet):
-    """The jets of one binary task (docs/methods.md §1.1) with the target ``y`` (float32: 0 gluon, 1 signal)."""
+    """The jets of one binary task (docs/methods.md §1.1) with the target ``y`` (float32: 0 background,
+    1 signal)."""
 
     task: str
     y: np.ndarray
 
     def __post_init__(self) -> None:
-        check_task(self.task)
+        find_task(self.tasks, self.task, f"data set {self.dataset!r}")
         self._coerce("y", np.float32, np.floating)
         super().__post_init__()  # checks y's shape with the other per-jet arrays
 
-    @property
-    def classes(self) -> tuple[str, str]:
-        """(background, signal) class names of the task."""
-        return TASKS[self.task]
 
-
-def check_task(task: str) -> str:
-    """``task`` if it is one of :data:`TASKS`, else a ``ConfigError`` listing them: the one check of a task name."""
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+def check_task_name(task: str) -> str:
+    """``task`` if it can name a task (a data set's own declaration says which exist)."""
+    if not isinstance(task, str) or not task:
+        raise ConfigError(f"a task is named by a non-empty string, got {task!r}")
     return task
 
 
-def task_selection(labels: np.ndarray, task: str, source: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """(indices of ``task``'s jets, their float32 targets): gluon 0, the task's signal class 1.
+def task_selection(labels: np.ndarray, task: TaskSpec, classes: tuple[str, ...] = HLS4ML_CLASSES,
+                   source: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(indices of ``task``'s jets, their float32 targets): its background classes 0, its signal 1.
 
     The one selection of a task's jets: :func:`task_view` builds a view from it, and evaluation uses the
     indices directly to score a test set once for every task. A task class with no jets is a
     ``DataError`` naming class, task and ``source``, since training or scoring on one class silently
     gives useless numbers.
     """
-    background, signal = (CLASS_NAMES.index(c) for c in TASKS[check_task(task)])
-    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
-    for index in (background, signal):
-        if counts[index] == 0:
-            raise DataError(f"task {task!r} needs class {CLASS_NAMES[index]!r}, but the jets from "
+    counts = np.bincount(labels, minlength=len(classes))
+    for name in task.classes:
+        if counts[classes.index(name)] == 0:
+            raise DataError(f"task {task.name!r} needs class {name!r}, but the jets from "
                             f"{source or '<unnamed source>'} have none")
-    keep = np.flatnonzero((labels == background) | (labels == signal))
-    return keep, (labels[keep] == signal).astype(np.float32)
+    signal = np.isin(labels, [classes.index(c) for c in task.signal])
+    keep = np.flatnonzero(signal | np.isin(labels, [classes.index(c) for c in task.background]))
+    return keep, signal[keep].astype(np.float32)
 
 
 def task_view(jets: JetSet, task: str) -> TaskJets:
-    """The jets of ``task``'s two classes with binary targets (see :func:`task_selection`)."""
-    keep, y = task_selection(jets.label, task, jets.source)
-    fields = {name: getattr(jets, name)[keep] for name in JetSet._per_jet_names()}
-    return TaskJets(**fields, source=jets.source, task=task, y=y)
+    """The jets of ``task``'s classes with binary targets (see :func:`task_selection`)."""
+    keep, y = task_selection(jets.label, jets.task_spec(task), jets.classes, jets.source)
+    fields = {name: getattr(jets, name)[keep] for name in jets._per_jet_names()}
+    return TaskJets(**fields, source=jets.source, classes=jets.classes, tasks=jets.tasks, dataset=jets.dataset,
+                    task=task, y=y)
 
 
 # -- splits -----------------------------------------------------------------------------------------
@@ -284,8 +315,7 @@ def min_jets_per_class(fractions: Sequence[float] = PAPER_FRACTIONS) -> int:
     return enough
 
 
-def check_splittable(labels: np.ndarray, tasks: Sequence[str], source: str = "",
-                     fractions: Sequence[float] = PAPER_FRACTIONS) -> None:
+def check_splittable(jets: JetSet, tasks: Sequence[str], fractions: Sequence[float] = PAPER_FRACTIONS) -> None:
     """Fail before splitting if some class a task uses has too few jets for train, val and test each to
     hold one: one ``DataError`` naming ``source``, every short class and its count, and the minimum.
 
@@ -293,14 +323,17 @@ def check_splittable(labels: np.ndarray, tasks: Sequence[str], source: str = "",
     the jets "have none" of class g.
     """
     needed = min_jets_per_class(fractions)
-    counts = np.bincount(np.asarray(labels), minlength=len(CLASS_NAMES))
-    classes = sorted({CLASS_NAMES.index(c) for task in tasks for c in TASKS[check_task(task)]})
-    short = [c for c in classes if counts[c] < needed]
+    names = jets.classes
+    specs = [jets.task_spec(task) for task in tasks]
+    counts = np.bincount(np.asarray(jets.label), minlength=len(names))
+    used = sorted({names.index(c) for spec in specs for c in spec.classes})
+    short = [c for c in used if counts[c] < needed]
     if not short:
         return
-    held = " and ".join(f"{counts[c]} jet(s) of class {CLASS_NAMES[c]!r}" if counts[c] else
-                        f"none of class {CLASS_NAMES[c]!r}" for c in short)
-    users = [t for t in tasks if set(TASKS[t]) & {CLASS_NAMES[c] for c in short}]
+    held = " and ".join(f"{counts[c]} jet(s) of class {names[c]!r}" if counts[c] else
+                        f"none of class {names[c]!r}" for c in short)
+    users = [spec.name for spec in specs if set(spec.classes) & {names[c] for c in short}]
+    source = jets.source
     raise DataError(f"the jets from {source or '<unnamed source>'} are too few to split into train/val/test "
                     f"for {', '.join(dict.fromkeys(users))}: they hold {held}, and the split needs at least "
                     f"{needed} jets of every class a task uses, so that train, val and test each hold one")

@@ -3,8 +3,8 @@
 A kind is one declaration: its config dataclass, the module built from a config, its sizes per named preset,
 and a one-line summary of a config's sizes (what ``raysym models`` prints). Everything that needs a model
 (training, penalties, Hessians, ``raysym models``, the model tests) reads this registry, so adding a model
-is one module that calls :func:`register_model` and one import in :mod:`raysym.models.registry`, with no
-list of kinds to extend anywhere else.
+is one module in :mod:`raysym.models` that calls :func:`register_model` (the package imports every model
+module it holds), with no list of kinds to extend anywhere else.
 
 This module imports no model, so every model module can register itself here without an import circle.
 """

@@ -131,7 +131,7 @@ def settings_blocks(run: StudyRun) -> list[Block]:
                      f"epochs, lr {student.get('lr')}, teachers '{distill.get('teachers')}', student seeds "
                      f"{distill.get('student_seeds')}")
     blocks += [Items(tuple(lines)), _scale_table(run)]
-    if generator and (config.get("data") or {}).get("hls4ml_dir") is None:
+    if generator and (config.get("data") or {}).get("path") is None:
         blocks.append(Table(("generator setting", "value"), tuple(_flatten(generator)),
                             "The jet generator's settings (Pythia 8 + FastJet + parametric detector)"))
     return blocks

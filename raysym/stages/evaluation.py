@@ -3,8 +3,9 @@
 ``evaluate_model_file`` is the plain analysis: one model file and a jet set in, rows of accuracy,
 ROC-AUC and a thinned ROC curve out; it needs no Ray. ``run_evaluation_stage`` fans it out
 (:func:`raysym.fanout.fan_out`), one task per trial not yet in the store, and writes each trial's rows
-as soon as its task finishes. The models are trained on ``g_vs_w``; ``g_vs_z`` and ``g_vs_t`` are the
-out-of-distribution tests.
+as soon as its task finishes. The tasks are the data set's (:mod:`raysym.data.tasks`): on hls4ml jets the
+models are trained on ``g_vs_w``, and ``g_vs_z`` and ``g_vs_t`` are the out-of-distribution tests. Jets with
+weights (a weighted data set) are scored weighted: accuracy, ROC-AUC, BCE and the ROC curve.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raysym.data.jetset import JetSet, check_task, task_selection
+from raysym.data.jetset import JetSet, check_task_name, task_selection
 from raysym.errors import ConfigError, DataError, positive_int
 from raysym.fanout import current_node_id, fan_out, share
 from raysym.metrics import classification_metrics, roc_curve
@@ -49,7 +50,7 @@ class EvaluationSettings:
         tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
         if not tasks:
             raise ConfigError("no evaluation tasks given")
-        object.__setattr__(self, "tasks", tuple(check_task(t) for t in tasks))
+        object.__setattr__(self, "tasks", tuple(check_task_name(t) for t in tasks))
         positive_int("evaluation batch size", self.batch_size)
         if isinstance(self.roc_points, bool) or not isinstance(self.roc_points, int) or self.roc_points < 2:
             raise ConfigError(f"an ROC curve needs at least its two endpoints, got roc_points={self.roc_points!r}")
@@ -81,15 +82,16 @@ def thin_roc(fpr: np.ndarray, tpr: np.ndarray, threshold: np.ndarray,
     return fpr[keep], tpr[keep], threshold[keep]
 
 
-def _task_rows(task: str, logits: np.ndarray, y: np.ndarray,
-               roc_points: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The evaluation row and the thinned ROC rows of one task, from the model's logits on its jets."""
-    metrics = classification_metrics(logits, y)
+def _task_rows(task: str, logits: np.ndarray, y: np.ndarray, roc_points: int,
+               weight: np.ndarray | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The evaluation row and the thinned ROC rows of one task, from the model's logits on its jets (and
+    their weights, where they have them)."""
+    metrics = classification_metrics(logits, y, weight)
     n_signal = int(y.sum())
     row = {"task": task, "split": SPLIT, "accuracy": metrics["accuracy"], "roc_auc": metrics["roc_auc"],
            "bce": metrics["bce"], "n_jets": int(len(y)), "n_signal": n_signal,
            "n_background": int(len(y)) - n_signal}
-    fpr, tpr, threshold = thin_roc(*roc_curve(logits, y), max_points=roc_points)
+    fpr, tpr, threshold = thin_roc(*roc_curve(logits, y, weight), max_points=roc_points)
     roc = [{"task": task, "split": SPLIT, "fpr": float(f), "tpr": float(t), "threshold": float(c)}
            for f, t, c in zip(fpr, tpr, threshold)]
     return row, roc
@@ -109,7 +111,8 @@ def evaluate_model_file(path, test_jets: JetSet, settings: EvaluationSettings = 
     selections = {}
     for task in settings.tasks:
         try:
-            selections[task] = task_selection(labels, task, test_jets.source)
+            selections[task] = task_selection(labels, test_jets.task_spec(task), test_jets.classes,
+                                              test_jets.source)
         except DataError as err:
             if not skip_missing:
                 raise
@@ -124,7 +127,8 @@ def evaluate_model_file(path, test_jets: JetSet, settings: EvaluationSettings = 
                                     torch.from_numpy(test_jets.mask[needed]), settings.batch_size)
     rows, roc = [], []
     for task, (index, y) in selections.items():
-        row, curve = _task_rows(task, logits[index], y, settings.roc_points)
+        weight = None if test_jets.weight is None else test_jets.weight[index]
+        row, curve = _task_rows(task, logits[index], y, settings.roc_points, weight)
         rows.append(row)
         roc.extend(curve)
     return rows, roc

@@ -1,9 +1,11 @@
-"""Stage 0 of a study: its jets — the user's hls4ml files, or jets generated here — split once.
+"""Stage 0 of a study: its jets — the user's files of a declared data set, or jets generated here — split once.
 
-One place answers "which jets?" for the study script, notebooks and tests: with ``hls4ml_dir`` set its
-files are read; without, the offline generator fills ``<out>/data/generated-…`` (skipping chunks already
-there; on a cluster an object-store location, downloaded once into a local mirror) and the same reader
-loads those files (docs/methods.md §1.2–1.3). Both go through the jet cache.
+One place answers "which jets?" for the study script, notebooks and tests: with ``path`` set, the files of
+the data set ``dataset`` (a :class:`~raysym.data.dataset_spec.DatasetSpec`: hls4ml, toptag, atlas-top,
+jetclass or one a user registers) are read by its reader; without, the offline generator fills
+``<out>/data/generated-…`` (skipping chunks already there; on a cluster an object-store location,
+downloaded once into a local mirror) and the hls4ml reader loads those files (docs/methods.md §1.2–1.3).
+Both go through the jet cache.
 The jets are then split once, seeded and class-stratified with the paper's fractions (§1.1), after checking
 that every class the tasks use has enough jets for train, val and test each to hold one.
 Nothing here needs a running Ray for the user's files: the study may run this stage before starting Ray,
@@ -19,8 +21,8 @@ from typing import NamedTuple, Sequence
 
 from raysym.artifacts import cache_root, is_uri, join, local_copy, normalise
 from raysym.data.cache import load_jets
-from raysym.data.hls4ml_reader import inspect_hls4ml
-from raysym.data.jetset import TASKS, JetSet, TaskJets, check_splittable, split
+from raysym.data.datasets import dataset as dataset_spec
+from raysym.data.jetset import JetSet, TaskJets, check_splittable, split
 from raysym.errors import ConfigError
 from raysym.generate.chunks import generate
 from raysym.generate.config import GeneratorConfig
@@ -38,31 +40,46 @@ MIN_JETS_PER_CLASS = 10
 class JetSettings:
     """Where a study's jets come from, and how they are split.
 
-    ``generator`` describes the jets made here when ``hls4ml_dir`` is None; by default the classes the
-    study's three tasks need (g, W, Z, top), 3,000 of each. ``split_seed`` seeds the train/val/test split.
+    ``dataset`` names the registered data set whose files ``path`` holds (a folder, or one file).
+    ``generator`` describes the jets made here when ``path`` is None (in the hls4ml layout); by default the
+    classes the study's three tasks need (g, W, Z, top), 3,000 of each. ``split_seed`` seeds the
+    train/val/test split.
     """
 
-    hls4ml_dir: str | None = None
+    path: str | None = None
+    dataset: str = "hls4ml"
     generator: GeneratorConfig = GeneratorConfig(jets_per_class=3000, classes=("g", "w", "z", "t"))
     split_seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError(f"data set must be named by a non-empty string, got {self.dataset!r}")
         if not isinstance(self.generator, GeneratorConfig):
             raise ConfigError(f"data generator settings must be a GeneratorConfig, got {type(self.generator).__name__}")
-        if self.hls4ml_dir is None and self.generator.jets_per_class < MIN_JETS_PER_CLASS:
+        if self.path is None and self.generator.jets_per_class < MIN_JETS_PER_CLASS:
             raise ConfigError(f"a study needs at least {MIN_JETS_PER_CLASS} generated jets per class (so train, "
                               f"validation and test each hold every class), got {self.generator.jets_per_class}")
         if not isinstance(self.split_seed, int) or self.split_seed < 0:
             raise ConfigError(f"split seed must be a non-negative integer, got {self.split_seed!r}")
 
+    @property
+    def spec(self):
+        """The declaration of the data set (a ``ConfigError`` listing the registered ones if unknown)."""
+        return dataset_spec(self.dataset)
+
     def check(self, tasks: Sequence[str]) -> None:
-        """Fail now, not after a cluster starts, if the jets cannot serve ``tasks``: hls4ml files that are
-        missing or malformed (every header is checked, no jets are read), or generator settings without a
-        class the tasks need."""
-        if self.hls4ml_dir is not None:
-            inspect_hls4ml(self.hls4ml_dir)
+        """Fail now, not after a cluster starts, if the jets cannot serve ``tasks``: tasks the data set does
+        not declare, its files missing or malformed (every header is checked, no jets are read), or generator
+        settings without a class the tasks need."""
+        spec = self.spec
+        specs = [spec.task(task) for task in tasks]
+        if self.path is not None:
+            spec.inspect(self.path)
             return
-        missing = sorted({c for task in tasks for c in TASKS[task]} - set(self.generator.classes))
+        if spec.name != "hls4ml":
+            raise ConfigError(f"data set {spec.name!r} needs its files (data path): the generator writes "
+                              "hls4ml-layout jets only")
+        missing = sorted({c for task in specs for c in task.classes} - set(self.generator.classes))
         if missing:
             raise ConfigError(f"the tasks need jet classes {','.join(missing)} that the data settings do not generate")
 
@@ -90,7 +107,7 @@ def mirror_root() -> Path:
 def check_jet_locations(settings: JetSettings, out_dir: str | Path) -> None:
     """Fail before any work if a folder the jets stage will write to cannot be used: today the local
     mirror of generated jets that live in an object store (the only use of ``$RAYSYM_CACHE_DIR``)."""
-    if settings.hls4ml_dir is None and is_uri(generated_dir(settings, out_dir)):
+    if settings.path is None and is_uri(generated_dir(settings, out_dir)):
         mirror_root()
 
 
@@ -109,9 +126,9 @@ def local_jet_files(locations: Sequence[str], folder: str) -> tuple[list[Path], 
 
 def study_jets(settings: JetSettings, out_dir: str | Path, *, address: str | None = None,
                progress: bool = True) -> JetSet:
-    """The user's hls4ml jets if ``settings`` name them, else the generator's jets made under ``out_dir``."""
-    if settings.hls4ml_dir is not None:
-        return load_jets(settings.hls4ml_dir)
+    """The user's jets if ``settings`` name files, else the generator's jets made under ``out_dir``."""
+    if settings.path is not None:
+        return load_jets(settings.path, dataset=settings.spec)
     folder = generated_dir(settings, out_dir)
     paths, local = local_jet_files(generate(settings.generator, folder, address=address, progress=progress), folder)
     return load_jets(paths, cache_dir=local / ".raysym-cache")
@@ -137,7 +154,7 @@ def run_jets_stage(settings: JetSettings, out_dir: str | Path, task: str, eval_t
     """
     check_jet_locations(settings, out_dir)
     jets = study_jets(settings, out_dir, address=address, progress=progress)
-    check_splittable(jets.label, list(dict.fromkeys([task, *eval_tasks])), jets.source)
+    check_splittable(jets, list(dict.fromkeys([task, *eval_tasks])))
     parts = split(jets, seed=settings.split_seed)
     for name in eval_tasks:
         parts["test"].for_task(name)

@@ -103,7 +103,7 @@ def estimate(config, n_jets: int) -> Footprint:
         return sizes[key]
 
     found = Footprint()
-    generated = config.data.hls4ml_dir is None
+    generated = config.data.path is None
     if generated:
         generator = config.data.generator
         found.disk["generated jets"] = n_jets * GENERATED_BYTES_PER_JET
@@ -139,11 +139,11 @@ def estimate(config, n_jets: int) -> Footprint:
 def jets_of(config) -> int:
     """How many jets the study reads: the generator's count, or what the hls4ml files hold (read from their
     headers, no data)."""
-    if config.data.hls4ml_dir is None:
+    if config.data.path is None:
         return config.data.generator.jets_per_class * len(config.data.generator.classes)
     from raysym.data.hls4ml_reader import inspect_hls4ml
 
-    return sum(n_read for _, _, n_read in inspect_hls4ml(config.data.hls4ml_dir))
+    return sum(n_read for _, _, n_read in inspect_hls4ml(config.data.path))
 
 
 def folder_bytes(path: str) -> int:

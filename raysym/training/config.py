@@ -9,7 +9,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
-from raysym.data.jetset import check_task
+from raysym.data.jetset import check_task_name
 from raysym.errors import ConfigError, positive_int
 from raysym.models.predict import PREDICT_BATCH_SIZE
 from raysym.models.registry import build_model, model_config
@@ -114,7 +114,7 @@ class RunSettings:
         non-negative weight decay, a non-negative integer seed and a known precision."""
         object.__setattr__(self, "model_options", dict(self.model_options))
         model_config(self.model, self.model_preset, **self.model_options)  # unknown kind, preset or size
-        check_task(self.task)
+        check_task_name(self.task)
         for name in ("epochs", "batch_size", "eval_batch_size"):
             positive_int(f"{self.LABEL}{name}", getattr(self, name))
         if not (self.lr > 0 and math.isfinite(self.lr)):

@@ -66,11 +66,12 @@ class FitResult:
     checkpoint: dict[str, Any]
 
 
-def fit(config, objective: Objective, train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+def fit(config, objective: Objective, train: tuple[torch.Tensor, ...],
         checkpoint: dict[str, Any] | None = None, report: Report | None = None,
         initial_weights: Mapping[str, torch.Tensor] | None = None) -> FitResult:
     """Fit ``config``'s model (a run's settings: :class:`~raysym.training.config.RunSettings`) to ``objective``
-    on ``train`` = (p4, mask, target) tensors, resuming from ``checkpoint`` if given.
+    on ``train`` = (p4, mask, target) tensors, and per-jet weights as a fourth where the jets have them
+    (each batch then carries its jets' weights), resuming from ``checkpoint`` if given.
 
     After every epoch ``report(metrics, checkpoint)`` gets ``epoch``, the objective's training and
     validation numbers, ``best_epoch``, ``epoch_seconds`` and ``jets_per_second``. ``initial_weights``
@@ -95,7 +96,8 @@ def fit(config, objective: Objective, train: tuple[torch.Tensor, torch.Tensor, t
             history = [{"epoch": 0, **first, "best_epoch": 0, "epoch_seconds": time.perf_counter() - start}]
             best = {"epoch": 0, key: first[key], "model": weights(model)}
 
-    p4, mask, target = train
+    p4, mask, target, *jet_weights = train
+    weight = jet_weights[0] if jet_weights else None
     n_train = len(target)
     last_checkpoint: dict[str, Any] = checkpoint or {}
     for epoch in range(start_epoch, config.epochs):
@@ -103,7 +105,7 @@ def fit(config, objective: Objective, train: tuple[torch.Tensor, torch.Tensor, t
         start = time.perf_counter()
         sums: dict[str, float] = {}
         order = torch.randperm(n_train, generator=shuffle).to(config.device)
-        for batch in batches(p4, mask, target, config.batch_size, order):
+        for batch in batches(p4, mask, target, config.batch_size, order, weight):
             loss, parts = objective.loss(forward, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -43,8 +43,9 @@ class TrainResult:
     checkpoint: dict[str, Any]  # the last epoch's checkpoint
 
 
-def _as_tensors(jets, name: str, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(p4, mask, y) tensors from a TaskJets-like object, checked once so batches need no checks."""
+def _as_tensors(jets, name: str, device) -> tuple[torch.Tensor, ...]:
+    """(p4, mask, y) tensors from a TaskJets-like object, and its per-jet weights as a fourth where it has
+    them, checked once so batches need no checks."""
     try:
         p4, mask, y = (torch.as_tensor(np.asarray(getattr(jets, k))) for k in ("p4", "mask", "y"))
     except AttributeError as err:
@@ -55,14 +56,16 @@ def _as_tensors(jets, name: str, device) -> tuple[torch.Tensor, torch.Tensor, to
         raise DataError(f"the {name} split holds only one class (y all {int(y[0])})")
     if not torch.isfinite(p4).all():
         raise DataError(f"the {name} split has NaN or infinite momenta")
-    return p4.float().to(device), mask.bool().to(device), y.float().to(device)
+    tensors = (p4.float().to(device), mask.bool().to(device), y.float().to(device))
+    weight = getattr(jets, "weight", None)
+    return tensors if weight is None else (*tensors, torch.as_tensor(np.asarray(weight)).float().to(device))
 
 
 def _validation(model, config: TrainConfig, val) -> dict[str, float]:
     """Validation metrics; the penalty uses a fresh stream seeded the same every epoch."""
-    p4, mask, y = val
+    p4, mask, y, *weight = val
     logits = predict_logits(model, p4, mask, config.eval_batch_size, config.device)
-    metrics = classification_metrics(logits, y.cpu().numpy())
+    metrics = classification_metrics(logits, y.cpu().numpy(), weight[0].cpu().numpy() if weight else None)
     penalty_value = 0.0
     if config.lam > 0:
         penalty = make_penalty(config.penalty, config.seed * 10 + _VAL_PENALTY_STREAM, **config.penalty_options)
@@ -95,7 +98,11 @@ class ClassifierObjective:
 
     def loss(self, forward, batch):
         logits = forward(batch.p4, batch.mask)
-        bce = F.binary_cross_entropy_with_logits(logits, batch.y)
+        if batch.weight is None:
+            bce = F.binary_cross_entropy_with_logits(logits, batch.y)
+        else:  # a weighted data set: the batch's weighted mean, Σ w·ℓ / Σ w
+            bce = (F.binary_cross_entropy_with_logits(logits, batch.y, reduction="none") * batch.weight).sum() \
+                / batch.weight.sum()
         # The penalty calls ``forward`` too: its forward passes run in the step's precision, its boosts and
         # tangents in float32.
         pen = self.penalty(forward, batch, logits) if self.config.lam > 0 else logits.new_zeros(())
