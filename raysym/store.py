@@ -54,8 +54,10 @@ def row_keys(row) -> dict:
 
 #: The layout of keys and rows this version writes (raysym.study.migration carries older stores over). 1: the
 #: keys before one identity rule (no schema file); 2: every section's key hashes all its fields but an
-#: excluded set (raysym.settings_key), and every row of an analysed model records its epoch, best and bias.
-SCHEMA_VERSION = 2
+#: excluded set (raysym.settings_key), and every row of an analysed model records its epoch, best and bias;
+#: 3: data sets are declarations: a run's record names its data set (``data.dataset``, ``data.path``) and its
+#: ``studies`` row records the data set's classes and tasks (``dataset_json``).
+SCHEMA_VERSION = 3
 SCHEMA_FILE = "_schema.json"
 SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"

@@ -59,7 +59,9 @@ TABLES: dict[str, Table] = {
     "studies": Table(
         required={"run_key": STR, "config_json": STR, "data_source": STR, "data_key": STR, "trial_ids": STR,
                   "student_ids": STR, "keys_json": STR},
-        optional={"jets_json": STR, "finished_at": FLOAT},
+        # dataset_json: every run of schema 3 writes it (and the migration fills it), but an older store's rows
+        # must stay readable for the migration to find them.
+        optional={"jets_json": STR, "finished_at": FLOAT, "dataset_json": STR},
         per_trial=False,
         rows="one study run: its settings, where its jets came from, the trials, students and settings keys it "
              "produced",

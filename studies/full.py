@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from raysym.artifacts import join
+from raysym.data.datasets import registered_datasets
 from raysym.errors import ConfigError, DataError, Interrupted, disk_full, disk_full_message
 from raysym.features import JET_AXES
 from raysym.report.command import write_report
@@ -42,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of a study (the README's list of flags is made from it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="which study (default quick)")
-    parser.add_argument("--data", help="directory of hls4ml jetImage_*.h5 files (default: generate jets)")
+    parser.add_argument("--dataset", choices=sorted(spec.name for spec in registered_datasets()),
+                        help="the data set whose files --data holds: its classes and tasks become the study's (the "
+                             "training task is its in-distribution one; every task it declares is evaluated). "
+                             "Default: the preset's (hls4ml unless the preset names another)")
+    parser.add_argument("--data", metavar="PATH", help="the data set's files: a folder or one file (default: generate "
+                                                       "hls4ml-layout jets)")
     parser.add_argument("--out", help="where the study writes everything: a folder or a URI such as "
                                       "s3://BUCKET/PREFIX (default raysym-runs/PRESET)")
     parser.add_argument("--address", help="a running Ray cluster: 'auto' (the one `ray start` made) or host:port "
@@ -153,6 +159,8 @@ def parse_analysis_options(texts: list[str] | None, current: dict) -> dict | Non
 def study_from_args(args: argparse.Namespace) -> StudyConfig:
     """The preset with the command line's overrides applied (validated later, before Ray starts)."""
     config = preset(args.preset)
+    if args.dataset is not None and args.dataset != config.data.dataset:
+        config = config.for_dataset(args.dataset)
     if args.smoke_test:
         config = smoke(config)
     overrides: dict = {}

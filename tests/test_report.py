@@ -261,10 +261,10 @@ def test_each_of_the_five_outcomes_follows_from_a_hand_made_store_and_is_rendere
     assert verdict.outcome == expected and verdict.paper == pytest.approx(0.1146)
     assert verdict.family == 1 and verdict.level == pytest.approx(0.95)  # the only finding with an interval
     md = markdown(contents.report_blocks(run, [], []))
-    line = next(line for line in md.splitlines() if line.startswith("- Out of distribution: higher g vs top"))
+    line = next(line for line in md.splitlines() if line.startswith("- Far out of distribution: higher g vs top"))
     assert f": {expected.upper()} — " in line and "interval [" in line and "paper +0.1146" in line
     printed = contents.verdict_lines(run)
-    assert f"{expected.upper()} — Out of distribution: higher g vs top ROC-AUC with SEAL (Table 3)" in printed
+    assert f"{expected.upper()} — Far out of distribution: higher g vs top ROC-AUC with SEAL (Table 3)" in printed
     unresolved = expected in (NOT_RESOLVED, PAPER_EXCLUDED)
     assert ("smallest detectable effect" in line) == unresolved
     assert (f"{verdict.seeds_needed} seeds per bias would detect the paper's +0.1146" in line) == unresolved

@@ -171,7 +171,7 @@ def test_overrides_replace_fields_and_nested_sections():
     ({"data": {"generator": {"jets_per_class": 5}}}, "at least 10 generated jets per class"),
     ({"evaluation": {"tasks": ("g_vs_z",)}}, "training task 'g_vs_w' must be among"),
     ({"evaluation": {"tasks": ("g_vs_w", "g_vs_q")}}, "unknown task 'g_vs_q'; data set 'hls4ml' declare"),
-    ({"data": {"dataset": "cms-open"}}, "unknown data set 'cms-open'; registered: hls4ml"),
+    ({"data": {"dataset": "cms-open"}}, "unknown data set 'cms-open'; registered: .*hls4ml"),
     ({"recipe": {"model_preset": "huge"}}, "unknown model preset"),
     ({"name": "my study"}, "study name"),
     ({"training": {"gpus_per_trial": 0.5}}, "no CUDA GPU"),

@@ -15,7 +15,9 @@ from raysym.report.selection import select_run
 from raysym.store import SCHEMA_VERSION, ResultStore
 from raysym.settings_key import canonical, settings_key
 from raysym.stages.training import SEARCH, SearchSpace, experiment_name
-from raysym.study.migration import BACKUP, experiment_keys, migrate, v1_run_key, v1_text
+from raysym.study.migration import BACKUP as BACKUPS, experiment_keys, migrate, v1_run_key, v1_text
+
+BACKUP = BACKUPS.format(version=1)
 from raysym.study.pipeline import run_study
 from raysym.study.presets import preset, smoke
 
@@ -80,7 +82,7 @@ def test_raysym_migrate_says_what_it_changed_and_then_that_nothing_is_left(old_s
     store = str(old_study / "out" / "store")
     assert main(["migrate", store]) == 0
     out = capsys.readouterr().out
-    assert "from schema 1 to schema 2" in out and "keys moved: 12 (2 trial, 2 student" in out and BACKUP in out
+    assert "from schema 1 to schema 3" in out and "keys moved: 12 (2 trial, 2 student" in out and BACKUP in out
     assert main(["migrate", store]) == 0
     assert "current; nothing to do" in capsys.readouterr().out
     assert main(["migrate", str(old_study / "nowhere")]) == 2

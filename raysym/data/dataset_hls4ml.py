@@ -32,5 +32,8 @@ class Hls4mlDataset(DatasetSpec):
     def files(self, source):
         return resolve_files(source)
 
+    def count(self, source):
+        return sum(n_read for _, _, n_read in inspect_hls4ml(source))
+
 
 HLS4ML = register_dataset(Hls4mlDataset())

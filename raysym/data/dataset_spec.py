@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from raysym.data.jetset import N_CONSTITUENTS, JetSet
-from raysym.data.tasks import ROLES, TaskSpec, check_tasks, find_task
+from raysym.data.tasks import ROLES, DatasetRecord, TaskSpec, check_tasks, find_task
 from raysym.errors import ConfigError, DataError
 
 #: What a reader accepts: a folder, one file, or a list of files.
@@ -61,6 +61,11 @@ class DatasetSpec:
         """The files ``source`` names, in reading order (what the jet cache keys on)."""
         raise NotImplementedError
 
+    def count(self, source: Source) -> int:
+        """How many jets :meth:`read` would give, from the headers alone (what a study's memory and disk
+        estimate before Ray starts rests on)."""
+        raise NotImplementedError
+
     # -- shared ---------------------------------------------------------------------------------------
 
     def jets(self, *, p4: np.ndarray, mask: np.ndarray, label: np.ndarray, jet_pt: np.ndarray,
@@ -82,6 +87,11 @@ class DatasetSpec:
     def training_task(self) -> TaskSpec:
         """Its in-distribution task."""
         return next(task for task in self.tasks if task.role == "in")
+
+    @property
+    def record(self) -> DatasetRecord:
+        """What a study's store records about this data set."""
+        return DatasetRecord(self.name, self.classes, self.tasks, self.weighted)
 
     def roles(self) -> dict[str, list[str]]:
         """Its task names by role, every role listed."""
@@ -124,4 +134,4 @@ def dataset(name: str) -> DatasetSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown data set {name!r}; registered: {', '.join(_REGISTRY)}") from None
+        raise ConfigError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}") from None

@@ -3,5 +3,8 @@
 
 # isort: off
 from raysym.data import dataset_hls4ml  # noqa: F401
+from raysym.data import dataset_toptag  # noqa: F401
+from raysym.data import dataset_atlas_top  # noqa: F401
+from raysym.data import dataset_jetclass  # noqa: F401
 # isort: on
 from raysym.data.dataset_spec import dataset, registered_datasets  # noqa: F401

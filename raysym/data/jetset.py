@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from raysym.data.tasks import HLS4ML_CLASSES, HLS4ML_TASKS, TaskSpec, check_tasks, find_task
+from raysym.data.tasks import HLS4ML_CLASSES, HLS4ML_TASKS, DatasetRecord, TaskSpec, check_tasks, find_task
 from raysym.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # torch is imported only when tensors are asked for
@@ -132,6 +132,11 @@ class JetSet:
     def task_spec(self, name: str) -> TaskSpec:
         """The task ``name`` of this set's data set (a ``ConfigError`` listing its tasks if unknown)."""
         return find_task(self.tasks, name, f"data set {self.dataset!r}")
+
+    @property
+    def record(self) -> DatasetRecord:
+        """What the store records about these jets' data set."""
+        return DatasetRecord(self.dataset, self.classes, self.tasks, self.weight is not None)
 
     @property
     def training_task(self) -> TaskSpec:

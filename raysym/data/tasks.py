@@ -14,6 +14,7 @@ defaults, as the generated jets use them.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -98,3 +99,42 @@ HLS4ML_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("g_vs_t", ("t",), ("g",), "far", "g vs top"),
 )
 check_tasks(HLS4ML_CLASSES, HLS4ML_TASKS, "the hls4ml data set")
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """What a study's ``studies`` row records about its jets' data set: its name, classes, tasks and whether
+    its jets are weighted. The report reads the tasks and their roles from it, so a store opened later
+    needs no registered declaration."""
+
+    name: str
+    classes: tuple[str, ...]
+    tasks: tuple[TaskSpec, ...]
+    weighted: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"name": self.name, "classes": list(self.classes), "weighted": self.weighted,
+                           "tasks": [{"name": t.name, "signal": list(t.signal), "background": list(t.background),
+                                      "role": t.role, "title": t.title} for t in self.tasks]}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "DatasetRecord":
+        values = json.loads(text)
+        return cls(values["name"], tuple(values["classes"]), tuple(TaskSpec(**t) for t in values["tasks"]),
+                   bool(values.get("weighted", False)))
+
+    def task(self, name: str) -> TaskSpec:
+        return find_task(self.tasks, name, f"data set {self.name!r}")
+
+    def by_role(self, role: str) -> tuple[TaskSpec, ...]:
+        """Its tasks of ``role`` ("in", "near", "far"), in declaration order."""
+        return tuple(t for t in self.tasks if t.role == role)
+
+    @property
+    def ood(self) -> tuple[TaskSpec, ...]:
+        """Its out-of-distribution tasks, near before far."""
+        return self.by_role("near") + self.by_role("far")
+
+
+#: The hls4ml data set's record: what a store written before data sets were recorded holds.
+HLS4ML_RECORD = DatasetRecord("hls4ml", HLS4ML_CLASSES, HLS4ML_TASKS)

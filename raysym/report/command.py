@@ -69,8 +69,10 @@ def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
         figure = spec.draw(run)
         try:
             for suffix in ("png", "pdf"):  # each file appears whole or not at all (a full disk, Ctrl-C)
-                with staged_file(figure_dir / f"{spec.name}.{suffix}") as path:
-                    figure.savefig(path, format=suffix, dpi=150, bbox_inches="tight")
+                with staged_file(figure_dir / f"{spec.name}.{suffix}") as path, open(path, "wb") as handle:
+                    # Our own handle: matplotlib's PDF writer left its file open when the disk filled, so the
+                    # removed partial file kept its space and a mounted disk could not be released.
+                    figure.savefig(handle, format=suffix, dpi=150, bbox_inches="tight")
         finally:
             plt.close(figure)
         written.figures.append((f"figures/{spec.name}.png", spec.caption_for(run)))

@@ -19,7 +19,6 @@ from raysym.report.summaries import Spread, number
 from raysym.report.verdicts import NOT_MEASURED, PARITY_AUC, POWER, RATIO, REPRODUCED, Verdict, verdicts
 from raysym.stages.analysis_registry import registered
 
-TASKS = ("g_vs_w", "g_vs_z", "g_vs_t")
 #: What the report's interval columns hold, said once in every caption that uses them.
 INTERVAL = "mean [95 % t interval of the mean] over seeds"
 
@@ -28,9 +27,19 @@ def _cell(spread: Spread | None, digits: int = 4) -> str:
     return "—" if spread is None else spread.text(digits)
 
 
-def _paper(task: str, metric: str, which: str) -> str:
+def _paper(run: StudyRun, task: str, metric: str, which: str) -> str:
+    """The paper's value of ``metric`` on ``task``: Glowacki measured hls4ml's tasks only."""
+    if run.dataset.name != "hls4ml" or (task, metric) not in paper.PERFORMANCE:
+        return "—"
     mean, sd = paper.PERFORMANCE[(task, metric)][which]
     return f"{mean:.4f} ± {sd:.4f}"
+
+
+def dataset_line(run: StudyRun) -> str:
+    """The data set and its tasks with their roles, in words (the report's first section)."""
+    tasks = "; ".join(f"{t.name} = {t.label}" for t in run.dataset.tasks)
+    weighted = ", every jet weighted by its data set's weight" if run.dataset.weighted else ""
+    return f"Data set: {run.dataset.name}{weighted}; tasks: {tasks}"
 
 
 def _count(value) -> str:
@@ -113,7 +122,8 @@ def settings_blocks(run: StudyRun) -> list[Block]:
     generator = (config.get("data") or {}).get("generator")
     if generator and ": {" in source:
         source = source.split(": {")[0] + " (settings below)"
-    lines = [f"Jets: {source}",
+    lines = [dataset_line(run),
+             f"Jets: {source}",
              f"Biases: {biases}; seeds {config.get('seeds')}",
              f"Training recipe: {recipe.get('model_preset')} models, {recipe.get('epochs')} epochs, batch "
              f"{recipe.get('batch_size')}, Adam lr {recipe.get('lr')}, weight decay {recipe.get('weight_decay')}, "
@@ -182,8 +192,8 @@ def _performance_table(run: StudyRun, tasks: tuple[str, ...], caption: str) -> T
             which = {unconstrained: "unconstrained", constrained: "constrained"}.get(bias)
             rows.append((task, bias, str(int(part["n"].max())), _cell(part.loc["accuracy", "spread"]),
                          _cell(part.loc["roc_auc", "spread"]),
-                         _paper(task, "accuracy", which) if which else "",
-                         _paper(task, "roc_auc", which) if which else ""))
+                         _paper(run, task, "accuracy", which) if which else "",
+                         _paper(run, task, "roc_auc", which) if which else ""))
     headers = ("task", "bias", "seeds", "accuracy", "ROC-AUC", "paper accuracy (mean ± std)",
                "paper ROC-AUC (mean ± std)")
     return Table(headers, tuple(rows), f"{caption}; this study: {INTERVAL}. {jets_tested(run, tasks)} "
@@ -279,12 +289,14 @@ def headline_blocks(run: StudyRun) -> list[Block]:
                                 f"Learned symmetry (docs/methods.md §6.8), {INTERVAL}; {jets} test jets"))
     if run.has("students"):
         students = run.table("students")
+        inside = run.dataset.by_role("in")[0]
+        column = f"roc_auc_{inside.name}"
         rows = tuple((bias, str(part["trial_id"].nunique()), str(len(part)),
                       Spread.of(part["final_val_mse"]).text(3, "g"),
-                      Spread.of(part["roc_auc_g_vs_w"]).text(4) if "roc_auc_g_vs_w" in part else "—")
+                      Spread.of(part[column]).text(4) if column in part else "—")
                      for bias, part in students.groupby("bias", sort=True))
         blocks.append(Table(("teacher bias", "teachers", "students", "final val MSE vs teacher",
-                             "student g vs W ROC-AUC"), rows,
+                             f"student {inside.title} ROC-AUC"), rows,
                             "Distillation into the fixed student (Fig. 9); mean [95 % t interval] over teachers and "
                             "student seeds (the verdict counts each teacher once)"))
     return blocks
@@ -414,9 +426,13 @@ def report_blocks(run: StudyRun, figures: list[tuple[str, str]], skipped: list[s
         blocks.append(correlations)
     blocks.append(Heading("Performance"))
     if run.has("evaluations"):
-        blocks.append(_performance_table(run, ("g_vs_w",), "Table 1 — g vs W, test split"))
-        blocks.append(_performance_table(run, ("g_vs_z", "g_vs_t"),
-                                         "Table 3 — out of distribution: g vs Z and g vs top"))
+        inside, ood = run.dataset.by_role("in")[0], run.dataset.ood
+        hls4ml = run.dataset.name == "hls4ml"
+        blocks.append(_performance_table(run, (inside.name,), ("Table 1 — " if hls4ml else "In distribution — ")
+                                         + f"{inside.title}, test split"))
+        if ood:
+            blocks.append(_performance_table(run, tuple(t.name for t in ood), ("Table 3 — " if hls4ml else "")
+                                             + "out of distribution: " + " and ".join(t.title for t in ood)))
     if run.has("roc"):
         blocks.append(rejection_block(run))
     blocks.append(Heading("Curvature"))

@@ -14,7 +14,6 @@ import seaborn as sns  # noqa: E402
 
 from raysym.report.selection import StudyRun  # noqa: E402
 
-TASK_TITLES = {"g_vs_w": "g vs W (in distribution)", "g_vs_z": "g vs Z (near OOD)", "g_vs_t": "g vs top (far OOD)"}
 #: A band from the lowest to the highest seed.
 BAND = ("pi", 100)
 

@@ -18,7 +18,7 @@ import pandas as pd
 import seaborn as sns
 
 from raysym.report import summaries
-from raysym.report.drawing import BAND, TASK_TITLES, palette, panels, shared_legend, style  # noqa: F401
+from raysym.report.drawing import BAND, palette, panels, shared_legend, style  # noqa: F401
 from raysym.report.selection import StudyRun
 from raysym.stages.analysis_registry import registered
 from raysym.report.sequential_figures import looks_figure, measured
@@ -27,8 +27,9 @@ from raysym.report.trajectory_figures import (flatness_auc, symmetry, symmetry_c
 
 
 def roc_tasks(run: StudyRun) -> list[str]:
-    """The tasks the ROC figure has a panel for, in the order of :data:`TASK_TITLES`."""
-    return [t for t in TASK_TITLES if t in set(run.table("roc")["task"])]
+    """The tasks the ROC figure has a panel for, in the order the data set declares them."""
+    present = set(run.table("roc")["task"])
+    return [t.name for t in run.dataset.tasks if t.name in present]
 
 
 def statistics_limit(run: StudyRun, task: str) -> float | None:
@@ -76,7 +77,7 @@ def roc_curves(run: StudyRun) -> plt.Figure:
             line = part[(part["trial_id"] == median) & (part["fpr"] > 0)].sort_values(["tpr", "fpr"])
             ax.plot(line["tpr"], 1 / line["fpr"], color=colours[bias], label=bias)
         ax.set_yscale("log")
-        ax.set(xlabel="signal efficiency ε_S", ylabel="background rejection 1/ε_B", title=TASK_TITLES[task],
+        ax.set(xlabel="signal efficiency ε_S", ylabel="background rejection 1/ε_B", title=run.task_title(task),
                xlim=(0, 1))
         _mark_statistics(ax, statistics_limit(run, task))
     shared_legend(fig, axes)
@@ -86,10 +87,11 @@ def roc_curves(run: StudyRun) -> plt.Figure:
 def roc_caption(run: StudyRun) -> str:
     """What the ROC figure shows for this run: its tasks, and the shading where it has the counts."""
     tasks = roc_tasks(run)
-    where = ("in and out of distribution" if "g_vs_w" in tasks and len(tasks) > 1 else
-             "in distribution" if tasks == ["g_vs_w"] else "out of distribution")
+    inside = {t.name for t in run.dataset.by_role("in")}
+    where = ("in and out of distribution" if inside & set(tasks) and len(tasks) > 1 else
+             "in distribution" if set(tasks) <= inside else "out of distribution")
     shade = any(statistics_limit(run, task) for task in tasks)
-    return (f"ROC curves {where}: {', '.join(TASK_TITLES[t] for t in tasks)} (Glowacki Figs. 4 and 8); the "
+    return (f"ROC curves {where}: {', '.join(run.task_title(t) for t in tasks)} (Glowacki Figs. 4 and 8); the "
             f"median seed's curve, the band spanning every seed" +
             (f"; shaded where fewer than {summaries.FEW_JETS} background jets pass" if shade else ""))
 
@@ -125,7 +127,7 @@ def smearing(run: StudyRun) -> plt.Figure:
     colours, sweep = palette(run), run.table("smearing")
     fig, axes = panels(1, width=5.0)
     sns.lineplot(data=sweep, x="sigma", y="roc_auc", hue="bias", palette=colours, errorbar=BAND, marker="o", ax=axes[0])
-    task = TASK_TITLES.get(str(sweep["task"].iloc[0]), str(sweep["task"].iloc[0]))
+    task = run.task_title(str(sweep["task"].iloc[0]))
     axes[0].set(xlabel="pT smearing σ (p′T = pT (1 + σε))", ylabel=f"test ROC-AUC, {task}")
     shared_legend(fig, axes)
     return fig
@@ -199,10 +201,11 @@ def _scan_panels(run: StudyRun) -> list[tuple[str, pd.DataFrame, str]]:
     shown: list[tuple[str, pd.DataFrame, str]] = []
     if run.has("evaluations"):
         evaluations = run.table("evaluations")
-        for task in TASK_TITLES:
+        for task in (t.name for t in run.dataset.tasks):
             part = evaluations[evaluations["task"] == task]
             if len(part):
-                shown.append((f"test ROC-AUC, {TASK_TITLES[task]}", part.rename(columns={"roc_auc": "value"}), task))
+                shown.append((f"test ROC-AUC, {run.task_title(task)}", part.rename(columns={"roc_auc": "value"}),
+                              task))
     if run.has("hessian"):
         rows = summaries.curvature(run)
         shown.append(("λ1", rows.rename(columns={"lambda1": "value"}), "lambda1"))

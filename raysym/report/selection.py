@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from raysym.data.tasks import HLS4ML_RECORD, DatasetRecord, TaskSpec
 from raysym.errors import ConfigError, DataError
 from raysym.stages.analysis_registry import registered
 from raysym.store import SCHEMA_VERSION, ResultStore
@@ -66,6 +67,15 @@ class StudyRun:
     #: table, and the α this run's intervals are read at (the family's whole α otherwise).
     rounds: pd.DataFrame | None = None
     alpha: float = 0.05
+    #: The data set its jets came from: its classes and its tasks with their roles (``dataset_json`` of the
+    #: studies row). A run that recorded none (it has not finished) is taken to be of the data set whose
+    #: tasks its rows hold: hls4ml's when they are all hls4ml tasks.
+    dataset: DatasetRecord = HLS4ML_RECORD
+
+    def task_title(self, task: str) -> str:
+        """How a figure names ``task``: its title and role, or its name for a task the data set lacks."""
+        known = {t.name: t for t in self.dataset.tasks}
+        return known[task].label if task in known else task
 
     def has(self, *names: str) -> bool:
         return all(name in self.tables for name in names)
@@ -197,7 +207,24 @@ def _rows(store: ResultStore, present: list[str], study: str, run) -> StudyRun:
                     jets=json.loads(run["jets_json"]) if run is not None and isinstance(run.get("jets_json"), str)
                     else None,
                     run_key=run["run_key"] if run is not None else None,
-                    trajectories=trajectories, keys=keys)
+                    trajectories=trajectories, keys=keys, dataset=_dataset(run, tables))
+
+
+def _dataset(run, tables: dict[str, pd.DataFrame]) -> DatasetRecord:
+    """The run's data set record; for a run with no ``studies`` row yet, hls4ml's if its rows hold only
+    hls4ml tasks, else a record of the tasks they hold, the trials' task in distribution and no role claimed
+    for the others (so no out-of-distribution finding is stated)."""
+    if run is not None and isinstance(run.get("dataset_json"), str):
+        return DatasetRecord.from_json(run["dataset_json"])
+    tasks = set()
+    for name in ("trials", "evaluations"):
+        if name in tables and "task" in tables[name]:
+            tasks |= set(tables[name]["task"].dropna())
+    if tasks <= {t.name for t in HLS4ML_RECORD.tasks}:
+        return HLS4ML_RECORD
+    trained = set(tables["trials"]["task"]) if "trials" in tables else set()
+    inside = sorted(trained)[:1] or sorted(tasks)[:1]
+    return DatasetRecord("unrecorded", (), tuple(TaskSpec(t, ("signal",), ("background",), "in") for t in inside))
 
 
 def _with_bias(table: str, frame: pd.DataFrame) -> pd.DataFrame:

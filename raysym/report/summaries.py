@@ -257,11 +257,11 @@ def lambda1_over_training(run: StudyRun) -> pd.DataFrame:
 
 
 def training_tasks(run: StudyRun) -> pd.Series:
-    """Per trial id: the task it was trained on (its in-distribution task; g vs W without a trials table)."""
+    """Per trial id: the task it was trained on (its data set's in-distribution task without a trials table)."""
     if run.has("trials") and "task" in run.table("trials"):
         return run.table("trials").drop_duplicates("trial_id").set_index("trial_id")["task"]
     trials = run.trajectory("evaluations")["trial_id"].unique()
-    return pd.Series("g_vs_w", index=pd.Index(trials, name="trial_id"), name="task")
+    return pd.Series(run.dataset.by_role("in")[0].name, index=pd.Index(trials, name="trial_id"), name="task")
 
 
 def flatness_points(run: StudyRun) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from raysym.report import summaries
-from raysym.report.drawing import BAND, TASK_TITLES, palette, panels, shared_legend
+from raysym.report.drawing import BAND, palette, panels, shared_legend
 from raysym.report.selection import StudyRun
 
 VIOLATION = "|σ(f(x)) − σ(f(Λx))|"
@@ -158,7 +158,7 @@ def flatness_auc(run: StudyRun) -> plt.Figure:
         ax.plot(best["lambda1"], best["roc_auc"], color=colours[bias], **BEST_MARKER)
     _best_key(ax)
     tasks = sorted(set(points["task"]))
-    task = TASK_TITLES.get(tasks[0], tasks[0]) if len(tasks) == 1 else "each trial's training task"
+    task = run.task_title(tasks[0]) if len(tasks) == 1 else "each trial's training task"
     rho, n = summaries.spearman(points["lambda1"], points["roc_auc"])
     _log_scale(ax, "x")
     ax.set(xlabel="λ1 (top Hessian eigenvalue)", ylabel=f"test ROC-AUC, {task}",

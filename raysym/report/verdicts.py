@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from raysym.data.tasks import HLS4ML_RECORD, ROLES, DatasetRecord, TaskSpec
 from raysym.report import paper, statistics, summaries
 from raysym.report.selection import StudyRun
 from raysym.report.statistics import Interval
@@ -124,14 +125,37 @@ def _along_nu1(run: StudyRun) -> pd.DataFrame:
     return rises[rises["direction"] == "nu1"]
 
 
-#: The findings, in the order the report reads them: the mechanism first, then Tables 1–2, Figs. 5 and 7,
-#: Table 3 and Fig. 9.
-FINDINGS: tuple[Finding, ...] = (
-    Finding("symmetry", "Mechanism: SEAL lowers the learned symmetry violation |σ(f(x)) − σ(f(Λx))| over boosts "
-            "(docs/methods.md §6.8; the paper infers it, Fig. 6)", ("symmetry",),
-            lambda run: summaries.symmetry_violation(run, "boost"), "violation", -1),
-    Finding("auc_g_vs_w", "Parity in distribution: SEAL costs no g vs W ROC-AUC (Table 1)", ("evaluations",),
-            _evaluation("g_vs_w"), "roc_auc", 0, paper=round(paper.roc_auc_difference("g_vs_w"), 4), parity=True),
+def _auc_paper(dataset: DatasetRecord, task: TaskSpec) -> float | None:
+    """The paper's ROC-AUC difference for ``task``: Glowacki measured hls4ml's tasks only."""
+    if dataset.name != HLS4ML_RECORD.name or task not in HLS4ML_RECORD.tasks:
+        return None
+    return round(paper.roc_auc_difference(task.name), 4)
+
+
+def _in_distribution(dataset: DatasetRecord) -> tuple[Finding, ...]:
+    task = dataset.by_role("in")[0]
+    table = " (Table 1)" if _auc_paper(dataset, task) is not None else ""
+    return (Finding(f"auc_{task.name}", f"Parity in distribution: SEAL costs no {task.title} ROC-AUC{table}",
+                    ("evaluations",), _evaluation(task.name), "roc_auc", 0, paper=_auc_paper(dataset, task),
+                    parity=True),)
+
+
+def _out_of_distribution(dataset: DatasetRecord) -> tuple[Finding, ...]:
+    """One finding per out-of-distribution task the data set declares (none: no such finding at all)."""
+    found = []
+    for task in dataset.ood:
+        table = " (Table 3)" if _auc_paper(dataset, task) is not None else ""
+        found.append(Finding(f"auc_{task.name}", f"{ROLES[task.role].capitalize()}: higher {task.title} "
+                             f"ROC-AUC with SEAL{table}", ("evaluations",), _evaluation(task.name), "roc_auc", +1,
+                             paper=_auc_paper(dataset, task)))
+    return tuple(found)
+
+
+#: The findings that do not depend on the data set's tasks.
+_MECHANISM = Finding("symmetry", "Mechanism: SEAL lowers the learned symmetry violation |σ(f(x)) − σ(f(Λx))| over "
+                     "boosts (docs/methods.md §6.8; the paper infers it, Fig. 6)", ("symmetry",),
+                     lambda run: summaries.symmetry_violation(run, "boost"), "violation", -1)
+_CURVATURE_TO_ROBUSTNESS: tuple[Finding, ...] = (
     Finding("lambda1", "Lower curvature: λ1 smaller with SEAL (Table 2)", ("hessian",), summaries.curvature,
             "lambda1", -1, RATIO, paper.CURVATURE_RATIOS["lambda1"]),
     Finding("trace", "Lower curvature: Tr(H) smaller with SEAL (Table 2)", ("hessian",), summaries.curvature,
@@ -140,13 +164,22 @@ FINDINGS: tuple[Finding, ...] = (
             _along_nu1, "rise", -1),
     Finding("smearing", "Robustness: SEAL loses less ROC-AUC under pT smearing (Fig. 7)", ("smearing",),
             summaries.smearing_drop, "drop", -1),
-    Finding("auc_g_vs_z", "Out of distribution: higher g vs Z ROC-AUC with SEAL (Table 3)", ("evaluations",),
-            _evaluation("g_vs_z"), "roc_auc", +1, paper=round(paper.roc_auc_difference("g_vs_z"), 4)),
-    Finding("auc_g_vs_t", "Out of distribution: higher g vs top ROC-AUC with SEAL (Table 3)", ("evaluations",),
-            _evaluation("g_vs_t"), "roc_auc", +1, paper=round(paper.roc_auc_difference("g_vs_t"), 4)),
-    Finding("distillation", "Compressibility: the SEAL teacher distils to a lower MSE (Fig. 9)", ("students",),
-            lambda run: run.table("students"), "final_val_mse", -1),
 )
+_COMPRESSIBILITY = Finding("distillation", "Compressibility: the SEAL teacher distils to a lower MSE (Fig. 9)",
+                           ("students",), lambda run: run.table("students"), "final_val_mse", -1)
+
+
+def findings(dataset: DatasetRecord = HLS4ML_RECORD) -> tuple[Finding, ...]:
+    """The findings a study of ``dataset`` can test, in the order the report reads them: the mechanism
+    first, then parity in distribution (Table 1), curvature, flatness and robustness (Table 2, Figs. 5 and 7),
+    one out-of-distribution finding per such task the data set declares (Table 3), and compressibility
+    (Fig. 9). A data set without an out-of-distribution task has no such finding."""
+    return (_MECHANISM, *_in_distribution(dataset), *_CURVATURE_TO_ROBUSTNESS, *_out_of_distribution(dataset),
+            _COMPRESSIBILITY)
+
+
+#: The findings of a study of hls4ml jets (Glowacki's).
+FINDINGS: tuple[Finding, ...] = findings()
 
 
 # The rule: what an interval on the test scale (a difference, or a log ratio) says about a finding.
@@ -237,11 +270,12 @@ def verdicts(run: StudyRun, *, alpha: float | None = None, power: float = POWER)
     sequential study's look spends, docs/methods.md §8)."""
     alpha = run.alpha if alpha is None else alpha
     a, b = summaries.paper_biases(run)
-    samples = {f.key: _samples(run, f, a, b) for f in FINDINGS}
+    tested = findings(run.dataset)
+    samples = {f.key: _samples(run, f, a, b) for f in tested}
     family = sum(isinstance(s, _Samples) and s.testable for s in samples.values())
     level = statistics.family_level(alpha, family)
     found = []
-    for finding in FINDINGS:
+    for finding in tested:
         sample = samples[finding.key]
         if isinstance(sample, str):
             found.append(Verdict(finding.key, finding.claim, NOT_MEASURED, sample, finding.scale,

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from raysym.data.datasets import dataset as dataset_spec
 from raysym.errors import ConfigError
 from raysym.models.registry import model_config
 from raysym.models.transformer import TransformerConfig
@@ -73,6 +74,13 @@ class StudyConfig:
         """A copy with fields replaced; a section (a nested dataclass) accepts a dict of its own fields,
         and so does a section's section (``data={"generator": {"jets_per_class": 100}}``)."""
         return _replace(self, overrides, "study")
+
+    def for_dataset(self, name: str, path: str | None = None) -> "StudyConfig":
+        """This study on the registered data set ``name`` (its files in ``path``): its in-distribution task
+        becomes the training task of teachers and students, and every task it declares is evaluated."""
+        spec = dataset_spec(name)
+        return self.with_overrides(data={"dataset": name, "path": path}, recipe={"task": spec.training_task.name},
+                                   evaluation={"tasks": tuple(task.name for task in spec.tasks)})
 
     def with_transformer_settings(self, **settings: Any) -> "StudyConfig":
         """A copy whose jet transformers take ``settings`` (``dropout``, ``jet_axis``, any field of

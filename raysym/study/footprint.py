@@ -137,13 +137,11 @@ def estimate(config, n_jets: int) -> Footprint:
 
 
 def jets_of(config) -> int:
-    """How many jets the study reads: the generator's count, or what the hls4ml files hold (read from their
+    """How many jets the study reads: the generator's count, or what the data set's files hold (read from their
     headers, no data)."""
     if config.data.path is None:
         return config.data.generator.jets_per_class * len(config.data.generator.classes)
-    from raysym.data.hls4ml_reader import inspect_hls4ml
-
-    return sum(n_read for _, _, n_read in inspect_hls4ml(config.data.path))
+    return config.data.spec.count(config.data.path)
 
 
 def folder_bytes(path: str) -> int:

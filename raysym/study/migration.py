@@ -1,5 +1,10 @@
-"""Carry a result store over to the current schema: today, from schema 1 (raysym before the one identity
-rule, :mod:`raysym.settings_key`) to schema 2.
+"""Carry a result store over to the current schema (3) from schema 1 (raysym before the one identity rule,
+:mod:`raysym.settings_key`) or schema 2 (before data sets were declarations).
+
+Schema 3 records a run's data set: the jets section of its configuration record names it
+(``data.dataset``, and ``data.path`` for what schema 2 called ``hls4ml_dir``), so every run key moved, and
+its ``studies`` row holds the data set's classes and tasks (``dataset_json``). Every store before schema 3
+read hls4ml-layout jets, so the migration records hls4ml's and renames the run keys; nothing else moves.
 
 Schema 1 keyed results by two rules: a run's key left out fields "added later" while they held their
 default, and each analysis key hashed a hand-picked list of fields. Schema 2 hashes every field of a
@@ -33,6 +38,7 @@ import pyarrow.fs as pafs
 
 from raysym.analyses.symmetry import DEFAULT_ANGLE_EDGES, DEFAULT_BETA_EDGES
 from raysym.artifacts import join, load_torch, write_bytes
+from raysym.data.tasks import HLS4ML_RECORD
 from raysym.errors import ConfigError, DataError
 from raysym.settings_key import keyed_fields, settings_key
 from raysym.stages.analysis_settings import AnalysisSettings
@@ -57,8 +63,13 @@ V1_ADDED_LATER: dict[str, dict[str, Any]] = {
                          "symmetry_angle_edges": DEFAULT_ANGLE_EDGES, "symmetry_factor_bins": 20,
                          "symmetry_seed": 0, "options": {}},
 }
+#: Schema 3's changes to the jets section of a run's record: a field renamed, and one added at the value every
+#: older store had.
+V3_RENAMED: dict[str, dict[str, str]] = {"JetSettings": {"hls4ml_dir": "path"}}
+V3_ADDED: dict[str, dict[str, Any]] = {"JetSettings": {"dataset": "hls4ml"}}
 _HASH = re.compile(r"(?<![0-9a-f])[0-9a-f]{10}(?![0-9a-f])")
-BACKUP = "store-schema1-backup"
+#: The backup of a schema-N store is ``store-schema<N>-backup`` beside it.
+BACKUP = "store-schema{version}-backup"
 
 
 # -- schema 1's keys, frozen ---------------------------------------------------------------------------
@@ -117,7 +128,11 @@ def filled_record(values: dict, template: Any) -> dict:
     """A schema-1 configuration record with the fields it left out (added later, at their default) put
     back, section by section: what schema 2 records for the same configuration."""
     out = dict(values)
-    for name, default in V1_ADDED_LATER.get(type(template).__name__, {}).items():
+    kind = type(template).__name__
+    for old, new in V3_RENAMED.get(kind, {}).items():
+        if old in out:
+            out[new] = out.pop(old)
+    for name, default in {**V1_ADDED_LATER.get(kind, {}), **V3_ADDED.get(kind, {})}.items():
         out.setdefault(name, keyed_fields(default, keyed=False))
     for f in dataclasses.fields(template):
         inner = getattr(template, f.name)
@@ -137,6 +152,7 @@ class Migration:
     """What a migration changed."""
 
     store: str
+    version: int = 1                                        # the schema it was migrated from
     backup: str = ""
     renamed: dict[str, str] = field(default_factory=dict)  # old key -> new key
     kinds: dict[str, int] = field(default_factory=dict)    # how many keys of each kind moved
@@ -147,7 +163,7 @@ class Migration:
 
     def lines(self) -> list[str]:
         kinds = ", ".join(f"{n} {k}" for k, n in self.kinds.items()) or "none"
-        lines = [f"migrated {self.store} from schema 1 to schema {SCHEMA_VERSION}",
+        lines = [f"migrated {self.store} from schema {self.version} to schema {SCHEMA_VERSION}",
                  f"  backup of the store: {self.backup}",
                  f"  keys moved: {len(self.renamed)} ({kinds})",
                  f"  store entries rewritten: {self.entries}; model files renamed: {self.files}; "
@@ -161,10 +177,11 @@ def migrate(path: str, *, backup: bool = True, announce: bool = True) -> Migrati
     does not exist is a ``DataError``. ``announce``: log what changed (a study's user sees it)."""
     store = ResultStore(path)
     store.require()
-    if store.schema_version() >= SCHEMA_VERSION:
+    version = store.schema_version()
+    if version >= SCHEMA_VERSION:
         return None
-    done = Migration(store.uri)
-    done.renamed = _key_map(store, done)
+    done = Migration(store.uri, version)
+    done.renamed = _key_map(store, done) if version == 1 else _run_key_map(store, done)
     if backup:
         done.backup = _backup(store)
     trials = store.load("trials") if "trials" in store.tables() else pd.DataFrame()
@@ -172,7 +189,7 @@ def migrate(path: str, *, backup: bool = True, announce: bool = True) -> Migrati
         for file in list(store.checked_files(table)):
             done.entries += _rewrite(store, table, file, done, trials)
     done.files = _rename_files(store, done.renamed, done.backup)
-    store.set_schema_version(SCHEMA_VERSION, migrated_from=1)
+    store.set_schema_version(SCHEMA_VERSION, migrated_from=version)
     for line in done.lines() if announce else ():
         log.warning(line)
     return done
@@ -241,6 +258,17 @@ def _key_map(store: ResultStore, done: Migration) -> dict[str, str]:
     return renamed
 
 
+def _run_key_map(store: ResultStore, done: Migration) -> dict[str, str]:
+    """Old run key -> new of a schema-2 store: its records gain the data set (schema 3), nothing else moves."""
+    renamed: dict[str, str] = {}
+    runs = store.load("studies") if "studies" in store.tables() else pd.DataFrame()
+    for _, run in runs.iterrows():
+        values = json.loads(run["config_json"])
+        filled = filled_record(values, StudyConfig(name=values.get("name", "study")))
+        _count(done, "run", run["run_key"], settings_key(_record_json(filled), run["data_key"]), renamed)
+    return renamed
+
+
 def experiment_keys(values: dict, run_trials: list[str], trial_ids: dict[str, str], data_key: str):
     """(old, new) key of the Tune experiment of a recorded run (raysym.stages.training.experiment_name),
     which the ``trials`` table's ``experiment`` names: a grid's is a hash of its trial ids, a search's of its
@@ -288,6 +316,8 @@ def _rewrite(store: ResultStore, table: str, file: str, done: Migration, trials:
         frame["config_json"] = [_record_json(filled_record(json.loads(text), StudyConfig(name=name)))
                                 for text, name in zip(before["config_json"], before["study"])]
         frame["keys_json"] = [json.dumps(json.loads(text), sort_keys=True) for text in frame["keys_json"]]
+        if "dataset_json" not in frame:  # every store before schema 3 read hls4ml-layout jets
+            frame["dataset_json"] = HLS4ML_RECORD.to_json()
     if TABLES[table].per_trial:
         frame, filled = _fill_rows(table, frame, trials)
         done.filled += filled
@@ -331,13 +361,14 @@ def _fill_rows(table: str, frame: pd.DataFrame, trials: pd.DataFrame) -> tuple[p
 
 
 def _backup(store: ResultStore) -> str:
-    """A copy of every file of the store in ``store-schema1-backup`` beside it (a numbered name when that
+    """A copy of every file of the store in ``store-schema<N>-backup`` beside it (a numbered name when that
     is taken); returns its location."""
-    target = join(store.home, BACKUP)
+    name = BACKUP.format(version=store.schema_version())
+    target = join(store.home, name)
     n = 1
     while store.fs.get_file_info(_fs_path(store, target)).type != pafs.FileType.NotFound:
         n += 1
-        target = join(store.home, f"{BACKUP}-{n}")
+        target = join(store.home, f"{name}-{n}")
     root = _fs_path(store, target)
     for info in store.fs.get_file_info(pafs.FileSelector(store.root, recursive=True)):
         if info.type == pafs.FileType.File:

@@ -173,9 +173,9 @@ def run_keys(config: StudyConfig) -> dict[str, str]:
 
 
 def describe_jets(config: StudyConfig) -> str:
-    """Where the study's jets came from, in words: the hls4ml folder, or the generator and its settings."""
+    """Where the study's jets came from, in words: the data set's files, or the generator and its settings."""
     if config.data.path is not None:
-        return f"hls4ml files in {Path(config.data.path).resolve()}"
+        return f"{config.data.dataset} files in {Path(config.data.path).resolve()}"
     return f"generated here (Pythia 8 + FastJet + parametric detector): {canonical(config.data.generator)}"
 
 
@@ -194,6 +194,7 @@ def record_run(store: ResultStore, config: StudyConfig, jets, outcome: StudyOutc
     row = {"study": config.name, "run_key": run_key, "config_json": config_json,
            "data_source": describe_jets(config), "data_key": jets.key, "jets_json": json.dumps(counts),
            "trial_ids": json.dumps(outcome.trial_ids), "student_ids": json.dumps(outcome.student_ids),
-           "keys_json": json.dumps(run_keys(config), sort_keys=True), "finished_at": time.time()}
+           "keys_json": json.dumps(run_keys(config), sort_keys=True), "dataset_json": jets.test.record.to_json(),
+           "finished_at": time.time()}
     store.write("studies", [row], key=f"{config.name}-{run_key}")
     return run_key

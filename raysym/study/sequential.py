@@ -31,7 +31,7 @@ from scipy import stats
 
 from raysym.errors import ConfigError, positive_int
 from raysym.report.selection import select_run
-from raysym.report.verdicts import FINDINGS, NOT_RESOLVED, verdicts
+from raysym.report.verdicts import NOT_RESOLVED, findings, verdicts
 from raysym.settings_key import canonical, settings_key
 from raysym.store import ResultStore
 from raysym.study.config import StudyConfig
@@ -177,9 +177,11 @@ def run_until_decided(config: StudyConfig, out_dir: str, design: SequentialDesig
     rerun of a finished sequence redoes nothing). Each look's verdicts are read at its share of α
     (:func:`look_alphas`) and stored in the ``rounds`` table; ``on_look(look)`` is called after each.
     """
-    unknown = sorted(set(design.findings) - {f.key for f in FINDINGS})
+    known = [f.key for f in findings(config.data.spec.record)]
+    unknown = sorted(set(design.findings) - set(known))
     if unknown:
-        raise ConfigError(f"unknown finding(s) {', '.join(unknown)}; known: {', '.join(f.key for f in FINDINGS)}")
+        raise ConfigError(f"unknown finding(s) {', '.join(unknown)}; a study of data set {config.data.dataset!r} "
+                          f"can test: {', '.join(known)}")
     seeds_per_look = design.looks(len(config.seeds))
     alphas = look_alphas(design.alpha, seeds_per_look)
     key = sequence_key(config, design)
