@@ -442,3 +442,42 @@ def test_a_file_declaring_a_billion_jets_it_does_not_hold_is_refused_before_allo
         f.create_dataset("labels", shape=(10**9,), dtype="i4", chunks=(1,))
     with pytest.raises(DataError, match=r"huge.h5: fjet_clus_pt declares 1,000,000,000 jets .* stores 0 bytes"):
         ATLAS_TOP.inspect(path)
+
+
+def test_a_smoke_study_of_the_seal_top_preset_trains_and_scores_weighted(ray_local, tmp_path):
+    """The SEAL authors' setup, shrunk: weighted ATLAS-layout jets; the evaluation's ROC-AUC is the weighted
+    one of the trial's best model (and differs from the unweighted), and every analysis runs."""
+    import torch
+
+    from raysym.metrics import roc_auc
+    from raysym.models.predict import predict_logits
+    from raysym.stages.jets import run_jets_stage
+    from raysym.store import ResultStore
+    from raysym.study.pipeline import run_study
+    from raysym.study.presets import preset, smoke
+    from raysym.training.checkpoint import load_best_model
+
+    folder = tmp_path / "atlas"
+    folder.mkdir()
+    # Top jets a little harder than QCD, so the tagger has something to learn; weights spread over 0.1..5.
+    labels = np.arange(120) % 2
+    momenta = make_momenta(120, seed=3)
+    momenta[labels == 1] *= 1.5
+    write_atlas_top_file(folder / "train.h5", momenta, labels, np.random.default_rng(4).uniform(0.1, 5.0, 120),
+                         compression=None)
+    config = smoke(preset("seal-top")).with_overrides(name="atlas", data={"path": str(folder)},
+                                                      distillation={"enabled": False})
+    outcome = run_study(config, tmp_path / "out", verbose=0, progress=False)
+    assert not outcome.errors and outcome.trained == 3
+    store = ResultStore(outcome.store_path)
+    for table in ("hessian", "goldstone", "smearing", "symmetry", "spectrum"):
+        assert set(store.load(table)["trial_id"]) == set(outcome.trial_ids), table
+    jets = run_jets_stage(config.data, tmp_path / "out", "top_vs_qcd", ("top_vs_qcd",), progress=False)
+    test = jets.test.for_task("top_vs_qcd")
+    assert test.weight is not None and len(np.unique(test.weight)) > 1
+    trial = store.load("trials").iloc[0]
+    model, _, _ = load_best_model(trial["model_path"])
+    logits = predict_logits(model, torch.from_numpy(test.p4), torch.from_numpy(test.mask))
+    stored = store.load("evaluations").set_index("trial_id").loc[trial["trial_id"], "roc_auc"]
+    assert stored == pytest.approx(roc_auc(logits, test.y, test.weight), rel=1e-12)
+    assert stored != pytest.approx(roc_auc(logits, test.y), rel=1e-9)

@@ -459,3 +459,26 @@ def test_files_resolves_like_the_reader(tmp_path):
     write(tmp_path / "a.h5", seed=1)
     assert TOPTAG.files(tmp_path) == resolve_files(tmp_path) == [tmp_path / "a.h5", tmp_path / "b.h5"]
     assert TOPTAG.files([tmp_path / "b.h5"]) == [tmp_path / "b.h5"]
+
+
+def test_a_smoke_study_runs_offline_on_top_tagging_jets_the_generator_writes(ray_local, tmp_path):
+    """No files given: the study generates light-quark and top jets in the top-tagging layout, reads them with
+    this data set's reader, and trains, evaluates and analyses top vs QCD."""
+    from raysym.report.selection import select_run
+    from raysym.report.verdicts import verdicts
+    from raysym.store import ResultStore
+    from raysym.study.pipeline import run_study
+    from raysym.study.presets import preset, smoke
+
+    config = smoke(preset("quick").for_dataset("toptag")).with_overrides(
+        name="top", distillation={"enabled": False}, analyses={"spectrum": False, "goldstone": False})
+    assert config.data.generator.classes == ("q", "t") and config.recipe.task == "top_vs_qcd"
+    outcome = run_study(config, tmp_path, verbose=0, progress=False)
+    assert not outcome.errors and outcome.trained == 2
+    assert sorted((tmp_path / "data" / "generated-toptag-40-s0").glob("toptag_gen_*.h5"))
+    store = ResultStore(outcome.store_path)
+    assert set(store.load("evaluations")["task"]) == {"top_vs_qcd"}
+    assert len(store.load("hessian")) == 2 and len(store.load("smearing")) == 4
+    run = select_run(outcome.store_path, "top", outcome.run_key)
+    assert run.dataset.name == "toptag" and not run.dataset.ood
+    assert [v.key for v in verdicts(run) if v.key.startswith("auc_")] == ["auc_top_vs_qcd"]

@@ -77,3 +77,23 @@ def test_rerun_with_other_settings_in_the_same_directory_is_refused(run):
     other = GeneratorConfig(jets_per_class=30, seed=0, chunk_size=30, mpi=False)
     with pytest.raises(ConfigError, match="mpi differ"):
         generate(other, run[0], progress=False)
+
+
+def test_the_same_jets_in_the_top_tagging_layout_read_as_qcd_and_top(run, tmp_path):
+    """The top-tagging layout holds the very jets the hls4ml files hold (the same seeds), light quarks as QCD
+    and tops as signal; the reader of that data set reads them."""
+    from raysym.data.dataset_toptag import TOPTAG
+    from raysym.data.hls4ml_reader import read_hls4ml
+
+    config = GeneratorConfig(jets_per_class=30, seed=0, chunk_size=30, classes=("q", "t"))
+    paths = generate(config, tmp_path / "toptag", use_ray=False, progress=False, layout="toptag")
+    assert [Path(p).name for p in paths] == ["toptag_gen_q_s0_c0000.h5", "toptag_gen_t_s0_c0000.h5"]
+    jets = TOPTAG.read(tmp_path / "toptag")
+    assert jets.dataset == "toptag" and jets.class_counts() == {"qcd": 30, "top": 30}
+    hls4ml = read_hls4ml([chunk_path(run[0], c, 0, 0) for c in ("q", "t")])
+    np.testing.assert_allclose(jets.p4, hls4ml.p4, rtol=1e-6, atol=1e-4)  # float32 both ways
+    assert (jets.label == (hls4ml.label == CLASS_NAMES.index("t"))).all()
+    with pytest.raises(ConfigError, match="top jets against light-quark or gluon jets"):
+        generate(GeneratorConfig(jets_per_class=30, classes=("w", "t")), tmp_path / "bad", layout="toptag")
+    with pytest.raises(ConfigError, match="unknown generator layout 'root'"):
+        generate(config, tmp_path / "bad", layout="root")

@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from raysym.errors import ConfigError
@@ -18,11 +19,40 @@ from raysym.training.config import Bias, TrainConfig
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _atlas_top_files(folder: Path) -> str:
+    """A small file of the ATLAS top-tagging layout: 24 QCD and 24 top jets of massless constituents."""
+    from raysym.data.dataset_atlas_top import write_atlas_top_file
+
+    rng = np.random.default_rng(0)
+    pt = -np.sort(-rng.exponential(40.0, (48, 20)) - 1.0, axis=1)
+    eta, phi = rng.normal(0, 0.3, pt.shape), rng.normal(0, 0.3, pt.shape)
+    momenta = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
+    folder.mkdir()
+    write_atlas_top_file(folder / "train.h5", momenta, np.arange(48) % 2, rng.uniform(0.5, 2.0, 48))
+    return str(folder)
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_every_preset_and_its_smoke_version_validate(name):
+def test_every_preset_and_its_smoke_version_validate(name, tmp_path):
     config = preset(name)
+    if config.data.spec.generator_classes is None and config.data.dataset != "hls4ml":  # only read from files
+        with pytest.raises(ConfigError, match=f"data set '{config.data.dataset}' needs its files"):
+            config.validate(local=False)
+        config = config.with_overrides(data={"path": _atlas_top_files(tmp_path / "files")})
     assert config.validate(local=False) is config  # on a cluster: the paper preset asks for GPUs
     assert smoke(config).validate().recipe.epochs == 2  # the smoke version runs on this machine
+
+
+def test_the_seal_top_preset_is_the_seal_codes_recipe_on_weighted_atlas_jets():
+    config = preset("seal-top")
+    assert (config.data.dataset, config.recipe.task, config.evaluation.tasks) == ("atlas-top", "top_vs_qcd",
+                                                                                  ("top_vs_qcd",))
+    assert (config.recipe.lr, config.recipe.weight_decay, config.recipe.batch_size) == (5e-4, 0.0, 1024)
+    assert config.data.spec.weighted and [b.name for b in config.biases] == [
+        "teacher", "teacher-seal-0.1", "teacher-dseal-0.1-method=grad"]
+    for trial in config.trials("jets").values():
+        network = model_config(trial.model, trial.model_preset, **trial.model_options)
+        assert (network.dropout, network.jet_axis, trial.task) == (0.1, "pseudorapidity", "top_vs_qcd")
 
 
 def test_the_paper_preset_trains_every_trial_with_the_recipe_of_glowacki():

@@ -1,6 +1,7 @@
 """A store written by the code before the one identity rule (schema 1: tests/data/v1_study, made by commit
-15367d9) is migrated once — by the study that opens it or by ``raysym migrate`` — and its rerun redoes
-nothing: not a trial, an evaluation, an analysis or a student."""
+15367d9), or before data sets were declarations (schema 2: tests/data/v2_study, made by commit 8a38186), is
+migrated once — by the study that opens it or by ``raysym migrate`` — and its rerun redoes nothing: not a
+trial, an evaluation, an analysis or a student."""
 
 import json
 import shutil
@@ -16,10 +17,12 @@ from raysym.store import SCHEMA_VERSION, ResultStore
 from raysym.settings_key import canonical, settings_key
 from raysym.stages.training import SEARCH, SearchSpace, experiment_name
 from raysym.study.migration import BACKUP as BACKUPS, experiment_keys, migrate, v1_run_key, v1_text
-
-BACKUP = BACKUPS.format(version=1)
 from raysym.study.pipeline import run_study
 from raysym.study.presets import preset, smoke
+from raysym.data.tasks import HLS4ML_RECORD, DatasetRecord
+from raysym.settings_key import record_text
+
+BACKUP = BACKUPS.format(version=1)
 
 FIXTURE = Path(__file__).parent / "data" / "v1_study"
 DATA_KEY = "c5efd626c2"  # the fixture jets' key: a content hash, the same in both schemas
@@ -129,3 +132,34 @@ def test_a_runs_tune_experiment_is_renamed_to_the_name_todays_code_gives_it(sear
         assert old == settings_key(v1_run_key(base, DATA_KEY), canonical(config.training.search))
     else:
         assert old == settings_key(*old_ids) != new
+
+
+V2_FIXTURE = Path(__file__).parent / "data" / "v2_study"
+V2_TRIALS = ["teacher-s0-0a58ea9d87", "teacher-seal-0.1-s0-3cf1f31285"]
+
+
+def test_a_schema_2_store_records_its_data_set_only_its_run_key_moves_and_the_rerun_redoes_nothing(ray_local,
+                                                                                                  tmp_path):
+    shutil.copytree(V2_FIXTURE / "out", tmp_path / "out")
+    shutil.copytree(V2_FIXTURE / "jets", tmp_path / "jets")
+    store = tmp_path / "out" / "store"
+    before = {p.relative_to(store): p.read_bytes() for p in store.rglob("*.parquet")}
+    done = migrate(str(store), announce=False)
+    assert done.version == 2 and done.kinds == {"run": 1} and done.files == 0 and not done.unmapped
+    assert "from schema 2 to schema 3" in done.lines()[0]
+    backup = tmp_path / "out" / BACKUPS.format(version=2)
+    assert {p.relative_to(backup): p.read_bytes() for p in backup.rglob("*.parquet")} == before
+    row = ResultStore(str(store)).load("studies").iloc[0]
+    data = json.loads(row["config_json"])["data"]
+    assert data["dataset"] == "hls4ml" and data["path"] == "/tmp/v2fixture/jets" and "hls4ml_dir" not in data
+    assert DatasetRecord.from_json(row["dataset_json"]) == HLS4ML_RECORD
+    recorded = smoke(preset("quick")).with_overrides(name="v2", data={"path": "/tmp/v2fixture/jets"},
+                                                     analyse_checkpoints="every:1")
+    assert row["run_key"] == settings_key(record_text(recorded), DATA_KEY)  # today's rule, today's record
+    per_trial = [p for p in before if p.parts[0] != "studies"]
+    assert all((store / p).read_bytes() == before[p] for p in per_trial)  # no result moved
+    outcome = run_study(recorded.with_overrides(data={"path": str(tmp_path / "jets")}), tmp_path / "out",
+                        verbose=0, progress=False)
+    assert outcome.migration is None and not outcome.errors
+    assert (outcome.trained, outcome.evaluated, outcome.distilled) == (0, 0, 0)
+    assert set(outcome.analysed.values()) == {0} and sorted(outcome.trial_ids) == V2_TRIALS

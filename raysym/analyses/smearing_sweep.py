@@ -77,7 +77,7 @@ def smearing_sweep(
     rows = []
     for index, sigma in enumerate(sigmas):
         logits = predict_logits(model, smeared_momenta(p4, mask, sigma, seed, index), mask, batch_size, device)
-        metrics = classification_metrics(logits, test_jets.y)
+        metrics = classification_metrics(logits, test_jets.y, test_jets.weight)  # weighted where the jets are
         rows.append({"sigma": sigma, "task": test_jets.task, "roc_auc": metrics["roc_auc"],
                      "accuracy": metrics["accuracy"], "n_jets": len(test_jets)})
     return rows

@@ -46,6 +46,9 @@ class DatasetSpec:
     layout: ClassVar[str] = ""
     #: One line for the report's first section.
     description: ClassVar[str] = ""
+    #: The generator classes (raysym.generate) whose jets it can be made of when a study gives no files, or
+    #: None: only read from files (hls4ml's generated jets keep the study's own generator settings).
+    generator_classes: ClassVar[tuple[str, ...] | None] = None
 
     def inspect(self, source: Source, n_constituents: int = N_CONSTITUENTS, max_jets: int | None = None) -> Any:
         """Check ``source``'s files without reading their jets (headers, shapes, element types, counts), so

@@ -447,6 +447,7 @@ class ToptagDataset(DatasetSpec):
     name = "toptag"
     classes = CLASSES
     tasks = TASKS
+    generator_classes = ("q", "t")  # light-quark jets as QCD, top jets as signal (raysym generate --layout toptag)
     stored_constituents = STORED_CONSTITUENTS
     weighted = False
     layout = ("Kasieczka et al., Top Quark Tagging Reference Dataset, Zenodo record 2603256 (2019); "

@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                    help=f"run seed (default {_DEFAULTS.seed})")
     classes = ",".join(_DEFAULTS.classes)
     p.add_argument("--classes", default=classes, help=f"comma-separated classes (default {classes})")
+    p.add_argument("--layout", default="hls4ml", choices=("hls4ml", "toptag"),
+                   help="file layout: hls4ml's (every class; default) or the top-tagging data set's (classes t and "
+                        "q and/or g, written as top vs QCD)")
     p.add_argument("--chunk-size", type=int, default=_DEFAULTS.chunk_size, metavar="N",
                    help=f"jets per file/task ({_DEFAULTS.chunk_size})")
     p.add_argument("--no-mpi", action="store_true", help="switch multiparton interactions off (faster)")
@@ -55,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
         detector=None if args.no_detector else DetectorConfig(), pthat_min=args.pthat_min,
         light_quarks_only=not args.all_quark_flavours)
     paths = generate(config, args.out, address=args.address, num_cpus=args.num_cpus, use_ray=not args.no_ray,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, layout=args.layout)
     print(f"{len(paths)} files in {args.out}")
     return 0

@@ -4,8 +4,9 @@ One place answers "which jets?" for the study script, notebooks and tests: with 
 the data set ``dataset`` (a :class:`~raysym.data.dataset_spec.DatasetSpec`: hls4ml, toptag, atlas-top,
 jetclass or one a user registers) are read by its reader; without, the offline generator fills
 ``<out>/data/generated-…`` (skipping chunks already there; on a cluster an object-store location,
-downloaded once into a local mirror) and the hls4ml reader loads those files (docs/methods.md §1.2–1.3).
-Both go through the jet cache.
+downloaded once into a local mirror) in the data set's layout — hls4ml's, or the top-tagging data set's for
+a top-vs-QCD study — and its reader loads those files (docs/methods.md §1.2–1.3). Both go through the jet
+cache.
 The jets are then split once, seeded and class-stratified with the paper's fractions (§1.1), after checking
 that every class the tasks use has enough jets for train, val and test each to hold one.
 Nothing here needs a running Ray for the user's files: the study may run this stage before starting Ray,
@@ -24,7 +25,7 @@ from raysym.data.cache import load_jets
 from raysym.data.datasets import dataset as dataset_spec
 from raysym.data.jetset import JetSet, TaskJets, check_splittable, split
 from raysym.errors import ConfigError
-from raysym.generate.chunks import generate
+from raysym.generate.chunks import LAYOUTS, TOPTAG_SIGNAL, generate
 from raysym.generate.config import GeneratorConfig
 from raysym.paths import writable_dir
 from raysym.settings_key import settings_key
@@ -76,9 +77,15 @@ class JetSettings:
         if self.path is not None:
             spec.inspect(self.path)
             return
-        if spec.name != "hls4ml":
-            raise ConfigError(f"data set {spec.name!r} needs its files (data path): the generator writes "
-                              "hls4ml-layout jets only")
+        if spec.name not in LAYOUTS:
+            raise ConfigError(f"data set {spec.name!r} needs its files (--data PATH): jets are generated in the "
+                              f"{' and '.join(LAYOUTS)} layouts only")
+        if spec.name == "toptag":  # QCD is the light-quark and gluon jets, top the top jets
+            if "t" not in self.generator.classes or not {"q", "g"} & set(self.generator.classes) \
+                    or set(self.generator.classes) - set(TOPTAG_SIGNAL):
+                raise ConfigError("generated top-tagging jets need generator classes t and q and/or g, got "
+                                  f"{','.join(self.generator.classes)}")
+            return
         missing = sorted({c for task in specs for c in task.classes} - set(self.generator.classes))
         if missing:
             raise ConfigError(f"the tasks need jet classes {','.join(missing)} that the data settings do not generate")
@@ -88,7 +95,8 @@ def generated_dir(settings: JetSettings, out_dir: str | Path) -> str:
     """Where the study's generated jets live: ``<out>/data/generated-<jets per class>-s<seed>`` (a local
     folder, or a location in the study's object store)."""
     generator = settings.generator
-    return join(out_dir, "data", f"generated-{generator.jets_per_class}-s{generator.seed}")
+    layout = "" if settings.dataset == "hls4ml" else f"{settings.dataset}-"
+    return join(out_dir, "data", f"generated-{layout}{generator.jets_per_class}-s{generator.seed}")
 
 
 def mirror_root() -> Path:
@@ -130,8 +138,9 @@ def study_jets(settings: JetSettings, out_dir: str | Path, *, address: str | Non
     if settings.path is not None:
         return load_jets(settings.path, dataset=settings.spec)
     folder = generated_dir(settings, out_dir)
-    paths, local = local_jet_files(generate(settings.generator, folder, address=address, progress=progress), folder)
-    return load_jets(paths, cache_dir=local / ".raysym-cache")
+    written = generate(settings.generator, folder, address=address, progress=progress, layout=settings.dataset)
+    paths, local = local_jet_files(written, folder)
+    return load_jets(paths, cache_dir=local / ".raysym-cache", dataset=settings.spec)
 
 
 class StudyJets(NamedTuple):

@@ -79,7 +79,10 @@ class StudyConfig:
         """This study on the registered data set ``name`` (its files in ``path``): its in-distribution task
         becomes the training task of teachers and students, and every task it declares is evaluated."""
         spec = dataset_spec(name)
-        return self.with_overrides(data={"dataset": name, "path": path}, recipe={"task": spec.training_task.name},
+        data: dict[str, Any] = {"dataset": name, "path": path}
+        if path is None and spec.generator_classes is not None:  # jets generated in its layout
+            data["generator"] = {"classes": spec.generator_classes}
+        return self.with_overrides(data=data, recipe={"task": spec.training_task.name},
                                    evaluation={"tasks": tuple(task.name for task in spec.tasks)})
 
     def with_transformer_settings(self, **settings: Any) -> "StudyConfig":
