@@ -5,8 +5,9 @@ A reader turns its files into (jets, constituents, [px, py, pz, E]) float64 bloc
 unphysical constituents (E < |p|), jets without a constituent, and jets along the beam, each as one
 ``DataError`` naming the file and the first bad jet, and returns the leading constituents as the study
 keeps them: (E, px, py, pz) float32 with a mask. Whatever passes is finite in float32 and gives the
-taggers finite inputs (docs/methods.md §2). The duplicate-jet and memory checks are here for the same
-reason: every data set can repeat a file or be larger than the machine.
+taggers finite inputs (docs/methods.md §2). The duplicate-jet and memory checks, and the limits on what a
+file may declare, are here for the same reason: every data set can repeat a file, be larger than the
+machine or declare data it does not store; and :func:`describe_source` names the data in every error alike.
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ MAX_CONSTITUENT_ENERGY = 14_000.0
 #: It also keeps atanh(pz/E) finite in float32, which rounds pz/E to 1 beyond |y| ≈ 8.7: the margin of 3.7
 #: exceeds the rapidity SEAL's largest boost adds (atanh(0.975) ≈ 2.2, docs/methods.md §3.1).
 MAX_JET_RAPIDITY = 5.0
+#: A data set that declares over this many times the bytes it stores is not a real data set.
+MAX_DECLARED_PER_STORED = 1000
+#: numpy dtype kinds a data set of numbers may have: float, signed and unsigned integer. Strings, complex
+#: numbers, booleans and records cannot be momenta, labels or jet kinematics.
+REAL_KINDS = "fiu"
+
+
+def describe_source(source, files: Sequence[Path]) -> str:
+    """A short human name for the data: the directory, the file, or the first and last file."""
+    if isinstance(source, (str, Path)):
+        return str(Path(source).resolve())
+    if len(files) == 1:
+        return str(files[0])
+    return f"{files[0]} ... {files[-1].name} ({len(files)} files)"
 
 
 def check_finite(momenta: np.ndarray, offset: int, path: Path) -> None:

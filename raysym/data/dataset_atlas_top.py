@@ -54,11 +54,7 @@ from raysym.data.constituent_checks import (
     leading_constituents,
 )
 from raysym.data.dataset_spec import DatasetSpec, Source, register_dataset
-from raysym.data.hls4ml_reader import (
-    MAX_DECLARED_PER_STORED,
-    REAL_KINDS,
-    describe_source,
-)
+from raysym.data.constituent_checks import MAX_DECLARED_PER_STORED, REAL_KINDS, describe_source
 from raysym.data.jetset import N_CONSTITUENTS, JetSet
 from raysym.data.tasks import TaskSpec
 from raysym.errors import ConfigError, DataError

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import io
 import pickle
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +38,11 @@ import h5py
 import numpy as np
 
 from raysym.data.constituent_checks import (
+    MAX_DECLARED_PER_STORED,
+    REAL_KINDS,
     allocate,
     check_memory,
+    describe_source,
     check_unique_jets,
     jet_kinematics,
     leading_constituents,
@@ -71,10 +73,6 @@ COLUMNS: tuple[str, ...] = (
 SPLIT_CODES = {"train": 0, "test": 1, "val": 2}
 #: Jets read at a time: 2048 records of 3,240 bytes are ~7 MB, their momenta in float64 ~13 MB.
 CHUNK_JETS = 2048
-#: numpy kinds a column of numbers may have (float, signed and unsigned integer).
-REAL_KINDS = "fiu"
-#: A data set that declares over this many times the bytes it stores is not a real data set.
-MAX_DECLARED_PER_STORED = 1000
 #: The most bytes a pickled list of column names may have (806 names pickle to ~9 kB).
 MAX_NAMES_BYTES = 1 << 20
 
@@ -110,15 +108,6 @@ def resolve_files(source: Source) -> list[Path]:
     if twice:
         raise DataError(f"{twice[0]}: listed twice; every file may be read once")
     return resolved
-
-
-def describe_source(source: Source, files: Sequence[Path]) -> str:
-    """A short name for the data: the folder, the file, or the first and last file."""
-    if isinstance(source, (str, Path)):
-        return str(Path(source).resolve())
-    if len(files) == 1:
-        return str(files[0])
-    return f"{files[0]} ... {files[-1].name} ({len(files)} files)"
 
 
 # -- layout ---------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from raysym.data.constituent_checks import allocate, check_memory, check_unique_jets, leading_constituents
+from raysym.data.constituent_checks import (MAX_DECLARED_PER_STORED, REAL_KINDS, allocate, check_memory,
+                                            check_unique_jets, describe_source, leading_constituents)
 from raysym.data.hls4ml_layout import LABEL_COLUMNS, MOMENTUM_COLUMNS
 from raysym.data.jetset import N_CONSTITUENTS, JetSet
 from raysym.errors import ConfigError, DataError
@@ -37,11 +38,6 @@ CHUNK_JETS = 2048
 #: The hls4ml version read by default: 150 constituents per jet (the study keeps the leading 32).
 STORED_PARTICLES = 150
 _PARTICLES_TAG = re.compile(r"_(\d+)p(?=[_.])")
-#: A dataset that declares over this many times the bytes it stores is not a real data set.
-MAX_DECLARED_PER_STORED = 1000
-#: numpy dtype kinds a data set of numbers may have: float, signed and unsigned integer. Strings, complex
-#: numbers, booleans and records cannot be momenta, labels or jet kinematics.
-REAL_KINDS = "fiu"
 
 Source = str | Path | Sequence[str | Path]
 
@@ -88,15 +84,6 @@ def resolve_files(source: Source, particles: int = STORED_PARTICLES) -> list[Pat
     if twice:
         raise DataError(f"{twice[0]}: listed twice; every file may be read once")
     return resolved
-
-
-def describe_source(source: Source, files: Sequence[Path]) -> str:
-    """A short human name for the data: the directory, the file, or the first and last file."""
-    if isinstance(source, (str, Path)):
-        return str(Path(source).resolve())
-    if len(files) == 1:
-        return str(files[0])
-    return f"{files[0]} ... {files[-1].name} ({len(files)} files)"
 
 
 # -- layout -------------------------------------------------------------------------------------------
