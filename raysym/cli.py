@@ -1,8 +1,8 @@
 """The ``raysym`` console script.
 
 Each subcommand lives next to the code it drives, in a module with ``register(subparsers)`` that adds
-its parser and sets ``func``; this file only collects them, so later stages add a line here and nothing
-else. It also gives every command the same ending: bad input is one line on stderr and exit status 2,
+its parser and sets ``func``; this file only lists them (:data:`COMMANDS`) and imports just the module of
+the command that runs, so ``raysym --help`` and ``raysym query`` start without torch. It also gives every command the same ending: bad input is one line on stderr and exit status 2,
 raysym's logged warnings (a store file skipped, say) are lines on stderr, and a reader that stops
 reading (``raysym query … | head``) ends the command quietly with status 141.
 """
@@ -19,23 +19,45 @@ from typing import Iterator
 
 from raysym.errors import ConfigError, DataError, disk_full, disk_full_message
 
-#: Modules that provide a subcommand, in the order ``raysym --help`` lists them.
-COMMAND_MODULES = (
-    "raysym.generate.command",
-    "raysym.models.command",
-    "raysym.query",
-    "raysym.report.command",
-    "raysym.study.migration",
-)
+#: Each subcommand, in the order ``raysym --help`` lists them: the module that provides it and its one-line
+#: help. The help is written here as well, so that ``raysym --help`` imports no command module (several
+#: import torch, which takes seconds); a test checks it is the module's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("raysym.generate.command", "generate hls4ml-layout jet files with Pythia 8 + FastJet"),
+    "models": ("raysym.models.command", "list model kinds and parameter counts of a size preset"),
+    "query": ("raysym.query", "run read-only SQL over the tables of a result store"),
+    "plot": ("raysym.report.command", "seaborn figures of a study, from its result store"),
+    "report": ("raysym.report.command", "report.md and a self-contained report.html with the figures and the "
+                                        "paper's tables beside this study's"),
+    "migrate": ("raysym.study.migration", "bring a result store written by an older raysym to the current keys "
+                                          "(keeps a backup)"),
+}
+#: Modules that provide a subcommand (``register(subparsers)``), in that order.
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``raysym`` parser. ``only``: the one command whose module is imported and whose arguments are
+    added (the others are listed with their help alone), "" for none; None, every command whole."""
     parser = argparse.ArgumentParser(
         prog="raysym", description="raysym: soft-symmetry inductive biases in jet taggers, run on Ray")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    wanted = COMMANDS[only][0] if only in COMMANDS else None
+    registered = set()
+    for name, (module, summary) in COMMANDS.items():
+        if only is None or module == wanted:
+            if module not in registered:  # one module may add several commands (plot and report)
+                importlib.import_module(module).register(subparsers)
+                registered.add(module)
+        else:
+            subparsers.add_parser(name, help=summary, description=summary)
     return parser
+
+
+def _command_of(argv: list[str]) -> str:
+    """The subcommand ``argv`` names ("" for none: ``raysym --help``): raysym itself takes no options, so it
+    is the first argument that is not one."""
+    return next((arg for arg in argv if not arg.startswith("-")), "")
 
 
 #: The exit status when the reader of stdout has gone (``raysym query … | head -1``): 128 + SIGPIPE, what
@@ -79,7 +101,8 @@ def _reader_gone() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_of(argv)).parse_args(argv)
     with warnings_to_stderr(args.command):
         try:
             result = args.func(args)

@@ -56,3 +56,26 @@ def test_warnings_are_lines_on_stderr_only_while_a_command_runs(store_path, caps
                                    "not a readable Parquet file")
     assert not any(isinstance(h, logging.Handler) and type(h).__name__ == "_StderrLines"
                    for h in logging.getLogger("raysym").handlers)
+
+
+def test_the_listed_help_of_every_command_is_its_modules_own():
+    import argparse
+
+    from raysym.cli import COMMANDS, build_parser
+
+    whole = build_parser()
+    subparsers = next(a for a in whole._actions if isinstance(a, argparse._SubParsersAction))
+    assert {c.dest: c.help for c in subparsers._choices_actions} == {n: h for n, (_, h) in COMMANDS.items()}
+    light = build_parser("")
+    listed = next(a for a in light._actions if isinstance(a, argparse._SubParsersAction))
+    assert [c.dest for c in listed._choices_actions] == [c.dest for c in subparsers._choices_actions]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["query", "--help"]])
+def test_help_and_query_start_without_importing_torch(argv):
+    """``raysym --help`` and ``raysym query`` import no command module that loads torch (seconds)."""
+    code = ("import sys; from raysym.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr

@@ -40,7 +40,12 @@ def test_every_preset_and_its_smoke_version_validate(name, tmp_path):
             config.validate(local=False)
         config = config.with_overrides(data={"path": _atlas_top_files(tmp_path / "files")})
     assert config.validate(local=False) is config  # on a cluster: the paper preset asks for GPUs
-    assert smoke(config).validate().recipe.epochs == 2  # the smoke version runs on this machine
+    small = smoke(config).validate()  # the smoke version runs on this machine
+    every = config.checkpoints.every
+    assert small.recipe.epochs == (2 * every if every else 2)
+    # It shows what the preset does: its biases, its data set, and a trajectory of at least two kept epochs.
+    assert small.biases == config.biases and small.data.dataset == config.data.dataset
+    assert not every or len(small.checkpoints.epochs(small.recipe.epochs)) == 2
 
 
 def test_the_seal_top_preset_is_the_seal_codes_recipe_on_weighted_atlas_jets():

@@ -136,12 +136,14 @@ def preset(name: str) -> StudyConfig:
 
 def smoke(config: StudyConfig) -> StudyConfig:
     """The same study shrunk to seconds: 40 jets per class, tiny models, 2 epochs, one seed (and one student
-    seed), one CPU each."""
+    seed), one CPU each. It keeps what makes the study what it is — its biases, its data set, its search —
+    and a study of the trajectory (``every:K``) trains 2K epochs, so that two kept epochs make a path."""
     search = config.training.search and dataclasses.replace(config.training.search, num_samples=2, grace_period=1)
+    every = config.checkpoints.every
     return config.with_overrides(
         name=f"{config.name}-smoke",
         data={"generator": {"jets_per_class": 40, "chunk_size": 40}},
-        recipe={"model_preset": "small", "epochs": 2, "batch_size": 32},
+        recipe={"model_preset": "small", "epochs": 2 * every if every else 2, "batch_size": 32},
         model_options={**config.model_options,  # sizes shrink; other settings (dropout, jet axis) stay
                        "teacher": {**config.model_options.get("teacher", {}), **_SMOKE_TEACHER},
                        "student": {**config.model_options.get("student", {}), **_SMOKE_TEACHER}},
