@@ -24,23 +24,14 @@ from raysym.data.dataset_toptag import (
 )
 from raysym.data.jetset import split, task_view
 from raysym.errors import ConfigError, DataError
+from tests.test_hls4ml_reader import make_momenta as hls4ml_momenta
 
 
 def make_momenta(n_jets: int, seed: int = 0, max_constituents: int = 60, shuffle: bool = False) -> np.ndarray:
-    """(n, 60, 4) massless (E, px, py, pz) around η = φ = 0 with 1 to 60 constituents (the first three
-    jets 45, 32 and 5), leading first unless shuffled, zero rows for padding; float32 like the files."""
-    rng = np.random.default_rng(seed)
-    counts = rng.integers(1, max_constituents + 1, n_jets)
-    counts[:3] = (45, 32, 5)
-    pt = -np.sort(-rng.exponential(30.0, (n_jets, max_constituents)) - 1.0, axis=1)
-    pt[np.arange(max_constituents)[None, :] >= counts[:, None]] = 0.0
-    if shuffle:
-        pt = rng.permuted(pt, axis=1)
-    eta, phi = rng.normal(0, 0.3, pt.shape), rng.normal(0, 0.3, pt.shape)
-    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    momenta = np.stack([np.sqrt(px**2 + py**2 + pz**2), px, py, pz], axis=-1)
-    momenta[pt == 0] = 0.0
-    return momenta.astype(np.float32)
+    """The hls4ml reader tests' jets (tests/test_hls4ml_reader.py) as this layout stores them: (E, px, py, pz)
+    float32, leading first unless shuffled, zero rows for padding."""
+    momenta = hls4ml_momenta(n_jets, seed, max_constituents, shuffle)  # (px, py, pz, E)
+    return np.concatenate([momenta[..., 3:], momenta[..., :3]], axis=-1).astype(np.float32)
 
 
 def expected_p4(momenta: np.ndarray, n_keep: int = 32) -> np.ndarray:

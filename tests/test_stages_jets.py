@@ -150,3 +150,14 @@ def test_the_cache_dir_is_not_checked_where_it_is_not_used(tmp_path, monkeypatch
     check_jet_locations(JetSettings(generator=GeneratorConfig(jets_per_class=100)), tmp_path / "out")
     check_jet_locations(JetSettings(path=str(tmp_path)), "s3://bucket/run")
     assert not (tmp_path / "out").exists()
+
+
+def test_generated_top_tagging_jets_need_top_and_qcd_generator_classes_and_other_data_sets_need_files():
+    JetSettings(dataset="toptag", generator=GeneratorConfig(jets_per_class=40, classes=("q", "t"))).check(
+        ("top_vs_qcd",))
+    for classes in (("w", "t"), ("q",), ("q", "z", "t")):
+        with pytest.raises(ConfigError, match="top jets against light-quark or gluon jets"):
+            JetSettings(dataset="toptag", generator=GeneratorConfig(jets_per_class=40, classes=classes)).check(
+                ("top_vs_qcd",))
+    with pytest.raises(ConfigError, match="data set 'jetclass' needs its files \\(--data PATH\\)"):
+        JetSettings(dataset="jetclass").check(("tbqq_vs_qcd",))

@@ -7,7 +7,9 @@ unphysical constituents (E < |p|), jets without a constituent, and jets along th
 keeps them: (E, px, py, pz) float32 with a mask. Whatever passes is finite in float32 and gives the
 taggers finite inputs (docs/methods.md §2). The duplicate-jet and memory checks, and the limits on what a
 file may declare, are here for the same reason: every data set can repeat a file, be larger than the
-machine or declare data it does not store; and :func:`describe_source` names the data in every error alike.
+machine or declare data it does not store; :func:`folder_files` and :func:`given_files` list a reader's files
+with the same refusals (nothing to read, a missing file, a file named twice); and :func:`describe_source`
+names the data in every error alike.
 """
 
 from __future__ import annotations
@@ -40,6 +42,42 @@ MAX_DECLARED_PER_STORED = 1000
 #: numpy dtype kinds a data set of numbers may have: float, signed and unsigned integer. Strings, complex
 #: numbers, booleans and records cannot be momenta, labels or jet kinematics.
 REAL_KINDS = "fiu"
+
+
+def chunk_length(target: int, chunk_rows: int | None) -> int:
+    """Jets per read of an HDF5 file: about ``target``, and a whole number of the data set's HDF5 chunks
+    (``chunk_rows`` jets each) when it is chunked, so no chunk is decompressed twice."""
+    if chunk_rows:
+        return max(1, target // chunk_rows) * chunk_rows
+    return target
+
+
+def folder_files(folder: Path, pattern: str, hint: str = "") -> list[Path]:
+    """The files of ``folder`` matching ``pattern``, sorted by name and absolute; none is a ``DataError``
+    (``hint`` is added to its message)."""
+    found = sorted(p for p in folder.glob(pattern) if p.is_file())
+    if not found:
+        raise DataError(f"{folder}: no {pattern} files in this directory{hint}")
+    return [p.resolve() for p in found]
+
+
+def given_files(source, what: str) -> list[Path]:
+    """The files named by ``source`` (one path or a list of them), absolute, as given: an empty list, a path
+    that does not exist or is not a regular file, or a file named twice is a ``DataError`` (``what`` names
+    the files in the first)."""
+    candidates = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+    if not candidates:
+        raise DataError(f"an empty list of {what} was given")
+    for path in candidates:
+        if not path.exists():
+            raise DataError(f"{path}: no such file or directory")
+        if not path.is_file():
+            raise DataError(f"{path}: not a regular file")
+    resolved = [p.resolve() for p in candidates]
+    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if twice:
+        raise DataError(f"{twice[0]}: listed twice; every file may be read once")
+    return resolved
 
 
 def describe_source(source, files: Sequence[Path]) -> str:

@@ -46,15 +46,20 @@ import h5py
 import numpy as np
 
 from raysym.data.constituent_checks import (
+    MAX_DECLARED_PER_STORED,
+    REAL_KINDS,
     allocate,
     check_finite,
     check_memory,
     check_unique_jets,
+    chunk_length,
+    describe_source,
+    folder_files,
+    given_files,
     jet_kinematics,
     leading_constituents,
 )
 from raysym.data.dataset_spec import DatasetSpec, Source, register_dataset
-from raysym.data.constituent_checks import MAX_DECLARED_PER_STORED, REAL_KINDS, describe_source
 from raysym.data.jetset import N_CONSTITUENTS, JetSet
 from raysym.data.tasks import TaskSpec
 from raysym.errors import ConfigError, DataError
@@ -90,31 +95,13 @@ def atlas_files(source: Source) -> list[Path]:
     """The files ``source`` names, resolved: a directory gives its ``*.h5`` in sorted order (the 2024
     release's ``train_nominal_000.h5`` ...), one file or a list of files is taken as given. Nothing to
     read, a missing file, or a file listed twice is a ``DataError``."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            found = sorted(p for p in path.glob(FILE_PATTERN) if p.is_file())
-            if not found:
-                zipped = sorted(path.glob(FILE_PATTERN + ".gz"))
-                hint = (f"; it holds {len(zipped)} gzip-compressed file(s) ({zipped[0].name} ...): gunzip "
-                        "them first" if zipped else "")
-                raise DataError(f"{path}: no {FILE_PATTERN} files in this directory{hint}")
-            return [p.resolve() for p in found]
-        candidates = [path]
-    else:
-        candidates = [Path(p) for p in source]
-        if not candidates:
-            raise DataError("an empty list of ATLAS top tagging files was given")
-    for path in candidates:
-        if not path.exists():
-            raise DataError(f"{path}: no such file or directory")
-        if not path.is_file():
-            raise DataError(f"{path}: not a regular file")
-    resolved = [p.resolve() for p in candidates]
-    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
-    if twice:
-        raise DataError(f"{twice[0]}: listed twice; every file may be read once")
-    return resolved
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        folder = Path(source)
+        zipped = sorted(folder.glob(FILE_PATTERN + ".gz"))
+        hint = (f"; it holds {len(zipped)} gzip-compressed file(s) ({zipped[0].name} ...): gunzip them first"
+                if zipped else "")
+        return folder_files(folder, FILE_PATTERN, hint)
+    return given_files(source, "ATLAS top tagging files")
 
 
 def _open(path: Path) -> h5py.File:
@@ -302,17 +289,10 @@ def _jet_kinematics(f: h5py.File, start: int, stop: int, path: Path) -> np.ndarr
     return values
 
 
-def _chunk_length(layout: _Layout) -> int:
-    """Jets per read: about ``CHUNK_JETS``, a whole number of HDF5 chunks when the data is chunked."""
-    if layout.chunk_rows:
-        return max(1, CHUNK_JETS // layout.chunk_rows) * layout.chunk_rows
-    return CHUNK_JETS
-
-
 def _read_file(f: h5py.File, layout: _Layout, n_read: int, n_keep: int, path: Path,
                out: dict[str, np.ndarray], at: int) -> None:
     """Read the first ``n_read`` jets of one open file into ``out`` from row ``at``."""
-    step = _chunk_length(layout)
+    step = chunk_length(CHUNK_JETS, layout.chunk_rows)
     for start in range(0, n_read, step):
         stop = min(start + step, n_read)
         rows = slice(at + start, at + stop)

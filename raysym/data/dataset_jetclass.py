@@ -61,7 +61,7 @@ from raysym.data.constituent_checks import (
     leading_constituents,
 )
 from raysym.data.dataset_spec import DatasetSpec, Source, register_dataset
-from raysym.data.constituent_checks import describe_source
+from raysym.data.constituent_checks import describe_source, folder_files, given_files
 from raysym.data.jetset import N_CONSTITUENTS, JetSet
 from raysym.data.tasks import TaskSpec
 from raysym.errors import ConfigError, DataError
@@ -120,28 +120,9 @@ def _reason(err: Exception) -> str:
 def resolve_files(source: Source) -> list[Path]:
     """The files ``source`` names, absolute: a folder's ``*.root`` in name order, one file or a list as
     given. Nothing to read, a missing path, or a file named twice is a ``DataError``."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.root") if p.is_file())
-            if not found:
-                raise DataError(f"{path}: no *.root files in this directory")
-            return [p.resolve() for p in found]
-        candidates = [path]
-    else:
-        candidates = [Path(p) for p in source]
-        if not candidates:
-            raise DataError("an empty list of JetClass files was given")
-    for path in candidates:
-        if not path.exists():
-            raise DataError(f"{path}: no such file or directory")
-        if not path.is_file():
-            raise DataError(f"{path}: not a regular file")
-    resolved = [p.resolve() for p in candidates]
-    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
-    if twice:
-        raise DataError(f"{twice[0]}: listed twice; every file may be read once")
-    return resolved
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        return folder_files(Path(source), "*.root")
+    return given_files(source, "JetClass files")
 
 
 @contextlib.contextmanager

@@ -89,7 +89,7 @@ class DatasetSpec:
     @property
     def training_task(self) -> TaskSpec:
         """Its in-distribution task."""
-        return next(task for task in self.tasks if task.role == "in")
+        return self.record.by_role("in")[0]
 
     @property
     def record(self) -> DatasetRecord:
@@ -98,7 +98,7 @@ class DatasetSpec:
 
     def roles(self) -> dict[str, list[str]]:
         """Its task names by role, every role listed."""
-        return {role: [t.name for t in self.tasks if t.role == role] for role in ROLES}
+        return {role: [t.name for t in self.record.by_role(role)] for role in ROLES}
 
     def check_declaration(self) -> None:
         """The declaration is usable: a name, classes and tasks that fit them, a stored-constituent count."""

@@ -42,8 +42,11 @@ from raysym.data.constituent_checks import (
     REAL_KINDS,
     allocate,
     check_memory,
-    describe_source,
     check_unique_jets,
+    chunk_length,
+    describe_source,
+    folder_files,
+    given_files,
     jet_kinematics,
     leading_constituents,
 )
@@ -86,28 +89,9 @@ def resolve_files(source: Source) -> list[Path]:
     """The files ``source`` names, absolute: a folder gives its ``*.h5`` files sorted by name (the
     published ``test.h5``, ``train.h5``, ``val.h5``); one file or a list of files is taken as given.
     Nothing to read, a missing file, or a file listed twice is a ``DataError``."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            found = sorted(p for p in path.glob("*.h5") if p.is_file())
-            if not found:
-                raise DataError(f"{path}: no *.h5 files in this directory")
-            return [p.resolve() for p in found]
-        candidates = [path]
-    else:
-        candidates = [Path(p) for p in source]
-        if not candidates:
-            raise DataError("an empty list of top-tagging files was given")
-    for path in candidates:
-        if not path.exists():
-            raise DataError(f"{path}: no such file or directory")
-        if not path.is_file():
-            raise DataError(f"{path}: not a regular file")
-    resolved = [p.resolve() for p in candidates]
-    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
-    if twice:
-        raise DataError(f"{twice[0]}: listed twice; every file may be read once")
-    return resolved
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        return folder_files(Path(source), "*.h5")
+    return given_files(source, "top-tagging files")
 
 
 # -- layout ---------------------------------------------------------------------------------------------
@@ -290,17 +274,10 @@ def _momenta(block: np.ndarray, layout: _Layout) -> np.ndarray:
     return flat.reshape(n, STORED_CONSTITUENTS, 4)
 
 
-def _chunk_length(layout: _Layout) -> int:
-    """Jets per read: about :data:`CHUNK_JETS`, a whole number of HDF5 chunks when the data is chunked."""
-    if layout.chunk_rows:
-        return max(1, CHUNK_JETS // layout.chunk_rows) * layout.chunk_rows
-    return CHUNK_JETS
-
-
 def _read_file(records: h5py.Dataset, layout: _Layout, n_read: int, n_keep: int, path: Path,
                out: dict[str, np.ndarray], at: int) -> None:
     """Read the first ``n_read`` jets of one file into ``out`` at row ``at``."""
-    step = _chunk_length(layout)
+    step = chunk_length(CHUNK_JETS, layout.chunk_rows)
     label_field, label_position = layout.label
     for start in range(0, n_read, step):
         stop = min(start + step, n_read)

@@ -20,7 +20,8 @@ import h5py
 import numpy as np
 
 from raysym.data.constituent_checks import (MAX_DECLARED_PER_STORED, REAL_KINDS, allocate, check_memory,
-                                            check_unique_jets, describe_source, leading_constituents)
+                                            check_unique_jets, chunk_length, describe_source, folder_files,
+                                            given_files, leading_constituents)
 from raysym.data.hls4ml_layout import LABEL_COLUMNS, MOMENTUM_COLUMNS
 from raysym.data.jetset import N_CONSTITUENTS, JetSet
 from raysym.errors import ConfigError, DataError
@@ -57,33 +58,15 @@ def resolve_files(source: Source, particles: int = STORED_PARTICLES) -> list[Pat
     (generated ones). One file, or a list of files, is taken as given. Nothing to read, or a file listed
     twice, is a ``DataError``.
     """
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.is_dir():
-            found = sorted(p for p in path.glob(FILE_PATTERN) if p.is_file())
-            if not found:
-                raise DataError(f"{path}: no {FILE_PATTERN} files in this directory")
-            files = [p for p in found if particle_count(p) in (None, particles)]
-            if not files:
-                counts = sorted({particle_count(p) for p in found})
-                raise DataError(f"{path}: no {particles}-particle files (the files here are "
-                                f"{', '.join(f'{c}p' for c in counts)}); pass particles=N to read another version")
-            return [p.resolve() for p in files]
-        candidates = [path]
-    else:
-        candidates = [Path(p) for p in source]
-        if not candidates:
-            raise DataError("an empty list of hls4ml files was given")
-    for path in candidates:
-        if not path.exists():
-            raise DataError(f"{path}: no such file or directory")
-        if not path.is_file():
-            raise DataError(f"{path}: not a regular file")
-    resolved = [p.resolve() for p in candidates]
-    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
-    if twice:
-        raise DataError(f"{twice[0]}: listed twice; every file may be read once")
-    return resolved
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        found = folder_files(Path(source), FILE_PATTERN)
+        files = [p for p in found if particle_count(p) in (None, particles)]
+        if not files:
+            counts = sorted({particle_count(p) for p in found})
+            raise DataError(f"{Path(source)}: no {particles}-particle files (the files here are "
+                            f"{', '.join(f'{c}p' for c in counts)}); pass particles=N to read another version")
+        return files
+    return given_files(source, "hls4ml files")
 
 
 # -- layout -------------------------------------------------------------------------------------------
@@ -234,18 +217,11 @@ def _labels(onehot: np.ndarray, offset: int, path: Path) -> np.ndarray:
     return onehot.argmax(axis=1).astype(np.int8)
 
 
-def _chunk_length(layout: _Layout) -> int:
-    """Jets per read: about ``CHUNK_JETS``, a whole number of HDF5 chunks when the data is chunked."""
-    if layout.chunk_rows:
-        return max(1, CHUNK_JETS // layout.chunk_rows) * layout.chunk_rows
-    return CHUNK_JETS
-
-
 def _read_file(f: h5py.File, layout: _Layout, n_read: int, n_keep: int, path: Path,
                out: dict[str, np.ndarray], at: int) -> None:
     """Read the first ``n_read`` jets of one file into ``out`` at row ``at``."""
     constituents, jets = f[CONSTITUENTS], f[JETS]
-    step = _chunk_length(layout)
+    step = chunk_length(CHUNK_JETS, layout.chunk_rows)
     for start in range(0, n_read, step):
         stop = min(start + step, n_read)
         rows = slice(at + start, at + stop)

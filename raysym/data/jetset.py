@@ -141,7 +141,7 @@ class JetSet:
     @property
     def training_task(self) -> TaskSpec:
         """The data set's in-distribution task: the one its models train on."""
-        return next(task for task in self.tasks if task.role == "in")
+        return self.record.by_role("in")[0]
 
     def __len__(self) -> int:
         return int(self.p4.shape[0])

@@ -25,7 +25,7 @@ from raysym.data.cache import load_jets
 from raysym.data.datasets import dataset as dataset_spec
 from raysym.data.jetset import JetSet, TaskJets, check_splittable, split
 from raysym.errors import ConfigError
-from raysym.generate.chunks import LAYOUTS, TOPTAG_SIGNAL, generate
+from raysym.generate.chunks import LAYOUTS, check_layout, generate
 from raysym.generate.config import GeneratorConfig
 from raysym.paths import writable_dir
 from raysym.settings_key import settings_key
@@ -80,11 +80,8 @@ class JetSettings:
         if spec.name not in LAYOUTS:
             raise ConfigError(f"data set {spec.name!r} needs its files (--data PATH): jets are generated in the "
                               f"{' and '.join(LAYOUTS)} layouts only")
-        if spec.name == "toptag":  # QCD is the light-quark and gluon jets, top the top jets
-            if "t" not in self.generator.classes or not {"q", "g"} & set(self.generator.classes) \
-                    or set(self.generator.classes) - set(TOPTAG_SIGNAL):
-                raise ConfigError("generated top-tagging jets need generator classes t and q and/or g, got "
-                                  f"{','.join(self.generator.classes)}")
+        check_layout(self.generator, spec.name)  # the classes the layout holds (top-tagging: q and/or g, and t)
+        if spec.name != "hls4ml":
             return
         missing = sorted({c for task in specs for c in task.classes} - set(self.generator.classes))
         if missing:
