@@ -13,6 +13,7 @@ stage says otherwise (two busy cores with multi-threaded torch thrash).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ PROBE_TIMEOUT_S = 3.0
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def environment(values: dict[str, str]) -> Iterator[None]:
     """``values`` in this process's environment inside the block, the old values restored after it."""
     old = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
@@ -66,6 +67,12 @@ def resolve_address(address: str) -> str:
     return address if client else target
 
 
+def ray_log_level() -> int:
+    """Ray's own log level in this process: raysym's (``--verbose`` makes it INFO, ``--quiet`` ERROR), but never
+    more than INFO; by default (WARNING) Ray's start-up and Tune's bookkeeping lines stay off the console."""
+    return max(logging.INFO, logging.getLogger("raysym").getEffectiveLevel())
+
+
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect to Ray: a running cluster at ``address``, or a new local one. True if this call started it.
 
@@ -84,8 +91,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         # ahead of time, and each Tune trial then waits for a fresh process (measured once on a busy laptop:
         # 4.8 s from asking for an actor to its torch import done, against 2.6 s in a waiting worker). This
         # process's own environment is restored.
-        with _environment(worker_env):
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        with environment(worker_env):
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                     logging_level=ray_log_level())
     else:
-        ray.init(address=resolve_address(address), runtime_env={"env_vars": worker_env})
+        ray.init(address=resolve_address(address), runtime_env={"env_vars": worker_env}, logging_level=ray_log_level())
     return True

@@ -22,16 +22,23 @@ from typing import Any
 
 
 def excluded_fields(section: Any) -> frozenset[str]:
-    """The fields of a settings section (a dataclass or its class) that no key holds."""
-    return frozenset(getattr(section, "KEY_EXCLUDED", frozenset()))
+    """The fields of a settings section (a dataclass or its class) that no key holds: its ``KEY_EXCLUDED``
+    and its ``NOT_RECORDED``."""
+    return frozenset(getattr(section, "KEY_EXCLUDED", frozenset())) | unrecorded_fields(section)
+
+
+def unrecorded_fields(section: Any) -> frozenset[str]:
+    """The fields of a section that neither a key nor a record holds (``NOT_RECORDED``): how a run is
+    watched (experiment trackers), not what it computes, so that watching it never makes it another run."""
+    return frozenset(getattr(section, "NOT_RECORDED", frozenset()))
 
 
 def keyed_fields(value: Any, *, keyed: bool = True) -> Any:
     """``value`` as plain data for a key: dataclasses as dicts of their fields less their ``KEY_EXCLUDED``
-    (all of them with ``keyed=False``), recursively through mappings, lists and tuples (as
+    (all of them with ``keyed=False``) and ``NOT_RECORDED``, recursively through mappings, lists and tuples (as
     :func:`dataclasses.asdict` does otherwise)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        skip = excluded_fields(value) if keyed else frozenset()
+        skip = excluded_fields(value) if keyed else unrecorded_fields(value)
         return {f.name: keyed_fields(getattr(value, f.name), keyed=keyed) for f in dataclasses.fields(value)
                 if f.name not in skip}
     if isinstance(value, Mapping):

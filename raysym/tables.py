@@ -88,6 +88,13 @@ TABLES: dict[str, Table] = {
     "roc": Table(required={"task": STR, "split": STR, "fpr": FLOAT, "tpr": FLOAT, "threshold": FLOAT},
                  optional={"bias": STR, "settings_key": STR, **_WHICH_WEIGHTS},
                  rows="one point of the thinned ROC curve of a model and task"),
+    # Opt-in (evaluation keep_scores, --keep-scores): every test jet's logit per model and task, so any ROC
+    # curve or working point can be computed again (raysym.stages.evaluation). ``jet`` is the jet's position
+    # in the study's test split; ``label`` 1 for signal, 0 for background.
+    "scores": Table(required={"task": STR, "split": STR, "jet": INT, "label": INT, "logit": FLOAT,
+                              "settings_key": STR},
+                    optional={"bias": STR, "weight": FLOAT, **_WHICH_WEIGHTS},
+                    rows="one model, task and test jet: its label and the model's logit (with --keep-scores)"),
     # One row per trial and eigenvalue index k: λk, Tr(H) and their costs (raysym.stages.analyses).
     "hessian": Table(
         required={"k": INT, "eigenvalue": FLOAT, "trace": FLOAT, "trace_stderr": FLOAT, "n_hvp": INT,

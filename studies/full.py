@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -35,14 +37,19 @@ from raysym.stages.analysis_settings import TRACE_METHODS
 from raysym.study.config import StudyConfig
 from raysym.study.pipeline import run_study
 from raysym.study.sequential import Look, SequentialDesign, run_until_decided
+from raysym.study.preset_costs import cost_lines
 from raysym.study.presets import PRESETS, preset, smoke
 from raysym.training.config import PRECISIONS, Bias
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of a study (the README's list of flags is made from it)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="which study (default quick)")
+    epilog = "\n".join(["what each preset costs, from an empty folder (measured, or projected where it says so):",
+                        *cost_lines(PRESETS)])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
+                        help="which study (default quick; what each costs: the list at the end)")
     parser.add_argument("--dataset", choices=sorted(spec.name for spec in registered_datasets()),
                         help="the data set whose files --data holds: its classes and tasks become the study's (the "
                              "training task is its in-distribution one; every task it declares is evaluated). "
@@ -86,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoints", metavar="best|every:K",
                         help="which weights to evaluate and analyse: each trial's best model (default), or also "
                              "every K-th epoch of its training (the trajectory; e.g. every:2)")
+    parser.add_argument("--keep-scores", action="store_true",
+                        help="also store every test jet's score per model and task (the scores table), to compute "
+                             "any ROC curve or working point later; added to a finished study without re-evaluating")
     parser.add_argument("--until-decided", action="store_true",
                         help="after the study's seeds, add seeds to every bias in rounds until the findings are "
                              "decided (alpha spent over the looks; docs/methods.md §8)")
@@ -98,7 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decide", action="append", metavar="FINDING",
                         help="with --until-decided: the findings that must be decided (repeatable, or comma-"
                              "separated, e.g. lambda1,trace; default all the study measures)")
+    parser.add_argument("--track", action="append", metavar="mlflow[=URI]|wandb[=PROJECT]",
+                        help="log every trial's parameters and per-epoch metrics, and at the end its test-set and "
+                             "analysis numbers, to MLflow (default store: the folder OUT/mlruns) or Weights & "
+                             "Biases (project: the study's name; WANDB_MODE=offline keeps the runs on disk) "
+                             "through Ray Tune's own loggers (repeatable; not part of any key)")
     parser.add_argument("--smoke-test", action="store_true", help="the real path, shrunk to seconds (for CI)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--verbose", action="store_true",
+                        help="Tune's own trial table and every log line, besides the stages' bars")
+    output.add_argument("--quiet", action="store_true",
+                        help="only the summary at the end and errors: no trial lines, no progress bars")
     return parser
 
 
@@ -170,12 +190,15 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         overrides["seeds"] = tuple(args.seeds)
     if args.checkpoints is not None:
         overrides["analyse_checkpoints"] = args.checkpoints
+    if args.track:
+        overrides["track"] = tuple(args.track)
     sections = {
         "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "precision": args.precision},
         "training": {"max_failures": args.max_failures, "storage_path": args.storage,
                      "gpus_per_trial": args.gpus_per_trial, "cpus_per_trial": args.cpus_per_trial,
                      "trial_resources": parse_resources(args.trial_resource)},
         "data": {"path": args.data},
+        "evaluation": {"keep_scores": True if args.keep_scores else None},
         "analyses": {"trace_method": args.trace_method, "trace_rel_stderr": args.trace_rel_stderr,
                      "options": parse_analysis_options(args.analysis_option, config.analyses.options)},
     }
@@ -222,19 +245,30 @@ def main(argv=None) -> int:
         return 2
 
 
+def console_levels(args: argparse.Namespace) -> tuple[int, bool]:
+    """(Tune's verbosity, whether the stages print trial lines and bars) for ``--verbose`` / ``--quiet``, and
+    sets the log level to match: warnings by default, info with ``--verbose``, errors only with ``--quiet``."""
+    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("raysym").setLevel(level)
+    # A failed trial's traceback is in its error file; the console says its last line (and Tune retries it).
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "1" if args.verbose else "0")
+    return (1 if args.verbose else 0), not args.quiet
+
+
 def study_and_report(args: argparse.Namespace) -> int:
     """The study of ``args``, its summary and report; the exit status (1 when a trial failed)."""
     config = study_from_args(args)
     out = args.out or str(Path("raysym-runs") / config.name)
-    verbose = 0 if args.smoke_test else 1
+    verbose, progress = console_levels(args)
     if args.until_decided:
         design = design_from_args(args)
-        result = run_until_decided(config, out, design, address=args.address, verbose=verbose,
+        result = run_until_decided(config, out, design, address=args.address, verbose=verbose, progress=progress,
                                    on_look=lambda look: print(look_line(look), flush=True))
         print(f"seeds stopped being added: {result.stopped}")
         outcome = result.last
     else:
-        outcome = run_study(config, out, address=args.address, verbose=verbose)
+        outcome = run_study(config, out, address=args.address, verbose=verbose, progress=progress)
     print(f"\nstudy {config.name}: {outcome.trained} trial(s) trained, {outcome.evaluated} evaluated, "
           f"{outcome.distilled} student(s) distilled this run; "
           "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")

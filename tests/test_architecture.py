@@ -20,8 +20,8 @@ LAYERS = {
     "data": 1, "generate": 2,
     "models": 3, "penalties": 3,
     "training": 4, "hessian": 4, "analyses": 4,
-    "stages": 5, "report": 5,
-    "study": 6,
+    "stages": 5, "report": 5, "tracking": 5,
+    "study": 6, "results": 6,
     "cli": 7,
 }
 

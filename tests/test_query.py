@@ -4,6 +4,7 @@ readers skip, and a tool that only reads (no file written, changed or read outsi
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -236,3 +237,82 @@ def test_the_readmes_aliased_join_and_describe_still_work(tmp_path):
                                        ["teacher:seal:0.1", "g_vs_w", pytest.approx(0.9)]]
     described = query(store.uri, "DESCRIBE evaluations")
     assert dict(zip(described["column_name"], described["column_type"]))["roc_auc"] == "DOUBLE"
+
+
+# ---- Every per-trial view has bias; joins have one form, and a column left ambiguous says it ----
+
+
+def evaluation(trial_id, bias=None, task="g_vs_w", auc=0.8):
+    row = {**keys(trial_id, "seal", 0.1, 1), "task": task, "split": "test", "accuracy": 0.7, "roc_auc": auc,
+           "n_jets": 10}
+    return row if bias is None else {**row, "bias": bias}
+
+
+def trial(trial_id, bias):
+    return {**keys(trial_id, "seal", 0.1, 1), "bias": bias, "n_parameters": 10, "best_epoch": 1,
+            "best_val_loss": 0.4, "epochs": 2, "model_path": "m.pt", "model_preset": "tiny", "task": "g_vs_w"}
+
+
+def test_rows_of_a_file_without_bias_get_their_trials_and_rows_with_one_keep_it(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    store.write("trials", [trial("t0", "teacher-seal-0.1"), trial("t1", "teacher-seal-0.1-b")], key="trials")
+    store.write("evaluations", [evaluation("t0", task=task) for task in ("g_vs_w", "g_vs_t")], key="old")
+    store.write("evaluations", [evaluation("t1", bias="its-own")], key="new")
+    store.write("evaluations", [evaluation("t9")], key="orphan")  # no trials row: nothing to take bias from
+    rows = query(store.uri, "SELECT trial_id, task, coalesce(bias, 'null') FROM evaluations ORDER BY ALL")
+    assert rows.values.tolist() == [["t0", "g_vs_t", "teacher-seal-0.1"], ["t0", "g_vs_w", "teacher-seal-0.1"],
+                                    ["t1", "g_vs_w", "its-own"], ["t9", "g_vs_w", "null"]]
+
+
+def test_a_table_without_bias_and_a_store_without_trials_still_have_the_column(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    store.write("evaluations", [evaluation("t0")], key="t0")
+    assert query(store.uri, "SELECT trial_id, bias IS NULL FROM evaluations").values.tolist() == [["t0", True]]
+    store.write("studies", [{"study": "demo", "run_key": "r", "config_json": "{}", "data_source": "d",
+                             "data_key": "k", "trial_ids": "[]", "student_ids": "[]", "keys_json": "{}"}], key="r")
+    assert "bias" not in query(store.uri, "SELECT * FROM studies").columns  # a per-study table has no trial
+
+
+@pytest.mark.parametrize("fixture", ["v1_study", "v2_study"])
+def test_an_older_store_gives_every_row_of_every_per_trial_view_its_trials_bias(fixture):
+    """Schema-1 stores wrote no bias in evaluations and roc (the migration adds it); queried as they are."""
+    store = Path(__file__).parent / "data" / fixture / "out" / "store"
+    before = file_bytes(store)
+    trials = dict(query(store, "SELECT trial_id, bias FROM trials").values.tolist())
+    assert len(trials) == 2 and all(trials.values())
+    for table in ResultStore(store).tables():
+        if table in ("studies", "trials"):
+            continue
+        rows = query(store, f"SELECT DISTINCT trial_id, bias FROM {table}").values.tolist()
+        assert rows and all(trials[trial_id] == bias for trial_id, bias in rows), table
+    by_bias = query(store, "SELECT bias, task, avg(roc_auc) AS auc FROM evaluations WHERE best GROUP BY ALL")
+    joined = query(store, "SELECT t.bias, e.task, avg(e.roc_auc) AS auc FROM evaluations e JOIN trials t "
+                          "USING (study, trial_id) WHERE e.best GROUP BY ALL")
+    assert len(by_bias) == 6 and by_bias.sort_values(["bias", "task"]).values.tolist() == \
+        joined.sort_values(["bias", "task"]).values.tolist()
+    assert file_bytes(store) == before
+
+
+def test_a_column_two_joined_tables_share_left_unqualified_is_an_error_giving_the_join_rule(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    store.write("trials", [trial("t0", "teacher-seal-0.1")], key="t0")
+    store.write("evaluations", [evaluation("t0", bias="teacher-seal-0.1", task="g_vs_t")], key="t0")
+    join = "FROM evaluations e JOIN trials t USING (study, trial_id)"
+    for column in ("task", "bias", "seed"):
+        with pytest.raises(ConfigError, match=rf'(?s)Ambiguous reference to column name "{column}".*'
+                                              r"join tables with USING \(study, trial_id\) and write every other "
+                                              r"column with its table's alias"):
+            query(store.uri, f"SELECT {column} {join}")
+    rows = query(store.uri, f"SELECT trial_id, t.task AS trained, e.task AS scored, e.bias {join}").values.tolist()
+    assert rows == [["t0", "g_vs_w", "g_vs_t", "teacher-seal-0.1"]]
+    with pytest.raises(ConfigError, match="SQL error: .*no_such_column") as refused:
+        query(store.uri, "SELECT no_such_column FROM trials")
+    assert "join tables with" not in str(refused.value)  # the rule comes only with an ambiguous column
+
+
+def test_the_help_of_raysym_query_gives_the_join_rule(capsys):
+    with pytest.raises(SystemExit):
+        main(["query", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "carries study, trial_id, bias, model, penalty, lam and seed" in text
+    assert "join tables with USING (study, trial_id) and write every other column with its table's alias" in text

@@ -24,7 +24,7 @@ OTHER = {
     "hessian_backend": "pyhessian", "trace_method": "hutchinson", "trace_rel_stderr": 0.05,
     ("StudyConfig", "model_options"): {"teacher": {"d_model": 16}}, "tasks": ("g_vs_w", "g_vs_z"),
     "analyse_checkpoints": "every:2", "name": "other", "goldstone_points": 31,
-    "options": {"with_options": {"n": 2}}, "dataset": "toptag",
+    "options": {"with_options": {"n": 2}}, "dataset": "toptag", "track": ("mlflow",),
 }
 
 

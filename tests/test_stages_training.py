@@ -56,7 +56,8 @@ def test_a_search_cannot_wait_longer_than_the_recipe_trains():
 def test_grid_space_names_every_trial_and_gpus_put_trials_on_cuda():
     trials = {"a-s0": tiny_config(0), "a-s1": tiny_config(1)}
     space = param_space(trials, TrainingSettings(cpus_per_trial=2), "/out")
-    assert space["trial_id"] == {"grid_search": ["a-s0", "a-s1"]} and space["threads"] == 2
+    assert [point["trial_id"] for point in space["trial"]["grid_search"]] == ["a-s0", "a-s1"]
+    assert space["threads"] == 2
     assert "fail_once_at_epoch" not in space
     assert TrainingSettings(gpus_per_trial=0.25).device == "cuda" and TrainingSettings().device == "cpu"
 

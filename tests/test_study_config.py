@@ -1,6 +1,7 @@
 """Study configs: presets are valid, overrides apply, impossible settings fail before Ray starts."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -313,3 +314,41 @@ def test_broken_hls4ml_files_fail_before_ray_starts_and_before_the_output_folder
     with pytest.raises(DataError, match="jetImage_0_150p_0_10000.h5: not an HDF5 file"):
         pipeline.run_study(config, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _study_script():
+    spec = importlib.util.spec_from_file_location("studies_full", REPO / "studies" / "full.py")
+    full = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(full)
+    return full
+
+
+def test_every_flag_of_a_study_says_what_it_does():
+    parser = _study_script().build_parser()
+    assert [action.option_strings for action in parser._actions if not action.help] == []
+
+
+def test_the_help_says_what_every_preset_costs_on_2_cores_and_on_the_cluster():
+    from raysym.study.preset_costs import PRESET_COSTS
+
+    assert set(PRESET_COSTS) == set(PRESETS), "a preset without a measured (or projected) cost"
+    text = _study_script().build_parser().format_help()
+    for name in PRESETS:
+        assert re.search(rf"^  {re.escape(name)} +2 cores: .+\n +cluster: .+\n(?: {{20,}}.+\n)* +from: +bench/results/",
+                         text, re.M), name
+
+
+def test_verbose_and_quiet_set_tunes_table_the_trial_lines_and_the_log_level(monkeypatch):
+    import logging
+
+    full = _study_script()
+    monkeypatch.setattr(logging.getLogger("raysym"), "level", logging.NOTSET)
+    monkeypatch.setenv("TUNE_PRINT_ALL_TRIAL_ERRORS", "1")  # restored after the test: console_levels sets a default
+    assert full.console_levels(full.parse_args([])) == (0, True)
+    assert logging.getLogger("raysym").level == logging.WARNING
+    assert full.console_levels(full.parse_args(["--verbose"])) == (1, True)
+    assert logging.getLogger("raysym").level == logging.INFO
+    assert full.console_levels(full.parse_args(["--quiet"])) == (0, False)
+    assert logging.getLogger("raysym").level == logging.ERROR
+    with pytest.raises(SystemExit):
+        full.parse_args(["--quiet", "--verbose"])

@@ -53,12 +53,9 @@ def local_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
 def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
     """Every figure of :func:`~raysym.report.figures.figure_specs` the run's tables allow, as PNG and PDF in
     the local ``folder/figures``, recorded in ``written``."""
-    import matplotlib.pyplot as plt
-
-    from raysym.report.figures import figure_specs, style
+    from raysym.report.figures import figure_specs, themed
 
     figure_dir = writable_dir(folder / "figures", "figure directory")
-    style()
     for spec in figure_specs():
         if not spec.when(run):
             continue
@@ -66,15 +63,15 @@ def draw_figures(run: StudyRun, folder: Path, written: Written) -> None:
         if missing:
             written.skipped.append(f"{spec.name}: skipped, no {' or '.join(missing)} table for study {run.study}")
             continue
-        figure = spec.draw(run)
-        try:
+        # A plain Figure (raysym.report.drawing): saving it needs no backend and no display, and it is freed
+        # with its last reference, so nothing is closed here.
+        with themed():
+            figure = spec.draw(run)
             for suffix in ("png", "pdf"):  # each file appears whole or not at all (a full disk, Ctrl-C)
                 with staged_file(figure_dir / f"{spec.name}.{suffix}") as path, open(path, "wb") as handle:
                     # Our own handle: matplotlib's PDF writer left its file open when the disk filled, so the
                     # removed partial file kept its space and a mounted disk could not be released.
                     figure.savefig(handle, format=suffix, dpi=150, bbox_inches="tight")
-        finally:
-            plt.close(figure)
         written.figures.append((f"figures/{spec.name}.png", spec.caption_for(run)))
 
 

@@ -1,26 +1,43 @@
 """The one look of every figure (docs/methods.md §6): seaborn's white grid, one fixed colour per bias, panels
 side by side, one legend under them, and the seed band. :mod:`.figures` and :mod:`.trajectory_figures`
 both draw with these, so a bias has the same colour in every figure of a run.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects, not pyplot's: drawing one neither picks nor
+switches matplotlib's backend, registers nothing with pyplot and changes no global setting, so the same
+functions write the report's files on a machine without a display and show inline in a notebook
+(``raysym.results``), and a report of many figures keeps none of them alive after saving. The style is
+applied only while a figure is drawn (:func:`themed`).
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import matplotlib
+import seaborn as sns
+from cycler import cycler
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from raysym.report.selection import StudyRun  # noqa: E402
+from raysym.report.selection import StudyRun
 
 #: A band from the lowest to the highest seed.
 BAND = ("pi", 100)
 
 
-def style() -> None:
-    """The one style of every figure."""
-    sns.set_theme(style="whitegrid", palette="colorblind", context="paper", font_scale=1.1)
+def theme() -> dict:
+    """The matplotlib settings of the one style: seaborn's white grid, its paper context at font scale 1.1 and
+    its colour-blind-safe palette (what ``sns.set_theme`` would set globally)."""
+    return {**sns.axes_style("whitegrid", rc={"font.family": "sans-serif"}),
+            **sns.plotting_context("paper", font_scale=1.1),
+            "axes.prop_cycle": cycler(color=sns.color_palette("colorblind"))}
+
+
+@contextlib.contextmanager
+def themed() -> Iterator[None]:
+    """Draw (and save) the figures made inside in the one style; matplotlib's settings are restored after."""
+    with matplotlib.rc_context(theme()):
+        yield
 
 
 def palette(run: StudyRun) -> dict[str, tuple]:
@@ -34,7 +51,8 @@ def palette(run: StudyRun) -> dict[str, tuple]:
 
 def panels(count: int, width: float = 4.2, height: float = 3.4):
     """A figure of ``count`` panels in a row, and the list of their axes."""
-    fig, axes = plt.subplots(1, count, figsize=(width * count, height), squeeze=False)
+    fig = Figure(figsize=(width * count, height))
+    axes = fig.subplots(1, count, squeeze=False)
     return fig, list(axes[0])
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 import pandas as pd
 import seaborn as sns
 
 from raysym.report import summaries
-from raysym.report.drawing import BAND, palette, panels, shared_legend, style  # noqa: F401
+from raysym.report.drawing import BAND, palette, panels, shared_legend, themed  # noqa: F401
 from raysym.report.selection import StudyRun
 from raysym.stages.analysis_registry import registered
 from raysym.report.sequential_figures import looks_figure, measured
@@ -54,7 +54,7 @@ def _mark_statistics(ax, limit: float | None) -> None:
                 textcoords="offset points", xytext=(0, 3), fontsize="x-small", color="0.3")
 
 
-def roc_curves(run: StudyRun) -> plt.Figure:
+def roc_curves(run: StudyRun) -> Figure:
     """Background rejection 1/ε_B against signal efficiency ε_S per task (Glowacki Figs. 4 and 8): the
     median-AUC seed's curve per bias, the band spanning every seed, and shaded above the rejection where
     fewer than 10 background jets pass: there the statistics run out."""
@@ -96,7 +96,7 @@ def roc_caption(run: StudyRun) -> str:
             (f"; shaded where fewer than {summaries.FEW_JETS} background jets pass" if shade else ""))
 
 
-def training_curves(run: StudyRun) -> plt.Figure:
+def training_curves(run: StudyRun) -> Figure:
     """Validation loss and ROC-AUC per epoch per bias, mean over seeds with the seed band."""
     colours, epochs = palette(run), run.table("epochs")
     fig, axes = panels(2)
@@ -108,7 +108,7 @@ def training_curves(run: StudyRun) -> plt.Figure:
     return fig
 
 
-def goldstone(run: StudyRun) -> plt.Figure:
+def goldstone(run: StudyRun) -> Figure:
     """The pseudo-Goldstone scan (Glowacki Figs. 5 and 6): the loss and R(ε) along ν1 (solid) and along a
     random unit direction (dashed), mean over seeds with the seed band."""
     colours, scan = palette(run), run.table("goldstone")
@@ -122,7 +122,7 @@ def goldstone(run: StudyRun) -> plt.Figure:
     return fig
 
 
-def smearing(run: StudyRun) -> plt.Figure:
+def smearing(run: StudyRun) -> Figure:
     """Test ROC-AUC against the pT smearing width σ (Glowacki Fig. 7), mean over seeds with the band."""
     colours, sweep = palette(run), run.table("smearing")
     fig, axes = panels(1, width=5.0)
@@ -133,7 +133,7 @@ def smearing(run: StudyRun) -> plt.Figure:
     return fig
 
 
-def distillation(run: StudyRun) -> plt.Figure:
+def distillation(run: StudyRun) -> Figure:
     """The student's validation MSE against its teacher per epoch (Glowacki Fig. 9), mean over teachers and
     student seeds with the band."""
     colours, curves = palette(run), run.table("distillation")
@@ -144,7 +144,7 @@ def distillation(run: StudyRun) -> plt.Figure:
     return fig
 
 
-def curvature(run: StudyRun) -> plt.Figure:
+def curvature(run: StudyRun) -> Figure:
     """λ1 and Tr(H) per bias (each seed, the trace with its Hutchinson standard error, and the mean with its
     95 % t interval over seeds), and each trial's eigenvalue density from stochastic Lanczos quadrature when
     stored."""
@@ -220,7 +220,7 @@ def lambda_scan_caption(run: StudyRun) -> str:
     return "λ scan, against λ on a log axis: " + ", ".join(label for label, _, _ in _scan_panels(run))
 
 
-def lambda_scan(run: StudyRun) -> plt.Figure:
+def lambda_scan(run: StudyRun) -> Figure:
     """ID and OOD ROC-AUC, λ1, Tr(H) and the final distillation MSE against λ (log axis), one line per
     penalty with the seed band; the unconstrained teacher as a dashed level with its band."""
     penalties = scanned_penalties(run)
@@ -254,7 +254,7 @@ class FigureSpec:
     name: str
     tables: tuple[str, ...]
     caption: str
-    draw: Callable[[StudyRun], plt.Figure]
+    draw: Callable[[StudyRun], Figure]
     when: Callable[[StudyRun], bool] = lambda run: True
     describe: Callable[[StudyRun], str] | None = None
 

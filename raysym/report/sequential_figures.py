@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from raysym.report.document import Paragraph, Table
 from raysym.report.drawing import panels
@@ -23,7 +23,7 @@ def measured(run: StudyRun):
     return rounds[np.isfinite(rounds["low"]) & np.isfinite(rounds["high"])]
 
 
-def looks_figure(run: StudyRun) -> plt.Figure:
+def looks_figure(run: StudyRun) -> Figure:
     """Per finding, its estimate and simultaneous interval at each look against the seeds per bias, with no
     effect (0, or 1 for a ratio, on a log axis) and the paper's value where it gives one."""
     rows = measured(run)
@@ -33,7 +33,8 @@ def looks_figure(run: StudyRun) -> plt.Figure:
         fig, axes = panels(count, height=3.2)
     else:
         lines = math.ceil(count / PER_ROW)
-        fig, grid = plt.subplots(lines, PER_ROW, figsize=(4.2 * PER_ROW, 3.2 * lines), squeeze=False)
+        fig = Figure(figsize=(4.2 * PER_ROW, 3.2 * lines))
+        grid = fig.subplots(lines, PER_ROW, squeeze=False)
         axes = list(grid.flat)
     for ax, finding in zip(axes, findings):
         own = rows[rows["finding"] == finding].sort_values("seeds")

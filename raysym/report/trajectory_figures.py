@@ -9,9 +9,9 @@ as a star. :data:`raysym.report.figures.FIGURES` lists them with the rest.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from raysym.report import summaries
@@ -45,7 +45,7 @@ def _log_scale(ax, which: str) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def trajectory_curvature(run: StudyRun) -> plt.Figure:
+def trajectory_curvature(run: StudyRun) -> Figure:
     """λ1 and Tr(H) against the training epoch of the analysed weights, per bias: the mean over seeds with the
     seed band, each trial's best model as a star (Tr(H) with its Hutchinson standard error). λ1 on a log axis
     when all are positive: biases differ by orders of magnitude (Glowacki Table 2)."""
@@ -108,7 +108,7 @@ def symmetry_caption(run: StudyRun) -> str:
     return text + " (docs/methods.md §6.8)"
 
 
-def symmetry(run: StudyRun) -> plt.Figure:
+def symmetry(run: StudyRun) -> Figure:
     """How far each bias's classifier is from Lorentz invariance on the test jets: |σ(f(x)) − σ(f(Λx))|
     against the boost speed |β| and the rotation angle (best models), its mean over all boosts against the
     training epoch, and the distribution of the dual model's learned symmetry factor w_inv (docs/methods.md
@@ -144,7 +144,7 @@ def symmetry(run: StudyRun) -> plt.Figure:
     return fig
 
 
-def flatness_auc(run: StudyRun) -> plt.Figure:
+def flatness_auc(run: StudyRun) -> Figure:
     """Is flatness predictive of performance here? The in-distribution test ROC-AUC against λ1 for every
     analysed (trial, epoch), one colour per bias (stars: best models), λ1 on a log axis, with Spearman's ρ
     over all points (title) and per bias (legend)."""

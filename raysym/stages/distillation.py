@@ -23,7 +23,7 @@ import io
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,9 @@ from raysym.stages.tune_trials import (
     epoch_reporter,
     finished_checkpoints,
     fit,
+    grid_space,
     restored_checkpoint,
+    trial_id_of,
 )
 from raysym.store import ResultStore, row_keys
 from raysym.training.checkpoint import best_value, save_best_model
@@ -165,22 +167,36 @@ def all_teacher_logits(teachers: list[Mapping[str, Any]], data: dict[str, TaskJe
 
 def distill_trial(config: dict[str, Any], data: dict[str, TaskJets], students: Mapping[str, tuple[DistillConfig, str]],
                   logits: Mapping[str, dict[str, np.ndarray]]) -> None:
-    """One Tune trial: the student ``config["trial_id"]`` learns its teacher's logits, resumably."""
+    """One Tune trial: the student whose id the trial's config holds learns its teacher's logits, resumably."""
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
-    recipe, teacher = students[config["trial_id"]]
-    report = epoch_reporter(config, config["trial_id"])
+    student_id = trial_id_of(config, None)
+    recipe, teacher = students[student_id]
+    report = epoch_reporter(config, student_id)
     distill(recipe, data, logits[teacher], checkpoint=restored_checkpoint(report), report=report)
 
 
+def student_hyperparameters(student: Student) -> dict[str, Any]:
+    """What a distillation trial compares, as Tune's config shows it to its loggers: its ``name`` (the
+    student's id without its key: the teacher's id and the student seed), the student's settings ``key``,
+    its teacher and recipe."""
+    teacher, recipe = student.teacher, student.config
+    return {"name": student.student_id.rpartition("-")[0], "key": student.settings_key,
+            "teacher": str(teacher["trial_id"]), "bias": str(teacher["bias"]), "teacher_seed": int(teacher["seed"]),
+            "model": recipe.model, "model_preset": recipe.model_preset, "seed": recipe.seed, "lr": recipe.lr,
+            "epochs": recipe.epochs, "batch_size": recipe.batch_size, "precision": recipe.precision}
+
+
 def distillation_tuner(name: str, students: list[Student], training: TrainingSettings, data: dict[str, TaskJets],
-                       logits: dict[str, dict], out_dir: str | os.PathLike, verbose: int = 1) -> tune.Tuner:
-    """The Tuner of experiment ``name``: a grid over the student ids, ranked by validation MSE."""
-    space = {"trial_id": tune.grid_search([s.student_id for s in students]), **base_space(training, out_dir)}
+                       logits: dict[str, dict], out_dir: str | os.PathLike, verbose: int = 1,
+                       callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
+    """The Tuner of experiment ``name``: a grid over the student ids with their hyperparameters, ranked
+    by validation MSE (the one objective every student shares)."""
+    space = grid_space({s.student_id: student_hyperparameters(s) for s in students}, base_space(training, out_dir))
     plan = {s.student_id: (s.config, str(s.teacher["trial_id"])) for s in students}
     needed = {teacher for _, teacher in plan.values()}
     return build_tuner(name, distill_trial, space, training, out_dir,
-                       tune_config=tune.TuneConfig(metric="val_mse", mode="min"), verbose=verbose, data=data,
-                       students=plan, logits={t: logits[t] for t in needed})
+                       tune_config=tune.TuneConfig(metric="val_mse", mode="min"), verbose=verbose,
+                       callbacks=callbacks, data=data, students=plan, logits={t: logits[t] for t in needed})
 
 
 # -- into the store --------------------------------------------------------------------------------------
@@ -223,7 +239,8 @@ def run_distillation_stage(store: ResultStore, name: str, teachers: pd.DataFrame
                            model_options: Mapping[str, Any], training: TrainingSettings,
                            data: dict[str, TaskJets], data_key: str, test_jets: JetSet,
                            evaluation: EvaluationSettings, out_dir: str | os.PathLike, *, verbose: int = 1,
-                           progress: bool = True, use_ray: bool = True) -> DistillationOutcome:
+                           progress: bool = True, use_ray: bool = True,
+                           callbacks: Sequence[tune.Callback] = ()) -> DistillationOutcome:
     """Distil every chosen teacher of study ``name`` that lacks a student with these settings.
 
     ``teachers`` are the current run's rows of the trials table. Students already in the ``students``
@@ -243,7 +260,7 @@ def run_distillation_stage(store: ResultStore, name: str, teachers: pd.DataFrame
     teachers_needed = list({str(s.teacher["trial_id"]): s.teacher for s in todo}.values())
     logits = all_teacher_logits(teachers_needed, data, data_key, evaluation, progress=progress, use_ray=use_ray)
     experiment = f"{name}-distill-{settings_key(*sorted(s.student_id for s in todo))}"
-    tuner = distillation_tuner(experiment, todo, training, data, logits, out_dir, verbose=verbose)
+    tuner = distillation_tuner(experiment, todo, training, data, logits, out_dir, verbose=verbose, callbacks=callbacks)
     results = fit(tuner, "distillation")
     finished, outcome.errors = finished_checkpoints(results)
     by_id = {s.student_id: s for s in todo}

@@ -23,7 +23,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from ray import tune
@@ -39,8 +39,10 @@ from raysym.stages.tune_trials import (
     epoch_reporter,
     finished_checkpoints,
     fit,
+    grid_space,
     restored_checkpoint,
     trial_id_of,
+    trial_point,
 )
 from raysym.store import ResultStore, row_keys
 from raysym.training import TrainConfig, train
@@ -48,8 +50,10 @@ from raysym.training.checkpoint import epoch_model, load_best_model, save_best_m
 
 log = logging.getLogger(__name__)
 
-#: Metric and direction Tune uses to rank trials and for ASHA: the validation objective (Glowacki §3.3).
-METRIC, MODE = "val_loss", "min"
+#: Metric and direction Tune uses to rank trials and for ASHA: the validation BCE. The validation objective
+#: (BCE + λ·penalty, Glowacki §3.3) picks each trial's own best epoch, but it measures a different
+#: objective for every penalty and λ, so trials of different biases are compared on the BCE they share.
+METRIC, MODE = "val_bce", "min"
 #: The trial id of a search study's base settings (its trials are named by Tune).
 SEARCH = "search"
 
@@ -175,11 +179,11 @@ class TrainingSettings:
 def train_trial(config: dict[str, Any], data: dict[str, Any], trials: Mapping[str, TrainConfig]) -> None:
     """One Tune trial: look up its ``TrainConfig``, resume from Tune's checkpoint, report every epoch.
 
-    ``config`` is the trial's point of Tune's parameter space: ``trial_id`` (grid) or ``lr``/``lam``
-    (search), ``threads``, and the test hook's ``fail_once_at_epoch`` + ``marker_dir``.
+    ``config`` is the trial's point of Tune's parameter space: ``trial`` (its id and hyperparameters, for a
+    grid) or ``lr``/``lam`` (search), ``threads``, and the test hook's ``fail_once_at_epoch`` + ``marker_dir``.
     """
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
-    train_config = trials[config.get("trial_id", SEARCH)]
+    train_config = trials[trial_point(config).get("trial_id", SEARCH)]
     sampled = {key: float(config[key]) for key in ("lr", "lam") if key in config}
     if sampled:
         train_config = dataclasses.replace(train_config, **sampled)
@@ -203,22 +207,38 @@ def keeping_epochs(report, keep: CheckpointChoice, models_dir: str, trial_id: st
     return report_and_keep
 
 
+def hyperparameters(trial_id: str, config: TrainConfig) -> dict[str, Any]:
+    """What a trial compares, as Tune's config shows it to its loggers and data frames: a readable ``name``
+    (the id without its key), the settings ``key`` (the id's last part, of everything that changes the
+    trial), and the recipe's settings."""
+    name, _, key = trial_id.rpartition("-")
+    return {"name": name, "key": key, "bias": config.bias.name, "model": config.model,
+            "model_preset": config.model_preset, "penalty": config.penalty, "lam": config.lam,
+            "seed": config.seed, "lr": config.lr, "weight_decay": config.weight_decay, "epochs": config.epochs,
+            "batch_size": config.batch_size, "task": config.task, "precision": config.precision}
+
+
 def param_space(trials: Mapping[str, TrainConfig], settings: TrainingSettings, out_dir: str | os.PathLike,
                 keep: CheckpointChoice = CheckpointChoice()) -> dict[str, Any]:
-    """Tune's parameter space: a grid over readable trial ids, or the lr × λ search distributions; and
-    which epochs' weights to keep for analysis (``keep``)."""
+    """Tune's parameter space: a grid over readable trial ids with each trial's hyperparameters, or the
+    lr × λ search distributions beside the base's fixed settings; and which epochs' weights to keep for
+    analysis (``keep``)."""
     space = base_space(settings, out_dir)
     if keep.every is not None:
         space.update(keep_every=keep.every, models_dir=join(out_dir, "models"))
     if settings.search is None:
-        return {"trial_id": tune.grid_search(list(trials)), **space}
+        return grid_space({trial_id: hyperparameters(trial_id, config) for trial_id, config in trials.items()},
+                          space)
     search = settings.search
-    return {"lr": tune.loguniform(*search.lr_range), "lam": tune.loguniform(*search.lam_range), **space}
+    fixed = {k: v for k, v in hyperparameters(SEARCH, trials[SEARCH]).items() if k not in ("name", "key", "lr", "lam")}
+    # The fixed settings as a one-point grid dimension: Tune's TensorBoard logger shows searched dimensions only.
+    return {"lr": tune.loguniform(*search.lr_range), "lam": tune.loguniform(*search.lam_range),
+            "trial": tune.grid_search([fixed]), **space}
 
 
 def training_tuner(name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings, data: dict[str, Any],
                    out_dir: str | os.PathLike, verbose: int = 1,
-                   keep: CheckpointChoice = CheckpointChoice()) -> tune.Tuner:
+                   keep: CheckpointChoice = CheckpointChoice(), callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
     """The Tuner of experiment ``name`` over ``trials`` (a search has one entry, :data:`SEARCH`, its base):
     a grid, or ASHA over the lr × λ search, ranked by the validation objective."""
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE)
@@ -232,7 +252,7 @@ def training_tuner(name: str, trials: Mapping[str, TrainConfig], settings: Train
                                     reduction_factor=search.reduction_factor),
         )
     return build_tuner(name, train_trial, param_space(trials, settings, out_dir, keep), settings, out_dir,
-                       tune_config=tune_config, verbose=verbose, data=data, trials=dict(trials))
+                       tune_config=tune_config, verbose=verbose, callbacks=callbacks, data=data, trials=dict(trials))
 
 
 # -- into the store ----------------------------------------------------------------------------------
@@ -316,17 +336,19 @@ def experiment_name(name: str, trials: Mapping[str, TrainConfig], settings: Trai
     trials restores it and a rerun with other settings never restores a run of other trials.
 
     A grid run is keyed by its trial ids (which carry their settings keys); a search by its base trial's
-    key and the search space.
+    key, the search space and the metric ASHA stops trials by (which decides what a search trains: searches
+    ranked by the validation objective, before :data:`METRIC` was the BCE, are other experiments).
     """
     if settings.search is None:
         return f"{name}-{settings_key(*sorted(trials))}"
-    return f"{name}-search-{settings_key(trials[SEARCH].settings_key(data_key), canonical(settings.search))}"
+    ranked = {"metric": METRIC, "mode": MODE}
+    return f"{name}-search-{settings_key(trials[SEARCH].settings_key(data_key), canonical(settings.search), ranked)}"
 
 
 def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, TrainConfig], settings: TrainingSettings,
                        data: dict[str, Any], out_dir: str | os.PathLike, *, data_key: str,
-                       verbose: int = 1,
-                       keep: CheckpointChoice = CheckpointChoice()) -> tuple[list[dict[str, Any]], list[str]]:
+                       verbose: int = 1, keep: CheckpointChoice = CheckpointChoice(),
+                       callbacks: Sequence[tune.Callback] = ()) -> tuple[list[dict[str, Any]], list[str]]:
     """Train every trial of study ``name`` not yet in the store; return (new trial rows, failed trials).
 
     A grid run trains only the trials the store lacks, and starts no Tuner when it lacks none; trials
@@ -341,13 +363,15 @@ def run_training_stage(store: ResultStore, name: str, trials: Mapping[str, Train
             log.info("every trial of %s is in the store; no training", name)
             return [], []
     experiment = experiment_name(name, trials, settings, data_key)
-    results = fit(training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose, keep=keep), "training")
+    results = fit(training_tuner(experiment, trials, settings, data, out_dir, verbose=verbose, keep=keep,
+                                 callbacks=callbacks), "training")
     return collect_results(results, store, name, join(out_dir, "models"), data_key=data_key, experiment=experiment,
                            skip=stored, keep=keep)
 
 
 def keep_missing_epochs(store: ResultStore, name: str, trials, settings: TrainingSettings, data: dict[str, Any],
-                        out_dir: str | os.PathLike, keep: CheckpointChoice, *, verbose: int = 1) -> list[str]:
+                        out_dir: str | os.PathLike, keep: CheckpointChoice, *, verbose: int = 1,
+                        callbacks: Sequence[tune.Callback] = ()) -> list[str]:
     """Kept weights for stored trials (a ``trials`` frame) that were trained before ``keep`` asked for
     them: those trials run again, from their own settings (read from their model files, so sampled
     search trials too), in a Tune experiment of their own that only keeps epochs; their stored rows and
@@ -369,7 +393,8 @@ def keep_missing_epochs(store: ResultStore, name: str, trials, settings: Trainin
     experiment = f"{name}-keep-every{keep.every}-{settings_key(*sorted(configs))}"
     log.info("rerunning %d stored trial(s) to keep every %d-th epoch", len(configs), keep.every)
     replay = dataclasses.replace(settings, search=None)
-    results = fit(training_tuner(experiment, configs, replay, data, out_dir, verbose=verbose, keep=keep), "training")
+    results = fit(training_tuner(experiment, configs, replay, data, out_dir, verbose=verbose, keep=keep,
+                                 callbacks=callbacks), "training")
     finished, errors = finished_checkpoints(results)
     for trial_id, checkpoint in finished:
         if float(checkpoint["best"]["val_loss"]) != float(stored_loss[trial_id]):

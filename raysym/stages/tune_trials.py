@@ -20,7 +20,7 @@ import signal
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import pyarrow.fs as pafs
 from ray import tune
@@ -28,6 +28,7 @@ from ray.tune.result import DONE
 
 from raysym.artifacts import exists, join, normalise, write_bytes
 from raysym.errors import DataError, Interrupted
+from raysym.ray_session import environment
 from raysym.stages.checkpoint_pruning import KEEP_CHECKPOINTS, CheckpointPruner
 from raysym.training.checkpoint import load_checkpoint, save_checkpoint
 from raysym.training.loop import Report
@@ -52,7 +53,7 @@ def _fail_once(marker_dir: str, trial_id: str, epoch: int) -> None:
 
 def trial_id_of(config: Mapping[str, Any], tune_trial_id: str | None) -> str:
     """A trial's id: the grid point's own id, or ``search-<Tune's trial id>`` for a sampled trial."""
-    return config.get("trial_id") or f"search-{tune_trial_id}"
+    return trial_point(config).get("trial_id") or f"search-{tune_trial_id}"
 
 
 def restored_checkpoint(report: Report | None = None) -> dict[str, Any] | None:
@@ -137,6 +138,42 @@ def base_space(settings, out_dir: str | os.PathLike) -> dict[str, Any]:
     return space
 
 
+def grid_space(points: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any]) -> dict[str, Any]:
+    """Tune's parameter space of a grid whose points are named runs: one ``grid_search`` dimension,
+    ``trial``, over dicts of each point's id and hyperparameters (``points[id]``: model, penalty, λ, seed,
+    lr, … and a readable ``name``), beside the ``base`` entries every trial shares.
+
+    The trainable still looks its run up by id alone (:func:`trial_id_of`); the hyperparameters are there
+    so that what reads a Tune experiment sees what was compared: TensorBoard's HParams (Tune's logger
+    shows the searched dimensions only, hence one dimension holding them all), ``ResultGrid.get_dataframe()``
+    and ``ExperimentAnalysis.dataframe()`` (columns ``config/trial/bias``, …) and logger callbacks (MLflow,
+    W&B). Ids are unchanged, so stored trials keep theirs.
+    """
+    return {"trial": tune.grid_search([{"trial_id": trial_id, **values} for trial_id, values in points.items()]),
+            **base}
+
+
+def trial_point(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A trial's own settings in its config: the ``trial`` entry :func:`grid_space` makes, or the config itself
+    (a search's sampled entries; an experiment started before trials carried their hyperparameters)."""
+    point = config.get("trial")
+    return point if isinstance(point, Mapping) else config
+
+
+def trial_name(trial) -> str:
+    """A trial's name in Tune's output and loggers: its readable ``name`` (``teacher-seal-0.1-s0``: the id
+    without its settings key, a column of its own), or for a sampled search trial its bias and Tune's id."""
+    point = trial_point(trial.config)
+    if point.get("name"):
+        return str(point["name"])
+    return f"{point.get('bias', 'search')}-{trial.trial_id}"
+
+
+def trial_folder(trial) -> str:
+    """A trial's folder in the experiment: the id it has in the store (unique, and file-safe)."""
+    return trial_id_of(trial.config, trial.trial_id)
+
+
 def trial_resources(settings) -> dict[str, float]:
     """What one trial asks Ray for, by Ray's resource names."""
     return {"CPU": settings.cpus_per_trial, "GPU": settings.gpus_per_trial, **dict(settings.trial_resources)}
@@ -206,19 +243,23 @@ def _ray_resources(resources: Mapping[str, float]) -> dict[str, float]:
 
 
 def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, out_dir: str | os.PathLike, *,
-                tune_config: tune.TuneConfig, verbose: int = 1, **parameters: Any) -> tune.Tuner:
+                tune_config: tune.TuneConfig, verbose: int = 1, callbacks: Sequence[tune.Callback] = (),
+                **parameters: Any) -> tune.Tuner:
     """A new Tuner for experiment ``name`` running ``function(config, **parameters)``, or the restored one
     if that experiment already ran into the same storage. ``parameters`` (jets, settings) go through
-    the object store once."""
+    the object store once. ``callbacks`` (the console's trial lines, experiment trackers) and ``verbose``
+    (Tune's own table: 0 none, 1 and up Tune's levels) are this run's, also for a restored experiment."""
     # A checkpoint per epoch is deliberate (exact resume); on short CPU epochs Tune warns about it.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     storage = storage_location(settings, out_dir)
     experiment = join(storage, name)
     resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial, **dict(settings.trial_resources)}
     trainable = tune.with_resources(tune.with_parameters(function, **parameters), resources)
+    callbacks = [PendingTrials(trial_resources(settings)), CheckpointPruner(KEEP_CHECKPOINTS), *callbacks]
     if tune.Tuner.can_restore(experiment):
-        return tune.Tuner.restore(experiment, trainable=trainable, param_space=space, resume_unfinished=True,
-                                  resume_errored=True)
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, param_space=space, resume_unfinished=True,
+                                   resume_errored=True)
+        return with_run_output(tuner, callbacks, verbose)
     # Trials of one stage ask for the same resources, so a finished trial's worker process can run the
     # next: its imports (torch, raysym) and start-up are paid once per worker, not once per trial. The runs
     # seed everything they draw from, so a reused process gives the same numbers.
@@ -232,9 +273,41 @@ def build_tuner(name: str, function: Callable, space: dict[str, Any], settings, 
         # (finished_checkpoints).
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         verbose=verbose,
-        callbacks=[PendingTrials(trial_resources(settings)), CheckpointPruner(KEEP_CHECKPOINTS)],
+        callbacks=callbacks,
     )
-    return tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config)
+    tune_config = dataclasses.replace(tune_config, trial_name_creator=trial_name, trial_dirname_creator=trial_folder)
+    return silent_unless(tune.Tuner(trainable, param_space=space, tune_config=tune_config, run_config=run_config),
+                         verbose)
+
+
+def silent_unless(tuner: tune.Tuner, verbose: int) -> tune.Tuner:
+    """Mark ``tuner`` to run without Tune's console output when ``verbose`` is 0 (:func:`fit` reads the mark).
+
+    Tune's current output engine prints an experiment's configuration box, its folder and a TensorBoard
+    hint at every verbosity, 0 included; its older engine prints nothing at 0. So a silent run uses the
+    older engine (``RAY_AIR_NEW_OUTPUT=0``, set only while ``fit`` runs) and the stage's own trial lines
+    (:mod:`raysym.stages.trial_lines`) say what happens.
+    """
+    tuner._raysym_silent = verbose == 0
+    return tuner
+
+
+def with_run_output(tuner: tune.Tuner, callbacks: list[tune.Callback], verbose: int) -> tune.Tuner:
+    """A restored Tuner with this run's callbacks and verbosity instead of those pickled with the experiment.
+
+    ``Tuner.restore`` brings back the run configuration of the run that started the experiment, callbacks
+    included: a study resumed with ``--track mlflow`` or ``--quiet`` would otherwise log and print as the
+    interrupted run did. Ray offers no public way to change them on restore, so this sets them on the run
+    configuration the restored Tuner holds (``Tuner._local_tuner.get_run_config()``, Ray 2.60); if that
+    ever moves, the restored run keeps its own and says so.
+    """
+    try:
+        run_config = tuner._local_tuner.get_run_config()
+        run_config.callbacks, run_config.verbose = callbacks, verbose
+    except AttributeError:
+        log.warning("this Ray cannot change a restored Tune run's callbacks: it keeps those of the run that "
+                    "started it")
+    return silent_unless(tuner, verbose)
 
 
 #: The signals ``Tuner.fit`` takes over while it runs (SIGUSR1 where the platform has it).
@@ -255,8 +328,10 @@ def fit(tuner: tune.Tuner, stage: str):
     """
     main_thread = threading.current_thread() is threading.main_thread()
     saved = {sig: signal.getsignal(sig) for sig in _TUNE_SIGNALS} if main_thread else {}
+    output = {"RAY_AIR_NEW_OUTPUT": "0"} if getattr(tuner, "_raysym_silent", False) else {}
     try:
-        results = tuner.fit()
+        with environment(output):
+            results = tuner.fit()
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)

@@ -16,7 +16,7 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from raysym.data.datasets import dataset as dataset_spec
 from raysym.errors import ConfigError
@@ -29,6 +29,7 @@ from raysym.stages.distillation import DistillationSettings
 from raysym.stages.evaluation import EvaluationSettings
 from raysym.stages.jets import JetSettings
 from raysym.stages.training import SEARCH, TrainingSettings
+from raysym.tracking import Tracking, parse_all
 from raysym.training.config import Bias, TrainConfig
 
 #: Characters allowed in study names (they become folder names and store values).
@@ -63,9 +64,17 @@ class StudyConfig:
     #: Which weights the evaluation and analysis stages measure: ``"best"`` (each trial's best model) or
     #: ``"every:K"``, also every K-th epoch of training — the trajectory (:mod:`raysym.stages.checkpoints`).
     analyse_checkpoints: str = BEST
+    #: The experiment trackers the trials and their final numbers are logged to (:mod:`raysym.tracking`):
+    #: ``--track`` texts (``"mlflow"``, ``"mlflow=URI"``, ``"wandb"``, ``"wandb=PROJECT"``) or Trackings.
+    track: tuple[Tracking, ...] = ()
+
+    #: How the study is watched, not what it computes: in no key and not in the run's record, so a study run
+    #: with and without trackers is one run (raysym.settings_key).
+    NOT_RECORDED: ClassVar[frozenset[str]] = frozenset({"track"})
 
     def __post_init__(self) -> None:
         CheckpointChoice.parse(self.analyse_checkpoints)
+        object.__setattr__(self, "track", parse_all(self.track))
         object.__setattr__(self, "model_options", {k: dict(v) for k, v in dict(self.model_options).items()})
         object.__setattr__(self, "biases", tuple(self.biases))
         object.__setattr__(self, "seeds", tuple(self.seeds))
@@ -171,6 +180,8 @@ class StudyConfig:
             model_config(config.model, config.model_preset, **config.model_options)
         self.distillation.students(self.model_options, self.recipe.task)  # the student's sizes with the overrides
         check_options(self.analyses)  # options only for registered analyses that take them
+        for tracker in self.track:  # its packages installed, W&B's credentials, before Ray starts
+            tracker.check()
         return self
 
 

@@ -40,7 +40,7 @@ from raysym.analyses.symmetry import DEFAULT_ANGLE_EDGES, DEFAULT_BETA_EDGES
 from raysym.artifacts import join, load_torch, write_bytes
 from raysym.data.tasks import HLS4ML_RECORD
 from raysym.errors import ConfigError, DataError
-from raysym.settings_key import keyed_fields, settings_key
+from raysym.settings_key import keyed_fields, settings_key, unrecorded_fields
 from raysym.stages.analysis_settings import AnalysisSettings
 from raysym.stages.analysis_registry import analysis_keys
 from raysym.stages.evaluation import EvaluationSettings
@@ -63,10 +63,11 @@ V1_ADDED_LATER: dict[str, dict[str, Any]] = {
                          "symmetry_angle_edges": DEFAULT_ANGLE_EDGES, "symmetry_factor_bins": 20,
                          "symmetry_seed": 0, "options": {}},
 }
-#: Schema 3's changes to the jets section of a run's record: a field renamed, and one added at the value every
-#: older store had.
+#: Schema 3's changes to a run's record: a field of the jets section renamed, and fields added at the value every
+#: older store had (the jets' data set; the evaluation's switch for per-jet scores, which no older run kept).
 V3_RENAMED: dict[str, dict[str, str]] = {"JetSettings": {"hls4ml_dir": "path"}}
-V3_ADDED: dict[str, dict[str, Any]] = {"JetSettings": {"dataset": "hls4ml"}}
+V3_ADDED: dict[str, dict[str, Any]] = {"JetSettings": {"dataset": "hls4ml"},
+                                       "EvaluationSettings": {"keep_scores": False}}
 _HASH = re.compile(r"(?<![0-9a-f])[0-9a-f]{10}(?![0-9a-f])")
 #: The backup of a schema-N store is ``store-schema<N>-backup`` beside it.
 BACKUP = "store-schema{version}-backup"
@@ -75,11 +76,12 @@ BACKUP = "store-schema{version}-backup"
 # -- schema 1's keys, frozen ---------------------------------------------------------------------------
 
 def _v1_plain(value: Any) -> Any:
-    """Schema 1's plain data of settings: every field but the added-later ones at their old default."""
+    """Schema 1's plain data of settings: every field but the added-later ones at their old default (and
+    those no record holds, such as a study's trackers)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        later = V1_ADDED_LATER.get(type(value).__name__, {})
+        later, unrecorded = V1_ADDED_LATER.get(type(value).__name__, {}), unrecorded_fields(value)
         return {f.name: _v1_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if not (f.name in later and getattr(value, f.name) == later[f.name])}
+                if f.name not in unrecorded and not (f.name in later and getattr(value, f.name) == later[f.name])}
     if isinstance(value, dict):
         return {k: _v1_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -272,7 +274,9 @@ def _run_key_map(store: ResultStore, done: Migration) -> dict[str, str]:
 def experiment_keys(values: dict, run_trials: list[str], trial_ids: dict[str, str], data_key: str):
     """(old, new) key of the Tune experiment of a recorded run (raysym.stages.training.experiment_name),
     which the ``trials`` table's ``experiment`` names: a grid's is a hash of its trial ids, a search's of its
-    base trial's key and the search space. None where the record does not say (an older record)."""
+    base trial's key and the search space. None where the record does not say (an older record). A search is
+    given the name searches had while ASHA ranked trials on the validation objective, as these did; today's
+    searches rank on the validation BCE and carry that in their name, so they are other experiments."""
     search = values.get("training", {}).get("search")
     if search is None:
         if not run_trials:

@@ -39,10 +39,12 @@ from raysym.stages.distillation import run_distillation_stage
 from raysym.stages.evaluation import run_evaluation_stage
 from raysym.stages.jets import run_jets_stage
 from raysym.stages.training import experiment_name, keep_missing_epochs, run_training_stage
+from raysym.stages.trial_lines import DISTILLATION_METRICS, TRAINING_METRICS, TrialLines
 from raysym.store import ResultStore
 from raysym.study.config import StudyConfig
 from raysym.study.footprint import check_footprint
 from raysym.study.migration import Migration, migrate
+from raysym.tracking.final import log_final_numbers
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class StudyOutcome:
     run_key: str | None = None
     #: What migrating an older store to the current schema changed (raysym.study.migration), or None.
     migration: Migration | None = None
+    #: Per tracker (``--track``), how many tracked runs got final numbers this run (raysym.tracking.final).
+    tracked: dict[str, int] = field(default_factory=dict)
 
 
 def current_trials(config: StudyConfig, store: ResultStore, data_key: str) -> pd.DataFrame:
@@ -97,6 +101,8 @@ def run_study(config: StudyConfig, out_dir: str | Path, *, address: str | None =
     config.validate(local=address is None)
     out_dir = writable_location(out_dir, "study output location")
     check_footprint(config, out_dir, local_disk=not is_uri(out_dir), local_ray=address is None)
+    for tracker in config.track:
+        tracker.check_output(out_dir)
     with OutputLock(out_dir, config.name):
         return _run_stages(config, out_dir, address=address, verbose=verbose, progress=progress)
 
@@ -121,11 +127,13 @@ def _run_stages(config: StudyConfig, out_dir: str, *, address: str | None, verbo
         keep = config.checkpoints
         rows, outcome.errors = run_training_stage(store, config.name, config.trials(jets.key), config.training,
                                                   jets.train_data, out_dir, data_key=jets.key, verbose=verbose,
-                                                  keep=keep)
+                                                  keep=keep,
+                                                  callbacks=tune_callbacks(config, "training", progress, out_dir))
         outcome.trained = len(rows)
         trials = current_trials(config, store, jets.key)
         outcome.errors += keep_missing_epochs(store, config.name, trials, config.training, jets.train_data, out_dir,
-                                              keep, verbose=verbose)
+                                              keep, verbose=verbose,
+                                              callbacks=tune_callbacks(config, "training", progress, out_dir))
     outcome.trial_ids = sorted(trials["trial_id"])
     models = analysed_models(trials, store.load("checkpoints") if keep.every else None, keep)
 
@@ -144,11 +152,26 @@ def _run_stages(config: StudyConfig, out_dir: str, *, address: str | None, verbo
         elif config.distillation.enabled:
             distilled = run_distillation_stage(store, config.name, trials, config.distillation, config.model_options,
                                                config.training, jets.train_data, jets.key, jets.test,
-                                               config.evaluation, out_dir, verbose=verbose, progress=progress)
+                                               config.evaluation, out_dir, verbose=verbose, progress=progress,
+                                               callbacks=tune_callbacks(config, "distillation", progress, out_dir))
             outcome.distilled, outcome.student_ids = distilled.trained, distilled.student_ids
             outcome.errors += distilled.errors
     outcome.run_key = record_run(store, config, jets, outcome)
+    if config.track:
+        with stage(outcome, "tracking"):
+            computed = outcome.trained or outcome.evaluated or any(outcome.analysed.values()) or outcome.distilled
+            outcome.tracked = log_final_numbers(config.track, config.name, store.uri, outcome.run_key, out_dir,
+                                                computed=bool(computed))
     return outcome
+
+
+def tune_callbacks(config: StudyConfig, stage: str, progress: bool, out_dir: str) -> list:
+    """The callbacks of a Tune stage's run: the console's trial lines and bar (unless the study runs quietly,
+    ``progress`` False), and a logger per experiment tracker of ``config.track`` (raysym.tracking), each
+    writing where the study's output folder ``out_dir`` says by default."""
+    metrics = DISTILLATION_METRICS if stage == "distillation" else TRAINING_METRICS
+    trackers = [tracker.tune_callback(config.name, stage, out_dir) for tracker in config.track]
+    return ([TrialLines(stage, metrics)] if progress else []) + trackers
 
 
 @contextlib.contextmanager
