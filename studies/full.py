@@ -273,7 +273,7 @@ def study_and_report(args: argparse.Namespace) -> int:
           f"{outcome.distilled} student(s) distilled this run; "
           "analyses stored for " + ", ".join(f"{n} {k}" for k, n in outcome.analysed.items()) + " trial(s)")
     print("seconds per stage: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
-    print(f"result store: {outcome.store_path}  (pandas: raysym.store.load(path, 'evaluations'); "
+    print(f"result store: {outcome.store_path}  (Python: raysym.results.open(path).study({config.name!r}).summary(); "
           f"SQL: raysym query {outcome.store_path} \"SELECT ...\")\n")
     if outcome.run_key is not None:
         # Only this run's settings: the store may also hold trials made with other settings, kept beside.

@@ -183,5 +183,9 @@ def test_full_study_script_smoke_test_prints_the_store_and_the_table(ray_local, 
     report = (tmp_path / "report" / "report.md").read_text()
     assert all(f"Table {n}" in report for n in (1, 2, 3)) and (tmp_path / "report" / "report.html").is_file()
     assert "teacher-seal-0.1" in out and "g_vs_t" in out and "ROC-AUC" in out
+    # The console: a line per trial event, nothing of Tune's own output (its experiment box, its table).
+    events = [line for line in out.splitlines() if line.startswith(("training: ", "distillation: "))]
+    assert len(events) == 8 and sum(" finished " in line for line in events) == 4, events
+    assert "Configuration for experiment" not in out and "Trial status" not in out and "╭" not in out
     assert full.main(["--smoke-test", "--out", str(tmp_path), "--bias", "teacher:seal:-1"]) == 2
     assert "λ must be finite and >= 0" in capsys.readouterr().err

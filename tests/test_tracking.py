@@ -181,6 +181,7 @@ def _expected_student(store: ResultStore, student_id: str) -> dict[str, float]:
             "test/g_vs_w/accuracy": row["accuracy_g_vs_w"]}
 
 
+@pytest.mark.slow  # a whole tracked study and its rerun: CI's slow part
 def test_mlflow_holds_one_run_per_trial_and_student_with_params_epochs_and_final_numbers(tracked):
     outcome, config = tracked["outcome"], tracked["config"]
     store, client = ResultStore(outcome.store_path), _mlflow(tracked["out"])
@@ -216,6 +217,7 @@ def test_mlflow_holds_one_run_per_trial_and_student_with_params_epochs_and_final
         assert {name: run.data.metrics[name] for name in final} == pytest.approx(final, rel=1e-12)
 
 
+@pytest.mark.slow  # a whole tracked study and its rerun: CI's slow part
 def test_wandb_offline_holds_each_trial_and_student_under_one_id_with_config_history_and_summary(tracked):
     outcome, config, runs = tracked["outcome"], tracked["config"], tracked["wandb_runs"]
     store = ResultStore(outcome.store_path)
@@ -245,6 +247,7 @@ def test_wandb_offline_holds_each_trial_and_student_under_one_id_with_config_his
         assert {name: final.summary[name] for name in expected} == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.slow  # a whole tracked study and its rerun: CI's slow part
 def test_a_rerun_with_or_without_tracking_has_the_same_run_key_trains_nothing_and_adds_no_run(tracked):
     from tests.wandb_records import offline_runs
 

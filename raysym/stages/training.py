@@ -1,7 +1,9 @@
 """Stage 1 of a study: every training trial as one ``tune.Tuner`` run, finished trials into the store.
 
-A grid study is ``grid_search`` over readable trial ids (bias × seed), each mapped to its
-``TrainConfig``; a search study samples lr × λ with ASHA. Trials ask for ``tune.with_resources`` (CPUs,
+A grid study is ``grid_search`` over its trials (bias × seed), each with its readable id and its
+hyperparameters (so TensorBoard's HParams and Tune's data frames show them), mapped to its ``TrainConfig``
+by id; a search study samples lr × λ with ASHA. Trials are ranked on the validation BCE, which every bias
+shares. Trials ask for ``tune.with_resources`` (CPUs,
 possibly fractional GPUs), take their jets from Ray's object store (``tune.with_parameters``), report
 every epoch with ``tune.report(metrics, checkpoint=tune.Checkpoint)``, restore from
 ``tune.get_checkpoint()`` after a failure (``tune.FailureConfig``), and write to ``storage_path`` — a
