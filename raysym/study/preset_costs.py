@@ -27,6 +27,11 @@ class PresetCost:
 PRESET_COSTS: dict[str, PresetCost] = {
     "quick": PresetCost("4.6 min measured", "2.2 min projected", "bench/results/quick_study.md"),
     "trajectory": PresetCost("9.8 min measured", "1.9 min projected", "bench/results/trajectory.md"),
+    "dual": PresetCost("11.0 min measured", "2.9 min projected", "bench/results/preset_costs.md"),
+    "asha": PresetCost("6.8 min measured", "1.9 min projected", "bench/results/preset_costs.md"),
+    "lambda-scan": PresetCost("76 min measured on a busy machine (an upper bound: other work ran beside it)",
+                              "about 10 min projected (33 trials over the cluster's 16 CPUs)",
+                              "bench/results/preset_costs.md"),
     "paper": PresetCost("about 167 h of training alone, projected (not for 2 cores)",
                         "3.9 h and $6.35 projected at a 10x GPU speed-up (39 h, $64 at none; training only)",
                         "bench/results/cluster.md"),
