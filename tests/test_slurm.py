@@ -218,7 +218,8 @@ def sbatch(slurm: SlurmCluster, settings: dict, log: Path, *study_args: str, tim
 def test_sbatch_runs_the_smoke_study_on_the_ray_cluster_the_job_started(slurm, ray_settings, tmp_path):
     out = tmp_path / "study"
     started = time.monotonic()
-    _, job, log = sbatch(slurm, ray_settings, tmp_path / "job.out", "--smoke-test", "--out", str(out))
+    # --verbose: the study's log then holds Ray's INFO lines, among them the cluster its driver joined.
+    _, job, log = sbatch(slurm, ray_settings, tmp_path / "job.out", "--smoke-test", "--verbose", "--out", str(out))
     seconds = time.monotonic() - started
     assert (job["JobState"], job["ExitCode"]) == ("COMPLETED", "0:0"), log[-6000:]
 
