@@ -87,9 +87,7 @@ def test_the_paper_preset_packs_four_float32_trials_onto_each_gpu_worker_of_clus
 
 
 def _study_from_command_line(*argv):
-    spec = importlib.util.spec_from_file_location("studies_full", REPO / "studies" / "full.py")
-    full = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(full)
+    full = _study_script()
     return full.study_from_args(full.parse_args(list(argv)))
 
 

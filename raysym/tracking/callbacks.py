@@ -16,13 +16,12 @@ from __future__ import annotations
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.air.integrations.wandb import WandbLoggerCallback
 
-from raysym.stages.tune_trials import trial_id_of, trial_point
+from raysym.stages.tune_trials import trial_folder, trial_point
 from raysym.tracking import KEY_TAG, STAGE_TAG, TRIAL_TAG, wandb_run_id
 
 
-def stored_trial_id(trial) -> str:
-    """The id a Tune trial has in the store (and its folder in the experiment)."""
-    return trial_id_of(trial.config, trial.trial_id)
+#: The id a Tune trial has in the store: the name of its folder in the experiment.
+stored_trial_id = trial_folder
 
 
 def settings_key_of(trial) -> str | None:
